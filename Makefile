@@ -1,0 +1,40 @@
+# tokencache — every task a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+DIFF_SEQUENCES ?= 2000
+BUILD := $(CURDIR)/target/tokencache-test
+
+.PHONY: help demo test test-rust test-differential fuzz-smoke lint bench fmt
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+demo: ## Run the main job end to end: populate, save, reload, look up
+	$(CARGO) run --quiet --release -p tokencache --example demo
+
+test: lint test-rust test-differential fuzz-smoke ## Run every test (installs what it needs)
+	@echo "make test: all suites passed"
+
+lint: ## rustfmt check, clippy with warnings as errors, docs
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
+
+test-rust: ## Unit, API, vector, property and stress tests
+	$(CARGO) test --workspace --quiet
+
+test-differential: ## Random event sequences through real msal and through us, compared
+	mkdir -p $(BUILD)
+	PY=$$(scripts/venv.sh) && $$PY tests/differential/msal_oracle.py --seed-start 1 --count $(DIFF_SEQUENCES) --out $(BUILD)/msal_ops.jsonl
+	TOKENCACHE_DIFF_OPS=$(BUILD)/msal_ops.jsonl TOKENCACHE_DIFF_MIN=$(DIFF_SEQUENCES) \
+		$(CARGO) test --quiet -p tokencache --test differential -- --nocapture
+
+fuzz-smoke: ## A short bounded fuzz run of every fuzz target
+	scripts/fuzz-smoke.sh
+
+bench: ## Criterion benchmarks and the comparison against msal (see BENCHMARKS.md)
+	$(CARGO) bench -p tokencache --bench cache
+
+fmt: ## Format the code
+	$(CARGO) fmt --all

@@ -1,0 +1,650 @@
+//! The cache document: sections in their original order, each an insertion-ordered
+//! map of key -> entry with indexes. This is msal's `_cache` dict, made searchable.
+
+use hashbrown::HashTable;
+
+use crate::entry::{ENTRY_DEPTH, Entry, EntryBuilder, Kind, RawField};
+use crate::error::{Error, ErrorKind, Result};
+use crate::index::{Posting, SectionIndex, indexed_position, scope_hash, scopes_of, value_hash};
+use crate::json::{Parser, Value, escape_into, needs_escape, write_compact, write_indented};
+use crate::schema::{CredentialType, KeyParts, cache_key, field};
+
+/// What a key of a known section maps to.
+#[derive(Clone)]
+pub(crate) enum Stored {
+    Entry(Entry),
+    /// A value that is not an object (another SDK's garbage, or `null`): kept as
+    /// rendered at entry depth, never matched.
+    Opaque(Box<str>),
+}
+
+pub(crate) struct Slot {
+    /// The key, escaped as the writer emits it.
+    pub key: Box<str>,
+    pub value: Stored,
+}
+
+/// One known section.
+#[derive(Default)]
+pub(crate) struct Section {
+    slots: Vec<Option<Slot>>,
+    live: usize,
+    by_key: HashTable<u32>,
+    pub index: SectionIndex,
+    track_expiry: bool,
+}
+
+fn key_hash(escaped_key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x6b_65_79).hash_one(escaped_key)
+}
+
+impl Section {
+    fn new(ct: CredentialType) -> Self {
+        Section {
+            track_expiry: ct == CredentialType::AccessToken,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn slot(&self, i: u32) -> Option<&Slot> {
+        self.slots.get(i as usize).and_then(|s| s.as_ref())
+    }
+
+    pub(crate) fn entry(&self, i: u32) -> Option<&Entry> {
+        match self.slot(i) {
+            Some(Slot {
+                value: Stored::Entry(e),
+                ..
+            }) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn live_slots(&self) -> impl Iterator<Item = (u32, &Slot)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+    }
+
+    pub(crate) fn find(&self, escaped_key: &str) -> Option<u32> {
+        let h = key_hash(escaped_key);
+        self.by_key
+            .find(h, |&i| {
+                self.slots[i as usize]
+                    .as_ref()
+                    .is_some_and(|s| &*s.key == escaped_key)
+            })
+            .copied()
+    }
+
+    /// Python's `section[key] = value`: an existing key keeps its position.
+    /// Returns the slot and the entry it replaced.
+    pub(crate) fn put(&mut self, escaped_key: &str, value: Stored) -> (u32, Option<Stored>) {
+        if let Some(i) = self.find(escaped_key) {
+            let slot = self.slots[i as usize]
+                .as_mut()
+                .expect("found slots are live");
+            if let Stored::Entry(old) = &slot.value {
+                self.index.remove(i, old, self.track_expiry);
+            }
+            let old = std::mem::replace(&mut slot.value, value);
+            if let Stored::Entry(new) = &self.slots[i as usize].as_ref().expect("live").value {
+                self.index.insert(i, new, self.track_expiry);
+            }
+            return (i, Some(old));
+        }
+        let i = self.slots.len() as u32;
+        if let Stored::Entry(e) = &value {
+            self.index.insert(i, e, self.track_expiry);
+        }
+        self.slots.push(Some(Slot {
+            key: escaped_key.into(),
+            value,
+        }));
+        self.live += 1;
+        let slots = &self.slots;
+        self.by_key.insert_unique(key_hash(escaped_key), i, |&j| {
+            key_hash(
+                &slots[j as usize]
+                    .as_ref()
+                    .expect("indexed slots are live")
+                    .key,
+            )
+        });
+        (i, None)
+    }
+
+    /// Python's `section.pop(key, None)`.
+    pub(crate) fn remove_slot(&mut self, i: u32) -> Option<Slot> {
+        let slot = self.slots.get_mut(i as usize)?.take()?;
+        if let Stored::Entry(e) = &slot.value {
+            self.index.remove(i, e, self.track_expiry);
+        }
+        let h = key_hash(&slot.key);
+        if let Ok(found) = self.by_key.find_entry(h, |&j| j == i) {
+            found.remove();
+        }
+        self.live -= 1;
+        self.maybe_compact();
+        Some(slot)
+    }
+
+    /// Tombstones make removal O(1); when they outnumber live slots, renumber.
+    fn maybe_compact(&mut self) {
+        let dead = self.slots.len() - self.live;
+        if dead < 1024 || dead < self.live {
+            return;
+        }
+        let old = std::mem::take(&mut self.slots);
+        let track = self.track_expiry;
+        *self = Section {
+            track_expiry: track,
+            ..Default::default()
+        };
+        for s in old.into_iter().flatten() {
+            let key = s.key;
+            self.put(&key, s.value);
+        }
+    }
+}
+
+/// A top-level member of the document.
+pub(crate) enum TopLevel {
+    Known(CredentialType),
+    /// An unknown section, rendered at depth 1, with its escaped name.
+    Unknown {
+        name: Box<str>,
+        rendered: Box<str>,
+    },
+}
+
+/// Chooses the entries a partial write includes.
+pub(crate) type EntryFilter<'a> = &'a dyn Fn(CredentialType, &Entry) -> bool;
+
+/// The whole cache document.
+#[derive(Default)]
+pub(crate) struct Document {
+    /// Top-level members in document order.
+    order: Vec<TopLevel>,
+    sections: [Option<Section>; 5],
+}
+
+/// A parsed query, ready to match.
+pub(crate) struct Query {
+    /// (field name, canonical stored form of the wanted value)
+    pub conditions: Vec<(String, Kind, String)>,
+    pub has_ext_cache_key: bool,
+}
+
+impl Query {
+    pub(crate) fn new(query: Option<&crate::json::Map>) -> Query {
+        let mut conditions = Vec::new();
+        let mut has_ext_cache_key = false;
+        if let Some(q) = query {
+            for (k, v) in q.iter() {
+                if k == "ext_cache_key" {
+                    has_ext_cache_key = true;
+                }
+                let v = match (k, v) {
+                    ("environment", Value::String(s)) => Value::String(s.to_lowercase()),
+                    _ => v.clone(),
+                };
+                let (kind, text) = crate::entry::canonical(&v);
+                conditions.push((k.to_owned(), kind, text));
+            }
+        }
+        Query {
+            conditions,
+            has_ext_cache_key,
+        }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<RawField<'_>> {
+        self.conditions
+            .iter()
+            .find(|(k, _, _)| k == name)
+            .map(|(_, kind, text)| RawField { kind: *kind, text })
+    }
+
+    pub(crate) fn matches(&self, e: &Entry, scopes: &[&str]) -> bool {
+        self.conditions
+            .iter()
+            .all(|(k, kind, text)| e.raw(k) == Some(RawField { kind: *kind, text }))
+            && (scopes.is_empty() || {
+                let target = e.str_by_id(field::TARGET);
+                let target = target.as_deref().unwrap_or("");
+                scopes.iter().all(|s| scopes_of(target).any(|t| t == *s))
+            })
+    }
+}
+
+/// Reads a key part Python-style: `entry.get(name) or ""`; a truthy non-string is
+/// an error (Python's `"-".join` would raise).
+fn key_part<'a>(e: &'a Entry, id: u8, what: &'static str) -> Result<std::borrow::Cow<'a, str>> {
+    match e.raw_by_id(id) {
+        None => Ok("".into()),
+        Some(r) => match r.as_str() {
+            Some(s) => Ok(s),
+            None if !r.is_truthy() => Ok("".into()),
+            None => Err(Error::new(
+                ErrorKind::InvalidEntry,
+                format!("{what} must be a string"),
+            )),
+        },
+    }
+}
+
+/// The key msal would file this entry under (decoded).
+pub(crate) fn key_of(ct: CredentialType, e: &Entry) -> Result<String> {
+    let hid = key_part(e, field::HOME_ACCOUNT_ID, "home_account_id")?;
+    let env = key_part(e, field::ENVIRONMENT, "environment")?;
+    let cid = key_part(e, field::CLIENT_ID, "client_id")?;
+    let realm = key_part(e, field::REALM, "realm")?;
+    let target = key_part(e, field::TARGET, "target")?;
+    let ext = key_part(e, field::EXT_CACHE_KEY, "ext_cache_key")?;
+    Ok(cache_key(
+        ct,
+        &KeyParts {
+            home_account_id: &hid,
+            environment: &env,
+            client_id: &cid,
+            realm: &realm,
+            target: &target,
+            ext_cache_key: &ext,
+        },
+    ))
+}
+
+pub(crate) fn escape_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if needs_escape(key) {
+        let mut s = String::with_capacity(key.len() + 8);
+        escape_into(&mut s, key);
+        s.into()
+    } else {
+        key.into()
+    }
+}
+
+fn known_section(name: &str) -> Option<CredentialType> {
+    CredentialType::ALL.into_iter().find(|c| c.as_str() == name)
+}
+
+impl Document {
+    pub(crate) fn section(&self, ct: CredentialType) -> Option<&Section> {
+        self.sections[ct.index()].as_ref()
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn section_mut(&mut self, ct: CredentialType) -> Option<&mut Section> {
+        self.sections[ct.index()].as_mut()
+    }
+
+    /// Python's `_cache.setdefault(ct, {})`.
+    pub(crate) fn section_or_create(&mut self, ct: CredentialType) -> &mut Section {
+        if self.sections[ct.index()].is_none() {
+            self.sections[ct.index()] = Some(Section::new(ct));
+            self.order.push(TopLevel::Known(ct));
+        }
+        self.sections[ct.index()].as_mut().expect("just created")
+    }
+
+    /// Number of entries in the known sections.
+    pub(crate) fn len(&self) -> usize {
+        self.sections.iter().flatten().map(Section::len).sum()
+    }
+
+    /// Parses a whole document. Nothing is kept on error.
+    pub(crate) fn parse(text: &str) -> Result<Document> {
+        let mut doc = Document::default();
+        let mut p = Parser::new(text);
+        match p.peek() {
+            Some(b'{') => {}
+            Some(b'[') => {
+                return Err(not_a_cache(
+                    if text.contains("\"Key\"") && text.contains("access_tokens") {
+                        "this is the MSAL.NET 2.x dictionary format (a JSON array), not a unified token cache"
+                    } else {
+                        "a token cache is a JSON object; this is an array"
+                    },
+                ));
+            }
+            None => return Err(p.error("unexpected end of input, expected a value").into()),
+            Some(_) => {
+                // Tell syntax errors from well-formed non-objects.
+                let v = p.value(0)?;
+                p.finish()?;
+                let what = match v {
+                    Value::Null => "null",
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    Value::String(_) => "a string",
+                    _ => "not an object",
+                };
+                return Err(not_a_cache(&format!(
+                    "a token cache is a JSON object; this is {what}"
+                )));
+            }
+        }
+        let mut err: Option<Error> = None;
+        let res =
+            p.object(0, |p, name| {
+                let name_dec = p.decode(name)?;
+                match known_section(&name_dec) {
+                    Some(ct) => {
+                        if p.peek() != Some(b'{') {
+                            // Well-formed but wrong shape: remember and keep parsing so
+                            // that a syntax error later still wins (it is more useful).
+                            p.value(1)?;
+                            err.get_or_insert_with(|| {
+                                not_a_cache(&format!("section {name_dec:?} is not an object"))
+                            });
+                            return Ok(());
+                        }
+                        // A repeated section name: Python keeps the first position, last value.
+                        if doc.sections[ct.index()].is_some() {
+                            doc.sections[ct.index()] = Some(Section::new(ct));
+                        } else {
+                            doc.order.push(TopLevel::Known(ct));
+                            doc.sections[ct.index()] = Some(Section::new(ct));
+                        }
+                        let section = doc.sections[ct.index()].as_mut().expect("set above");
+                        p.object(1, |p, key| {
+                            let escaped_key: std::borrow::Cow<'_, str> = if key.plain {
+                                key.raw.into()
+                            } else {
+                                escape_key(&p.decode(key)?).into_owned().into()
+                            };
+                            let stored = parse_entry(p)?;
+                            section.put(&escaped_key, stored);
+                            Ok(())
+                        })
+                    }
+                    None => {
+                        let v = p.value(1)?;
+                        let mut rendered = String::new();
+                        write_indented(&mut rendered, &v, 1);
+                        let escaped = escape_key(&name_dec).into_owned().into_boxed_str();
+                        let rendered = rendered.into_boxed_str();
+                        match doc.order.iter_mut().find(
+                            |t| matches!(t, TopLevel::Unknown { name, .. } if *name == escaped),
+                        ) {
+                            Some(TopLevel::Unknown { rendered: r, .. }) => *r = rendered,
+                            _ => doc.order.push(TopLevel::Unknown {
+                                name: escaped,
+                                rendered,
+                            }),
+                        }
+                        Ok(())
+                    }
+                }
+            });
+        res?;
+        p.finish()?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if doc.sections.iter().all(Option::is_none)
+            && doc.order.iter().any(looks_like_msal_js_store)
+        {
+            return Err(not_a_cache(
+                "this is msal-common's internal key/value store (camelCase entries keyed at the top level), \
+                 not a unified token cache",
+            ));
+        }
+        Ok(doc)
+    }
+
+    /// `json.dumps(self, indent=4)`.
+    pub(crate) fn write_python(&self, out: &mut String) {
+        self.write(out, false, None)
+    }
+
+    pub(crate) fn write_compact(&self, out: &mut String) {
+        self.write(out, true, None)
+    }
+
+    /// Writes the document; `only` restricts the entries written (partition export).
+    pub(crate) fn write(&self, out: &mut String, compact: bool, only: Option<EntryFilter<'_>>) {
+        if self.order.is_empty() {
+            out.push_str("{}");
+            return;
+        }
+        out.reserve(self.approx_text_len());
+        out.push('{');
+        let mut first_section = true;
+        for top in &self.order {
+            match top {
+                TopLevel::Unknown { name, rendered } => {
+                    if only.is_some() {
+                        continue;
+                    }
+                    open_member(out, &mut first_section, compact, 1, name);
+                    if compact {
+                        write_compact(out, &crate::json::parse(rendered).unwrap_or(Value::Null));
+                    } else {
+                        out.push_str(rendered);
+                    }
+                }
+                TopLevel::Known(ct) => {
+                    let section = self.sections[ct.index()]
+                        .as_ref()
+                        .expect("listed sections exist");
+                    open_member(out, &mut first_section, compact, 1, ct.as_str());
+                    let mut first = true;
+                    out.push('{');
+                    for (_, slot) in section.live_slots() {
+                        if let Some(filter) = only {
+                            match &slot.value {
+                                Stored::Entry(e) if filter(*ct, e) => {}
+                                _ => continue,
+                            }
+                        }
+                        open_member(out, &mut first, compact, 2, &slot.key);
+                        match (&slot.value, compact) {
+                            (Stored::Entry(e), false) => e.write_indented(out),
+                            (Stored::Entry(e), true) => e.write_compact(out),
+                            (Stored::Opaque(r), false) => out.push_str(r),
+                            (Stored::Opaque(r), true) => {
+                                write_compact(out, &crate::json::parse(r).unwrap_or(Value::Null))
+                            }
+                        }
+                    }
+                    if first {
+                        out.push('}');
+                    } else {
+                        close(out, compact, 1);
+                    }
+                }
+            }
+        }
+        close(out, compact, 0);
+    }
+
+    fn approx_text_len(&self) -> usize {
+        let mut n = 16;
+        for s in self.sections.iter().flatten() {
+            for (_, slot) in s.live_slots() {
+                n += slot.key.len() + 16;
+                if let Stored::Entry(e) = &slot.value {
+                    n += e.heap_bytes() + e.len() * 20;
+                }
+            }
+        }
+        n
+    }
+
+    /// Candidate slots for a query, smallest posting first; `None` means "scan all".
+    pub(crate) fn candidates(section: &Section, q: &Query, scopes: &[&str]) -> Option<Vec<u32>> {
+        let mut postings: Vec<Option<&Posting>> = Vec::new();
+        for (name, kind, text) in &q.conditions {
+            if let Some(pos) = crate::schema::known_field_id(name).and_then(indexed_position) {
+                postings.push(
+                    section
+                        .index
+                        .field_posting(pos, value_hash(RawField { kind: *kind, text })),
+                );
+            }
+        }
+        for s in scopes {
+            postings.push(section.index.scope_posting(scope_hash(s)));
+        }
+        if postings.iter().any(Option::is_none) {
+            return Some(Vec::new());
+        }
+        let best = postings.into_iter().flatten().min_by_key(|p| p.len())?;
+        let mut v = Vec::with_capacity(best.len());
+        best.for_each(|s| v.push(s));
+        v.sort_unstable();
+        Some(v)
+    }
+
+    /// Pops the entry stored under `ct`'s canonical key for `e`'s fields (msal's
+    /// `modify(ct, e)` without new values). Returns the removed entry, if any.
+    pub(crate) fn remove_canonical(&mut self, ct: CredentialType, key: &str) -> Option<Stored> {
+        let section = self.section_or_create(ct);
+        let escaped = escape_key(key);
+        let i = section.find(&escaped)?;
+        section.remove_slot(i).map(|s| s.value)
+    }
+
+    /// Access tokens with `expires_on < now` (slot order).
+    pub(crate) fn expired_access_tokens(&self, now: i64) -> Vec<Entry> {
+        let Some(section) = self.section(CredentialType::AccessToken) else {
+            return Vec::new();
+        };
+        if section.index.earliest_expiry().is_none_or(|e| e >= now) {
+            return Vec::new();
+        }
+        let mut slots: Vec<u32> = section.index.expired_before(now).collect();
+        slots.sort_unstable();
+        slots
+            .into_iter()
+            .filter_map(|i| section.entry(i).cloned())
+            .collect()
+    }
+}
+
+/// msal-common's in-memory store puts entries at the top level with camelCase fields.
+fn looks_like_msal_js_store(top: &TopLevel) -> bool {
+    match top {
+        TopLevel::Unknown { rendered, .. } => {
+            rendered.starts_with('{')
+                && (rendered.contains("\n        \"homeAccountId\": ")
+                    || rendered.contains("\n        \"credentialType\": "))
+        }
+        TopLevel::Known(_) => false,
+    }
+}
+
+fn not_a_cache(msg: &str) -> Error {
+    Error::new(ErrorKind::NotACache, msg)
+}
+
+fn open_member(
+    out: &mut String,
+    first: &mut bool,
+    compact: bool,
+    depth: usize,
+    escaped_name: &str,
+) {
+    if !*first {
+        out.push(',');
+    }
+    *first = false;
+    if !compact {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str(crate::json::INDENT);
+        }
+    }
+    out.push('"');
+    out.push_str(escaped_name);
+    out.push_str(if compact { "\":" } else { "\": " });
+}
+
+fn close(out: &mut String, compact: bool, depth: usize) {
+    if !compact {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str(crate::json::INDENT);
+        }
+    }
+    out.push('}');
+}
+
+/// Parses one entry value (the parser sits on it).
+fn parse_entry(p: &mut Parser<'_>) -> std::result::Result<Stored, crate::json::ParseError> {
+    if p.peek() != Some(b'{') {
+        let v = p.value(ENTRY_DEPTH)?;
+        let mut rendered = String::new();
+        write_indented(&mut rendered, &v, ENTRY_DEPTH);
+        return Ok(Stored::Opaque(rendered.into_boxed_str()));
+    }
+    let mut b = EntryBuilder::with_capacity(12, 256);
+    p.object(ENTRY_DEPTH, |p, name| {
+        let name_dec: std::borrow::Cow<'_, str> = if name.plain {
+            name.raw.into()
+        } else {
+            p.decode(name)?.into()
+        };
+        if p.peek() == Some(b'"') {
+            let s = p.string()?;
+            if s.plain {
+                b.set_raw(&name_dec, Kind::Str, s.raw);
+            } else {
+                let decoded = p.decode(s)?;
+                b.set_str(&name_dec, &decoded);
+            }
+        } else {
+            let v = p.value(ENTRY_DEPTH + 1)?;
+            b.set_value(&name_dec, &v);
+        }
+        Ok(())
+    })?;
+    match b.build() {
+        Ok(e) => Ok(Stored::Entry(e)),
+        Err(_) => Err(p.error("entry too large")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_small() {
+        let text = "{\n    \"AccessToken\": {\n        \"k\": {\n            \"a\": \"b\",\n            \"n\": 1\n        },\n        \"g\": null\n    },\n    \"X\": []\n}";
+        let doc = Document::parse(text).unwrap();
+        let mut out = String::new();
+        doc.write_python(&mut out);
+        assert_eq!(out, text);
+        let mut c = String::new();
+        doc.write_compact(&mut c);
+        assert_eq!(
+            c,
+            r#"{"AccessToken":{"k":{"a":"b","n":1},"g":null},"X":[]}"#
+        );
+    }
+
+    #[test]
+    fn rejects_non_caches() {
+        for bad in [
+            "[]",
+            "null",
+            "3",
+            "\"s\"",
+            "{\"AccessToken\": []}",
+            "{\"a\": 1",
+            "{} {}",
+        ] {
+            assert!(Document::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Document::parse("  ").is_err());
+    }
+}

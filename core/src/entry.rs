@@ -1,0 +1,485 @@
+//! One cache entry, stored compactly: every string already escaped the way the writer
+//! emits it, every other value already rendered, all in one buffer, with a small table
+//! of field positions. Serializing is then mostly copying, and an entry costs little
+//! more memory than its own JSON.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::json::{
+    self, INDENT, Map, Value, escape_into, needs_escape, write_compact, write_indented,
+};
+use crate::schema::{CredentialType, KNOWN_FIELDS, field, known_field_id};
+
+/// Depth at which entries sit in a cache document: `{section: {key: entry}}`.
+pub(crate) const ENTRY_DEPTH: usize = 2;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    /// A string; the buffer holds its escaped form without quotes.
+    Str = 0,
+    /// Anything else; the buffer holds it rendered at field depth.
+    Raw = 1,
+}
+
+const KNOWN: u32 = 1 << 31;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    /// `KNOWN | id` for a known name, else the offset of the escaped name in `buf`.
+    name: u32,
+    name_len: u16,
+    kind: Kind,
+    start: u32,
+    len: u32,
+}
+
+struct EntryData {
+    buf: Box<str>,
+    slots: Box<[Slot]>,
+}
+
+/// A field's value as stored: the escaped text of a string, or the rendered JSON of
+/// anything else. Two values are equal exactly when their `RawField`s are.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct RawField<'a> {
+    pub kind: Kind,
+    pub text: &'a str,
+}
+
+impl<'a> RawField<'a> {
+    /// The decoded string, if this is a string.
+    pub(crate) fn as_str(self) -> Option<Cow<'a, str>> {
+        match self.kind {
+            Kind::Str => Some(unescape(self.text)),
+            Kind::Raw => None,
+        }
+    }
+
+    /// Python truthiness of the value.
+    pub(crate) fn is_truthy(self) -> bool {
+        match self.kind {
+            Kind::Str => !self.text.is_empty(),
+            Kind::Raw => self.to_value().is_truthy(),
+        }
+    }
+
+    pub(crate) fn to_value(self) -> Value {
+        match self.kind {
+            Kind::Str => Value::String(unescape(self.text).into_owned()),
+            Kind::Raw => match self.text {
+                "null" => Value::Null,
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                t => json::parse(t).unwrap_or(Value::Null),
+            },
+        }
+    }
+}
+
+/// The canonical stored form of a value (what [`RawField`] holds).
+pub(crate) fn canonical(v: &Value) -> (Kind, String) {
+    let mut s = String::new();
+    match v {
+        Value::String(text) => {
+            escape_into(&mut s, text);
+            (Kind::Str, s)
+        }
+        other => {
+            write_indented(&mut s, other, ENTRY_DEPTH + 1);
+            (Kind::Raw, s)
+        }
+    }
+}
+
+/// Decodes text produced by our own escaper.
+pub(crate) fn unescape(text: &str) -> Cow<'_, str> {
+    if !text.contains('\\') {
+        return Cow::Borrowed(text);
+    }
+    let quoted = format!("\"{text}\"");
+    match json::parse(&quoted) {
+        Ok(Value::String(s)) => Cow::Owned(s),
+        _ => Cow::Borrowed(text),
+    }
+}
+
+/// A cache entry (an access token, refresh token, ID token, account or app metadata
+/// record). Cheap to clone; immutable; owned by whoever holds it.
+///
+/// `Debug` never prints the `secret` field.
+#[derive(Clone)]
+pub struct Entry(Arc<EntryData>);
+
+impl Entry {
+    fn slot_name(&self, s: &Slot) -> Cow<'_, str> {
+        if s.name & KNOWN != 0 {
+            Cow::Borrowed(KNOWN_FIELDS[(s.name & !KNOWN) as usize])
+        } else {
+            unescape(&self.0.buf[s.name as usize..s.name as usize + s.name_len as usize])
+        }
+    }
+
+    fn slot_raw(&self, s: &Slot) -> RawField<'_> {
+        RawField {
+            kind: s.kind,
+            text: &self.0.buf[s.start as usize..(s.start + s.len) as usize],
+        }
+    }
+
+    pub(crate) fn raw_by_id(&self, id: u8) -> Option<RawField<'_>> {
+        let tag = KNOWN | id as u32;
+        self.0
+            .slots
+            .iter()
+            .find(|s| s.name == tag)
+            .map(|s| self.slot_raw(s))
+    }
+
+    pub(crate) fn raw(&self, name: &str) -> Option<RawField<'_>> {
+        if let Some(id) = known_field_id(name) {
+            return self.raw_by_id(id);
+        }
+        let escaped: Cow<'_, str> = if needs_escape(name) {
+            let mut s = String::new();
+            escape_into(&mut s, name);
+            Cow::Owned(s)
+        } else {
+            Cow::Borrowed(name)
+        };
+        self.0
+            .slots
+            .iter()
+            .find(|s| {
+                s.name & KNOWN == 0
+                    && &self.0.buf[s.name as usize..s.name as usize + s.name_len as usize]
+                        == escaped.as_ref()
+            })
+            .map(|s| self.slot_raw(s))
+    }
+
+    pub(crate) fn str_by_id(&self, id: u8) -> Option<Cow<'_, str>> {
+        self.raw_by_id(id).and_then(|r| r.as_str())
+    }
+
+    /// The string value of `name`; `None` when absent or not a string.
+    pub fn get_str(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.raw(name).and_then(|r| r.as_str())
+    }
+
+    /// The value of `name`, decoded.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        self.raw(name).map(|r| r.to_value())
+    }
+
+    /// Whether the entry has a field `name` (Python's `name in entry`).
+    pub fn contains(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    /// The `secret` (the token itself), if this entry has one.
+    pub fn secret(&self) -> Option<Cow<'_, str>> {
+        self.str_by_id(field::SECRET)
+    }
+
+    /// The `credential_type` field, if it names one of the five types.
+    pub fn credential_type(&self) -> Option<CredentialType> {
+        self.str_by_id(field::CREDENTIAL_TYPE)
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.0.slots.len()
+    }
+
+    /// Whether the entry has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.slots.is_empty()
+    }
+
+    /// Field names and decoded values, in stored order.
+    pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Value)> + '_ {
+        self.0
+            .slots
+            .iter()
+            .map(|s| (self.slot_name(s), self.slot_raw(s).to_value()))
+    }
+
+    pub(crate) fn iter_raw(&self) -> impl Iterator<Item = (Cow<'_, str>, RawField<'_>)> + '_ {
+        self.0
+            .slots
+            .iter()
+            .map(|s| (self.slot_name(s), self.slot_raw(s)))
+    }
+
+    /// The entry as a JSON object value.
+    pub fn to_map(&self) -> Map {
+        self.iter().map(|(k, v)| (k.into_owned(), v)).collect()
+    }
+
+    /// The entry as compact JSON. Contains the secret: treat the result as one.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(self.0.buf.len() + 16 * self.0.slots.len());
+        self.write_compact(&mut out);
+        out
+    }
+
+    /// Python dict equality: same names with equal values, in any order.
+    pub(crate) fn same_content(&self, other: &Entry) -> bool {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
+        self.0.slots.len() == other.0.slots.len()
+            && self.0.slots.iter().all(|s| {
+                let name = self.slot_name(s);
+                other.raw(&name) == Some(self.slot_raw(s))
+            })
+    }
+
+    /// Heap bytes this entry holds (its buffer and slot table).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.buf.len() + std::mem::size_of_val(&*self.0.slots) + 2 * std::mem::size_of::<usize>()
+    }
+
+    fn write_name(&self, out: &mut String, s: &Slot) {
+        out.push('"');
+        if s.name & KNOWN != 0 {
+            out.push_str(KNOWN_FIELDS[(s.name & !KNOWN) as usize]);
+        } else {
+            out.push_str(&self.0.buf[s.name as usize..s.name as usize + s.name_len as usize]);
+        }
+        out.push('"');
+    }
+
+    /// Appends the entry as `json.dumps(indent=4)` renders it at entry depth.
+    pub(crate) fn write_indented(&self, out: &mut String) {
+        if self.0.slots.is_empty() {
+            out.push_str("{}");
+            return;
+        }
+        const FIELD_INDENT: &str = "\n            ";
+        const CLOSE_INDENT: &str = "\n        }";
+        debug_assert_eq!(FIELD_INDENT.len(), 1 + INDENT.len() * (ENTRY_DEPTH + 1));
+        out.push('{');
+        for (i, s) in self.0.slots.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(FIELD_INDENT);
+            self.write_name(out, s);
+            out.push_str(": ");
+            let raw = self.slot_raw(s);
+            match raw.kind {
+                Kind::Str => {
+                    out.push('"');
+                    out.push_str(raw.text);
+                    out.push('"');
+                }
+                Kind::Raw => out.push_str(raw.text),
+            }
+        }
+        out.push_str(CLOSE_INDENT);
+    }
+
+    /// Appends the entry as compact JSON.
+    pub(crate) fn write_compact(&self, out: &mut String) {
+        out.push('{');
+        for (i, s) in self.0.slots.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            self.write_name(out, s);
+            out.push(':');
+            let raw = self.slot_raw(s);
+            match raw.kind {
+                Kind::Str => {
+                    out.push('"');
+                    out.push_str(raw.text);
+                    out.push('"');
+                }
+                Kind::Raw if raw.text.contains('\n') => write_compact(out, &raw.to_value()),
+                Kind::Raw => out.push_str(raw.text),
+            }
+        }
+        out.push('}');
+    }
+
+    /// Builds an entry from a JSON object.
+    pub fn from_map(map: &Map) -> Result<Entry> {
+        let mut b = EntryBuilder::with_capacity(map.len(), 64);
+        for (k, v) in map.iter() {
+            b.set_value(k, v);
+        }
+        b.build()
+    }
+
+    /// `dict(self, **changes)`: this entry with `changes` set (existing names keep
+    /// their position, new ones go last).
+    pub fn merged_with(&self, changes: &Map) -> Result<Entry> {
+        let mut b = EntryBuilder::with_capacity(self.len() + changes.len(), self.0.buf.len() + 64);
+        for (name, raw) in self.iter_raw() {
+            b.set_raw(&name, raw.kind, raw.text);
+        }
+        for (k, v) in changes.iter() {
+            b.set_value(k, v);
+        }
+        b.build()
+    }
+}
+
+impl PartialEq for Entry {
+    /// Python dict equality.
+    fn eq(&self, other: &Self) -> bool {
+        self.same_content(other)
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (name, raw) in self.iter_raw() {
+            if name == "secret" {
+                m.entry(&name, &format_args!("<redacted, {} bytes>", raw.text.len()));
+            } else {
+                m.entry(&name, &raw.to_value());
+            }
+        }
+        m.finish()
+    }
+}
+
+/// Assembles an [`Entry`] field by field.
+pub(crate) struct EntryBuilder {
+    buf: String,
+    slots: Vec<Slot>,
+    error: Option<&'static str>,
+}
+
+impl EntryBuilder {
+    pub(crate) fn with_capacity(fields: usize, bytes: usize) -> Self {
+        EntryBuilder {
+            buf: String::with_capacity(bytes),
+            slots: Vec::with_capacity(fields),
+            error: None,
+        }
+    }
+
+    fn name_tag(&mut self, name: &str) -> (u32, u16) {
+        if let Some(id) = known_field_id(name) {
+            return (KNOWN | id as u32, 0);
+        }
+        let start = self.buf.len();
+        escape_into(&mut self.buf, name);
+        let len = self.buf.len() - start;
+        if len > u16::MAX as usize || start >= KNOWN as usize {
+            self.error = Some("field name too long");
+            return (0, 0);
+        }
+        (start as u32, len as u16)
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        if let Some(id) = known_field_id(name) {
+            let tag = KNOWN | id as u32;
+            return self.slots.iter().position(|s| s.name == tag);
+        }
+        let mut escaped = String::new();
+        escape_into(&mut escaped, name);
+        self.slots.iter().position(|s| {
+            s.name & KNOWN == 0
+                && self.buf[s.name as usize..s.name as usize + s.name_len as usize] == escaped
+        })
+    }
+
+    fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String)) {
+        let existing = if self.slots.is_empty() {
+            None
+        } else {
+            self.find(name)
+        };
+        let (tag, name_len) = match existing {
+            Some(i) => (self.slots[i].name, self.slots[i].name_len),
+            None => self.name_tag(name),
+        };
+        let start = self.buf.len();
+        write(&mut self.buf);
+        let end = self.buf.len();
+        if end > u32::MAX as usize / 2 {
+            self.error = Some("entry too large");
+            return;
+        }
+        let slot = Slot {
+            name: tag,
+            name_len,
+            kind,
+            start: start as u32,
+            len: (end - start) as u32,
+        };
+        match existing {
+            Some(i) => self.slots[i] = slot,
+            None => self.slots.push(slot),
+        }
+    }
+
+    /// Sets a field from its stored form (escaped string or rendered value).
+    pub(crate) fn set_raw(&mut self, name: &str, kind: Kind, text: &str) {
+        self.place(name, kind, |b| b.push_str(text));
+    }
+
+    /// Sets a string field from its decoded text.
+    pub(crate) fn set_str(&mut self, name: &str, value: &str) {
+        self.place(name, Kind::Str, |b| escape_into(b, value));
+    }
+
+    /// Sets a field from any value.
+    pub(crate) fn set_value(&mut self, name: &str, v: &Value) {
+        match v {
+            Value::String(s) => self.set_str(name, s),
+            other => self.place(name, Kind::Raw, |b| {
+                write_indented(b, other, ENTRY_DEPTH + 1)
+            }),
+        }
+    }
+
+    pub(crate) fn build(self) -> Result<Entry> {
+        if let Some(msg) = self.error {
+            return Err(Error::new(ErrorKind::InvalidEntry, msg));
+        }
+        Ok(Entry(Arc::new(EntryData {
+            buf: self.buf.into_boxed_str(),
+            slots: self.slots.into_boxed_slice(),
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let mut b = EntryBuilder::with_capacity(3, 64);
+        b.set_str("credential_type", "AccessToken");
+        b.set_str("secret", "super-secret-token-value");
+        b.set_str("weird name\u{e9}", "x");
+        let e = b.build().unwrap();
+        let dbg = format!("{e:?}");
+        assert!(!dbg.contains("super-secret"), "{dbg}");
+        assert!(dbg.contains("redacted"));
+        assert_eq!(e.get_str("weird name\u{e9}").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn duplicate_names_replace_in_place() {
+        let mut b = EntryBuilder::with_capacity(3, 64);
+        b.set_str("a", "1");
+        b.set_str("b", "2");
+        b.set_value("a", &Value::from(3));
+        let e = b.build().unwrap();
+        assert_eq!(e.to_json(), r#"{"a":3,"b":"2"}"#);
+    }
+}

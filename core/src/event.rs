@@ -1,0 +1,487 @@
+//! What `add(event)` writes: msal Python 1.39's `TokenCache.__add`, rule for rule.
+//!
+//! An event is the dict msal's application layer hands to the cache after a token
+//! response: `client_id`, `scope`, `token_endpoint`, `environment`, `grant_type`,
+//! `response`, `data` and a few flags. Unlike msal, every check runs before the first
+//! write, so a bad event changes nothing.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::entry::{Entry, EntryBuilder, Kind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::json::{self, Map, Value};
+use crate::schema::{CredentialType, authority_type};
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidEvent, msg)
+}
+
+/// Data fields that never feed the extended cache key (msal's
+/// `_EXT_CACHE_KEY_EXCLUDED_FIELDS`).
+const EXT_CACHE_KEY_EXCLUDED: &[&str] = &[
+    "client_id",
+    "grant_type",
+    "scope",
+    "claims",
+    "username",
+    "password",
+    "refresh_token",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "device_code",
+    "assertion",
+    "requested_token_use",
+    "client_assertion",
+    "client_assertion_type",
+    "client_secret",
+    "token_type",
+    "req_cnf",
+    "key_id",
+    "user_federated_identity_credential",
+    "user_id",
+    "client_info",
+];
+
+const ACCOUNT_ESTABLISHING_GRANTS: &[&str] = &[
+    "broker",
+    "authorization_code",
+    "password",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "user_fic",
+];
+
+const CIAM_SUFFIX: &str = ".ciamlogin.com";
+
+/// msal's `_compute_ext_cache_key(data)`: a netstring of the extra request
+/// parameters, SHA-256, base64url without padding, lower-cased. Empty when none.
+pub fn ext_cache_key(data: &Map) -> String {
+    let mut parts: Vec<(&str, String)> = data
+        .iter()
+        .filter(|(k, v)| !EXT_CACHE_KEY_EXCLUDED.contains(k) && v.is_truthy())
+        .map(|(k, v)| (k, v.to_python_str()))
+        .collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    parts.sort_by(|a, b| a.0.cmp(b.0));
+    let mut s = String::new();
+    for (k, v) in parts {
+        s.push_str(&format!("{}:{}{}:{}", k.len(), k, v.len(), v));
+    }
+    let digest = Sha256::digest(s.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(digest)
+        .to_lowercase()
+}
+
+/// msal's `authority.canonicalize(token_endpoint)`: the lower-cased host and the
+/// first path segment (the tenant).
+pub(crate) fn canonicalize(url: &str) -> Result<(String, String)> {
+    let bad = || {
+        invalid(
+            "token_endpoint must be an https URL with a host name and at least one path segment",
+        )
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("https") {
+        return Err(bad());
+    }
+    let netloc_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let netloc = &rest[..netloc_end];
+    let after = &rest[netloc_end..];
+    let path = &after[..after.find(['?', '#']).unwrap_or(after.len())];
+    let host_port = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+    let host = if let Some(stripped) = host_port.strip_prefix('[') {
+        stripped.split_once(']').map_or(stripped, |(h, _)| h)
+    } else {
+        host_port.split_once(':').map_or(host_port, |(h, _)| h)
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let host = host.to_lowercase();
+    let first = path.split('/').nth(1).filter(|s| !s.is_empty());
+    if let Some(sub) = host.strip_suffix(CIAM_SUFFIX) {
+        let tenant = first.map_or_else(|| format!("{sub}.onmicrosoft.com"), str::to_owned);
+        return Ok((host, tenant));
+    }
+    match first {
+        Some(t) => Ok((host, t.to_owned())),
+        None => Err(bad()),
+    }
+}
+
+/// msal's `decode_part`: lenient base64url (padding optional, stray characters
+/// skipped), then UTF-8.
+fn decode_part(raw: &str, what: &str) -> Result<String> {
+    let mut sextets = Vec::with_capacity(raw.len());
+    for b in raw.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        sextets.push(v);
+    }
+    if sextets.len() % 4 == 1 {
+        return Err(invalid(format!("{what} is not valid base64url")));
+    }
+    let mut out = Vec::with_capacity(sextets.len() * 3 / 4);
+    for chunk in sextets.chunks(4) {
+        let mut acc = 0u32;
+        for (i, s) in chunk.iter().enumerate() {
+            acc |= u32::from(*s) << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    String::from_utf8(out)
+        .map_err(|_| invalid(format!("{what} is not UTF-8 after base64url decoding")))
+}
+
+fn decode_json_object(raw: &Value, what: &str) -> Result<Map> {
+    let s = raw
+        .as_str()
+        .ok_or_else(|| invalid(format!("{what} must be a string")))?;
+    let part = match what {
+        "id_token" => s
+            .split('.')
+            .nth(1)
+            .ok_or_else(|| invalid("id_token is not a JWT (no payload part)"))?,
+        _ => s,
+    };
+    let text = decode_part(part, what)?;
+    match json::parse(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(invalid(format!("{what} does not hold a JSON object"))),
+        Err(_) => Err(invalid(format!("{what} does not hold valid JSON"))),
+    }
+}
+
+fn object_field<'a>(event: &'a Map, name: &str) -> Result<Option<&'a Map>> {
+    match event.get(name) {
+        None => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(invalid(format!("{name} must be an object"))),
+    }
+}
+
+/// `"{}".format(v)` for a key part: `x or ""`, strings as they are.
+fn key_str(v: &Value) -> Result<String> {
+    if !v.is_truthy() {
+        return Ok(String::new());
+    }
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| invalid("client_id, environment and realm must be strings"))
+}
+
+fn add_seconds(now: i64, secs: i64) -> Result<String> {
+    now.checked_add(secs)
+        .map(|t| t.to_string())
+        .ok_or_else(|| invalid("token lifetime out of range"))
+}
+
+fn python_int(v: Option<&Value>, what: &str) -> Result<i64> {
+    v.and_then(Value::to_python_int)
+        .ok_or_else(|| invalid(format!("{what} is not an integer")))
+}
+
+/// The entries one event writes, in msal's order, each with its (decoded) key.
+pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, String, Entry)>> {
+    let (mut environment, mut realm) = (Value::Null, Value::Null);
+    if let Some(ep) = event.get("token_endpoint") {
+        let ep = ep
+            .as_str()
+            .ok_or_else(|| invalid("token_endpoint must be a string"))?;
+        let (host, tenant) = canonicalize(ep)?;
+        environment = Value::String(host);
+        realm = Value::String(tenant);
+    }
+    if let Some(env) = event.get("environment") {
+        environment = env.clone();
+    }
+    let empty = Map::new();
+    let response = object_field(event, "response")?.unwrap_or(&empty);
+    let data = object_field(event, "data")?.unwrap_or(&empty);
+    let null = Value::Null;
+    let access_token = response.get("access_token").unwrap_or(&null);
+    let refresh_token = response.get("refresh_token").unwrap_or(&null);
+    let id_token = response.get("id_token").unwrap_or(&null);
+    let claims: Map = match response.get("id_token_claims") {
+        Some(c) if c.is_truthy() => match c {
+            Value::Object(m) => m.clone(),
+            _ => return Err(invalid("id_token_claims must be an object")),
+        },
+        _ if id_token.is_truthy() => decode_json_object(id_token, "id_token")?,
+        _ => Map::new(),
+    };
+
+    // __parse_account
+    let mut home_account_id = Value::Null;
+    let mut has_account = false;
+    if let Some(ci) = response.get("client_info") {
+        let info = decode_json_object(ci, "client_info")?;
+        if let (Some(uid), Some(utid)) = (info.get("uid"), info.get("utid")) {
+            home_account_id =
+                Value::String(format!("{}.{}", uid.to_python_str(), utid.to_python_str()));
+            has_account = true;
+        }
+    }
+    if !has_account && !claims.is_empty() {
+        home_account_id = claims
+            .get("sub")
+            .cloned()
+            .ok_or_else(|| invalid("id_token has no \"sub\" claim"))?;
+        has_account = true;
+    }
+
+    let mut scopes: Vec<&str> = match event.get("scope") {
+        Some(v) if v.is_truthy() => match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|s| {
+                    s.as_str()
+                        .ok_or_else(|| invalid("scope must be a list of strings"))
+                })
+                .collect::<Result<_>>()?,
+            _ => return Err(invalid("scope must be a list of strings")),
+        },
+        _ => Vec::new(),
+    };
+    scopes.sort_unstable();
+    let target = scopes.join(" ");
+
+    let client_id = event.get("client_id").cloned().unwrap_or(Value::Null);
+    let hid_key = key_str(&home_account_id)?;
+    let env_key = key_str(&environment)?;
+    let cid_key = key_str(&client_id)?;
+    let realm_key = key_str(&realm)?;
+    let base = crate::schema::KeyParts {
+        home_account_id: &hid_key,
+        environment: &env_key,
+        client_id: &cid_key,
+        realm: &realm_key,
+        target: &target,
+        ext_cache_key: "",
+    };
+    let parts = |ext: &'static str| base.with_ext(ext);
+    let now_s = now.to_string();
+    let mut out = Vec::with_capacity(5);
+
+    if access_token.is_truthy() {
+        let default_expires_in = match response.get("expires_on") {
+            Some(v) if v.is_truthy() => python_int(Some(v), "expires_on")?
+                .checked_sub(now)
+                .ok_or_else(|| invalid("expires_on out of range"))?,
+            _ => 600,
+        };
+        let expires_in = match response.get("expires_in") {
+            Some(v) => python_int(Some(v), "expires_in")?,
+            None => default_expires_in,
+        };
+        let ext_expires_in = match response.get("ext_expires_in") {
+            Some(v) => python_int(Some(v), "ext_expires_in")?,
+            None => expires_in,
+        };
+        let mut b =
+            EntryBuilder::with_capacity(14, 256 + access_token.as_str().map_or(0, str::len));
+        b.set_str("credential_type", "AccessToken");
+        b.set_value("secret", access_token);
+        b.set_value("home_account_id", &home_account_id);
+        b.set_value("environment", &environment);
+        b.set_value("client_id", &client_id);
+        b.set_str("target", &target);
+        b.set_value("realm", &realm);
+        match response.get("token_type") {
+            Some(t) => b.set_value("token_type", t),
+            None => b.set_str("token_type", "Bearer"),
+        }
+        b.set_str("cached_at", &now_s);
+        b.set_str("expires_on", &add_seconds(now, expires_in)?);
+        b.set_str("extended_expires_on", &add_seconds(now, ext_expires_in)?);
+        if let Some(kid) = data.get("key_id") {
+            b.set_value("key_id", kid);
+        }
+        let ext = ext_cache_key(data);
+        if !ext.is_empty() {
+            b.set_str("ext_cache_key", &ext);
+        }
+        if let Some(refresh_in) = response.get("refresh_in") {
+            let refresh_on = match refresh_in {
+                Value::Number(n) if n.is_integer() => {
+                    add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?
+                }
+                Value::Number(n) => {
+                    let f: f64 = n
+                        .as_str()
+                        .parse()
+                        .map_err(|_| invalid("refresh_in is not a number"))?;
+                    json::Number::from_f64(now as f64 + f).as_str().to_owned()
+                }
+                Value::Bool(b) => add_seconds(now, i64::from(*b))?,
+                _ => return Err(invalid("refresh_in must be a number")),
+            };
+            b.set_str("refresh_on", &refresh_on);
+        }
+        let key = crate::schema::cache_key(CredentialType::AccessToken, &base.with_ext(&ext));
+        out.push((CredentialType::AccessToken, key, b.build()?));
+    }
+
+    if has_account
+        && !event
+            .get("skip_account_creation")
+            .is_some_and(Value::is_truthy)
+    {
+        let local_account_id = match event.get("_account_id") {
+            Some(v) => v.clone(),
+            None => claims
+                .get("oid")
+                .or_else(|| claims.get("sub"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        };
+        let from_claims = claims
+            .get("preferred_username")
+            .or_else(|| claims.get("upn"));
+        let username = [from_claims, data.get("username"), event.get("username")]
+            .into_iter()
+            .flatten()
+            .find(|v| v.is_truthy())
+            .cloned()
+            .unwrap_or_else(|| Value::String(String::new()));
+        let authority = match event.get("authority_type") {
+            Some(v) => v.clone(),
+            None if realm.as_str() == Some("adfs") => Value::from(authority_type::ADFS),
+            None => Value::from(authority_type::MSSTS),
+        };
+        let mut b = EntryBuilder::with_capacity(7, 192);
+        b.set_value("home_account_id", &home_account_id);
+        b.set_value("environment", &environment);
+        b.set_value("realm", &realm);
+        b.set_value("local_account_id", &local_account_id);
+        b.set_value("username", &username);
+        b.set_value("authority_type", &authority);
+        if let Some(grant) = event.get("grant_type").and_then(Value::as_str) {
+            if ACCOUNT_ESTABLISHING_GRANTS.contains(&grant) {
+                b.set_str("account_source", grant);
+            }
+        }
+        let key = crate::schema::cache_key(CredentialType::Account, &parts(""));
+        out.push((CredentialType::Account, key, b.build()?));
+    }
+
+    if id_token.is_truthy() {
+        let mut b = EntryBuilder::with_capacity(6, 128 + id_token.as_str().map_or(0, str::len));
+        b.set_str("credential_type", "IdToken");
+        b.set_value("secret", id_token);
+        b.set_value("home_account_id", &home_account_id);
+        b.set_value("environment", &environment);
+        b.set_value("realm", &realm);
+        b.set_value("client_id", &client_id);
+        let key = crate::schema::cache_key(CredentialType::IdToken, &parts(""));
+        out.push((CredentialType::IdToken, key, b.build()?));
+    }
+
+    if refresh_token.is_truthy() {
+        let mut b =
+            EntryBuilder::with_capacity(8, 192 + refresh_token.as_str().map_or(0, str::len));
+        b.set_str("credential_type", "RefreshToken");
+        b.set_value("secret", refresh_token);
+        b.set_value("home_account_id", &home_account_id);
+        b.set_value("environment", &environment);
+        b.set_value("client_id", &client_id);
+        b.set_str("target", &target);
+        b.set_str("last_modification_time", &now_s);
+        if let Some(foci) = response.get("foci") {
+            b.set_value("family_id", foci);
+        }
+        let key = crate::schema::cache_key(CredentialType::RefreshToken, &parts(""));
+        out.push((CredentialType::RefreshToken, key, b.build()?));
+    }
+
+    let mut b = EntryBuilder::with_capacity(3, 96);
+    b.set_value("client_id", &client_id);
+    b.set_value("environment", &environment);
+    if let Some(foci) = response.get("foci") {
+        b.set_value("family_id", foci);
+    }
+    let app_key = format!(
+        "appmetadata-{}-{}",
+        format_or_empty(&environment),
+        format_or_empty(&client_id)
+    );
+    out.push((CredentialType::AppMetadata, app_key, b.build()?));
+    let _ = Kind::Str;
+    Ok(out)
+}
+
+/// `"{}".format(x or "")`.
+fn format_or_empty(v: &Value) -> String {
+    if v.is_truthy() {
+        v.to_python_str()
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext_cache_key_golden_values() {
+        // Golden values from msal Python's tests.
+        let m: Map = [
+            ("key1".to_owned(), Value::from("value1")),
+            ("key2".to_owned(), Value::from("value2")),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            ext_cache_key(&m),
+            "latlwkpewb_a0rcsmjvkecqt0_huumkw4sflzociike"
+        );
+        let m: Map = [("fmi_path".to_owned(), Value::from("agent-app-id"))]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            ext_cache_key(&m),
+            "a0ry_zl4gccsdp7gnw927x8s0mrmnodv6tyilt0u07m"
+        );
+        let m: Map = [
+            ("scope".to_owned(), Value::from("x")),
+            ("claims".to_owned(), Value::Null),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(ext_cache_key(&m), "");
+    }
+
+    #[test]
+    fn canonicalize_like_msal() {
+        assert_eq!(
+            canonicalize("https://login.microsoftonline.com/common/oauth2/v2.0/token").unwrap(),
+            ("login.microsoftonline.com".into(), "common".into())
+        );
+        assert_eq!(
+            canonicalize("https://Login.Example.COM:443/Tenant")
+                .unwrap()
+                .0,
+            "login.example.com"
+        );
+        assert_eq!(
+            canonicalize("https://contoso.ciamlogin.com/").unwrap().1,
+            "contoso.onmicrosoft.com"
+        );
+        assert!(canonicalize("http://login.microsoftonline.com/common").is_err());
+        assert!(canonicalize("https://login.microsoftonline.com").is_err());
+        assert!(canonicalize("https:///common").is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! Secondary indexes of one section: for each indexed field, value -> the slots that
+//! hold it; for scopes, scope -> slots whose target contains it; for access tokens,
+//! expiry -> slot. A search walks the smallest posting list among its conditions and
+//! verifies each candidate, so it costs O(matches), not O(section).
+
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hasher};
+
+use hashbrown::HashMap;
+
+use crate::entry::{Entry, Kind, RawField};
+use crate::schema::field;
+
+/// Fields with an index. Queries on other fields are verified on the candidates.
+pub(crate) const INDEXED_FIELDS: [u8; 10] = [
+    field::HOME_ACCOUNT_ID,
+    field::ENVIRONMENT,
+    field::CLIENT_ID,
+    field::REALM,
+    field::FAMILY_ID,
+    field::SECRET,
+    field::USERNAME,
+    field::LOCAL_ACCOUNT_ID,
+    field::KEY_ID,
+    field::USER_ASSERTION_HASH,
+];
+
+pub(crate) fn indexed_position(id: u8) -> Option<usize> {
+    INDEXED_FIELDS.iter().position(|f| *f == id)
+}
+
+/// Hash of a stored value. Deterministic (fixed seed) so that it can key maps.
+#[inline]
+pub(crate) fn value_hash(raw: RawField<'_>) -> u64 {
+    let mut h = foldhash::quality::FixedState::with_seed(0x70_6b_6e_63).build_hasher();
+    h.write_u8(raw.kind as u8);
+    h.write(raw.text.as_bytes());
+    h.finish()
+}
+
+#[inline]
+pub(crate) fn scope_hash(scope: &str) -> u64 {
+    value_hash(RawField {
+        kind: Kind::Str,
+        text: scope,
+    })
+}
+
+/// Keys are already hashes: pass them through.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PassThrough;
+
+pub(crate) struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
+    }
+}
+
+/// Slots holding one value. Small lists stay vectors; large ones become sets so that
+/// removal stays O(1).
+pub(crate) enum Posting {
+    One(u32),
+    Few(Vec<u32>),
+    Many(hashbrown::HashSet<u32, foldhash::fast::FixedState>),
+}
+
+const FEW_MAX: usize = 32;
+
+impl Posting {
+    fn insert(&mut self, slot: u32) {
+        match self {
+            Posting::One(a) => {
+                if *a != slot {
+                    *self = Posting::Few(vec![*a, slot]);
+                }
+            }
+            Posting::Few(v) => {
+                if !v.contains(&slot) {
+                    v.push(slot);
+                    if v.len() > FEW_MAX {
+                        let set = v.iter().copied().collect();
+                        *self = Posting::Many(set);
+                    }
+                }
+            }
+            Posting::Many(s) => {
+                s.insert(slot);
+            }
+        }
+    }
+
+    /// Removes `slot`; returns true when the posting is now empty.
+    fn remove(&mut self, slot: u32) -> bool {
+        match self {
+            Posting::One(a) => *a == slot,
+            Posting::Few(v) => {
+                if let Some(i) = v.iter().position(|x| *x == slot) {
+                    v.swap_remove(i);
+                }
+                if v.len() == 1 {
+                    *self = Posting::One(v[0]);
+                }
+                v_is_empty(self)
+            }
+            Posting::Many(s) => {
+                s.remove(&slot);
+                if s.len() <= FEW_MAX / 2 {
+                    *self = Posting::Few(s.iter().copied().collect());
+                }
+                v_is_empty(self)
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Posting::One(_) => 1,
+            Posting::Few(v) => v.len(),
+            Posting::Many(s) => s.len(),
+        }
+    }
+
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u32)) {
+        match self {
+            Posting::One(a) => f(*a),
+            Posting::Few(v) => v.iter().copied().for_each(f),
+            Posting::Many(s) => s.iter().copied().for_each(f),
+        }
+    }
+}
+
+fn v_is_empty(p: &Posting) -> bool {
+    match p {
+        Posting::One(_) => false,
+        Posting::Few(v) => v.is_empty(),
+        Posting::Many(s) => s.is_empty(),
+    }
+}
+
+type PostingMap = HashMap<u64, Posting, PassThrough>;
+
+fn post(map: &mut PostingMap, h: u64, slot: u32) {
+    map.entry(h)
+        .and_modify(|p| p.insert(slot))
+        .or_insert(Posting::One(slot));
+}
+
+fn unpost(map: &mut PostingMap, h: u64, slot: u32) {
+    if let hashbrown::hash_map::Entry::Occupied(mut o) = map.entry(h) {
+        if o.get_mut().remove(slot) {
+            o.remove();
+        }
+    }
+}
+
+/// The indexes of one section.
+#[derive(Default)]
+pub(crate) struct SectionIndex {
+    fields: [PostingMap; INDEXED_FIELDS.len()],
+    scopes: PostingMap,
+    /// Access tokens only: `(expires_on, slot)`, for expiry-driven eviction.
+    expiry: BTreeSet<(i64, u32)>,
+}
+
+/// Python's `int(entry["expires_on"])` where it would succeed.
+pub(crate) fn expires_on(entry: &Entry) -> Option<i64> {
+    entry
+        .raw_by_id(field::EXPIRES_ON)
+        .and_then(|r| r.to_value().to_python_int())
+}
+
+/// The whitespace-separated scopes of a target (Python's `str.split()`).
+pub(crate) fn scopes_of(target: &str) -> impl Iterator<Item = &str> {
+    target.split_whitespace()
+}
+
+impl SectionIndex {
+    pub(crate) fn insert(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
+        self.visit(entry, track_expiry, |map, h, exp| match (map, exp) {
+            (Some(m), _) => post(m, h, slot),
+            (None, Some(e)) => {
+                e.insert((h as i64, slot));
+            }
+            _ => {}
+        });
+    }
+
+    pub(crate) fn remove(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
+        self.visit(entry, track_expiry, |map, h, exp| match (map, exp) {
+            (Some(m), _) => unpost(m, h, slot),
+            (None, Some(e)) => {
+                e.remove(&(h as i64, slot));
+            }
+            _ => {}
+        });
+    }
+
+    /// Calls `f` once per posting the entry belongs to: `(Some(map), hash, None)` for
+    /// value and scope postings, `(None, expires_on as u64, Some(expiry))` for expiry.
+    fn visit(
+        &mut self,
+        entry: &Entry,
+        track_expiry: bool,
+        mut f: impl FnMut(Option<&mut PostingMap>, u64, Option<&mut BTreeSet<(i64, u32)>>),
+    ) {
+        for (i, id) in INDEXED_FIELDS.iter().enumerate() {
+            if let Some(raw) = entry.raw_by_id(*id) {
+                f(Some(&mut self.fields[i]), value_hash(raw), None);
+            }
+        }
+        if let Some(target) = entry.str_by_id(field::TARGET) {
+            // A scope repeated in one target is posted once: postings are sets.
+            for scope in scopes_of(&target) {
+                f(Some(&mut self.scopes), scope_hash(scope), None);
+            }
+        }
+        if track_expiry {
+            if let Some(exp) = expires_on(entry) {
+                f(None, exp as u64, Some(&mut self.expiry));
+            }
+        }
+    }
+
+    pub(crate) fn field_posting(&self, pos: usize, hash: u64) -> Option<&Posting> {
+        self.fields[pos].get(&hash)
+    }
+
+    pub(crate) fn scope_posting(&self, hash: u64) -> Option<&Posting> {
+        self.scopes.get(&hash)
+    }
+
+    /// Slots of access tokens with `expires_on < now`, in expiry order.
+    pub(crate) fn expired_before(&self, now: i64) -> impl Iterator<Item = u32> + '_ {
+        self.expiry.range(..(now, 0)).map(|(_, s)| *s)
+    }
+
+    pub(crate) fn earliest_expiry(&self) -> Option<i64> {
+        self.expiry.first().map(|(e, _)| *e)
+    }
+
+    /// Approximate heap bytes of the indexes.
+    #[allow(dead_code)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let map_bytes = |m: &PostingMap| {
+            m.capacity() * (8 + std::mem::size_of::<Posting>() + 1)
+                + m.values()
+                    .map(|p| match p {
+                        Posting::One(_) => 0,
+                        Posting::Few(v) => v.capacity() * 4,
+                        Posting::Many(s) => s.capacity() * 5,
+                    })
+                    .sum::<usize>()
+        };
+        self.fields.iter().map(map_bytes).sum::<usize>()
+            + map_bytes(&self.scopes)
+            + self.expiry.len() * 24
+    }
+}

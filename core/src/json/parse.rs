@@ -1,0 +1,458 @@
+//! A lenient JSON reader: what Python's `json.loads` accepts, plus a UTF-8 BOM and
+//! trailing commas (MSAL.NET writes files with both).
+
+use std::fmt;
+
+use super::number::canonical_from_literal;
+use super::value::{Map, Number, Value};
+
+/// Deeper nesting than this is rejected instead of risking the stack.
+const MAX_DEPTH: usize = 256;
+
+/// A syntax error with its 1-based line and column (in characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, counted in characters.
+    pub column: usize,
+    /// What was wrong, e.g. "expected ',' or '}'".
+    pub message: &'static str,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.message, self.line, self.column
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parses one JSON document (BOM and trailing commas allowed, nothing after it but
+/// whitespace).
+pub fn parse(text: &str) -> Result<Value, ParseError> {
+    let mut p = Parser::new(text);
+    let v = p.value(0)?;
+    p.finish()?;
+    Ok(v)
+}
+
+/// A string as it appears between the quotes in the input.
+#[derive(Clone, Copy)]
+pub(crate) struct RawStr<'a> {
+    /// The bytes between the quotes, escapes not yet decoded.
+    pub raw: &'a str,
+    /// True when `raw` is printable ASCII with no escapes: then it is already exactly
+    /// what Python's `ensure_ascii` writer would emit, and also the decoded value.
+    pub plain: bool,
+}
+
+pub(crate) struct Parser<'a> {
+    src: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Parser<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let src = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Parser {
+            src,
+            bytes: src.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    pub(crate) fn error(&self, message: &'static str) -> ParseError {
+        let upto = &self.src[..self.pos.min(self.src.len())];
+        let line = upto.bytes().filter(|b| *b == b'\n').count() + 1;
+        let line_start = upto.rfind('\n').map_or(0, |i| i + 1);
+        // pos can sit inside a multi-byte char only if we stopped there; clamp to a boundary
+        let mut end = self.pos.min(self.src.len());
+        while !self.src.is_char_boundary(end) {
+            end -= 1;
+        }
+        let column = self.src[line_start..end].chars().count() + 1;
+        ParseError {
+            line,
+            column,
+            message,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn skip_ws(&mut self) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.bytes.get(self.pos).copied()
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<(), ParseError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.error("extra data after the JSON value")),
+        }
+    }
+
+    /// Walks the members of an object, calling `member` with each key; `member` must
+    /// consume the value. Handles separators and a trailing comma.
+    pub(crate) fn object(
+        &mut self,
+        depth: usize,
+        mut member: impl FnMut(&mut Self, RawStr<'a>) -> Result<(), ParseError>,
+    ) -> Result<(), ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        match self.peek() {
+            Some(b'{') => self.pos += 1,
+            None => return Err(self.error("unexpected end of input, expected '{'")),
+            _ => return Err(self.error("expected '{'")),
+        }
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            match self.peek() {
+                Some(b'"') => {}
+                None => return Err(self.error("unexpected end of input, expected a key")),
+                _ => return Err(self.error("expected a string key")),
+            }
+            let key = self.string()?;
+            match self.peek() {
+                Some(b':') => self.pos += 1,
+                None => return Err(self.error("unexpected end of input, expected ':'")),
+                _ => return Err(self.error("expected ':'")),
+            }
+            member(self, key)?;
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    if self.peek() == Some(b'}') {
+                        self.pos += 1; // trailing comma
+                        return Ok(());
+                    }
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                None => return Err(self.error("unexpected end of input, expected ',' or '}'")),
+                _ => return Err(self.error("expected ',' or '}'")),
+            }
+        }
+    }
+
+    /// Parses any value.
+    pub(crate) fn value(&mut self, depth: usize) -> Result<Value, ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        match self.peek() {
+            None => Err(self.error("unexpected end of input, expected a value")),
+            Some(b'{') => {
+                let mut map = Map::new();
+                self.object(depth, |p, key| {
+                    let k = p.decode(key)?;
+                    let v = p.value(depth + 1)?;
+                    map.push_unchecked(k, v);
+                    Ok(())
+                })?;
+                map.dedup_python_style();
+                Ok(Value::Object(map))
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    match self.peek() {
+                        Some(b',') => {
+                            self.pos += 1;
+                            if self.peek() == Some(b']') {
+                                self.pos += 1;
+                                return Ok(Value::Array(items));
+                            }
+                        }
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(Value::Array(items));
+                        }
+                        None => {
+                            return Err(self.error("unexpected end of input, expected ',' or ']'"));
+                        }
+                        _ => return Err(self.error("expected ',' or ']'")),
+                    }
+                }
+            }
+            Some(b'"') => {
+                let raw = self.string()?;
+                Ok(Value::String(self.decode(raw)?))
+            }
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'N') => self.literal("NaN", Value::Number(Number("NaN".into()))),
+            Some(b'I') => self.literal("Infinity", Value::Number(Number("Infinity".into()))),
+            Some(b'-') if self.bytes[self.pos..].starts_with(b"-Infinity") => {
+                self.literal("-Infinity", Value::Number(Number("-Infinity".into())))
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.error("expected a value")),
+        }
+    }
+
+    fn literal(&mut self, word: &'static str, v: Value) -> Result<Value, ParseError> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            Err(self.error("expected a value"))
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, ParseError> {
+        let start = self.pos;
+        let b = self.bytes;
+        let mut i = self.pos;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(b.get(i), Some(b'0'..=b'9')) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.pos = i;
+                return Err(self.error("expected a digit"));
+            }
+        }
+        if b.get(i) == Some(&b'.') && matches!(b.get(i + 1), Some(b'0'..=b'9')) {
+            i += 1;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            let mut j = i + 1;
+            if matches!(b.get(j), Some(b'+' | b'-')) {
+                j += 1;
+            }
+            if matches!(b.get(j), Some(b'0'..=b'9')) {
+                while matches!(b.get(j), Some(b'0'..=b'9')) {
+                    j += 1;
+                }
+                i = j;
+            }
+        }
+        self.pos = i;
+        let lit = &self.src[start..i];
+        Ok(Value::Number(Number(
+            canonical_from_literal(lit).into_boxed_str(),
+        )))
+    }
+
+    /// Reads a string token (the parser sits on its opening quote) without decoding it.
+    pub(crate) fn string(&mut self) -> Result<RawStr<'a>, ParseError> {
+        debug_assert_eq!(self.bytes.get(self.pos), Some(&b'"'));
+        let start = self.pos + 1;
+        let mut i = start;
+        let mut plain = true;
+        loop {
+            i = scan_plain_ascii(self.bytes, i);
+            match self.bytes.get(i) {
+                None => {
+                    self.pos = i;
+                    return Err(self.error("unterminated string"));
+                }
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(RawStr {
+                        raw: &self.src[start..i],
+                        plain,
+                    });
+                }
+                Some(b'\\') => {
+                    plain = false;
+                    i += 2; // skip the escaped char; validated when decoded
+                }
+                Some(_) => {
+                    plain = false;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Decodes the escapes of a string token.
+    pub(crate) fn decode(&self, s: RawStr<'a>) -> Result<String, ParseError> {
+        if s.plain {
+            return Ok(s.raw.to_owned());
+        }
+        decode_escapes(s.raw).map_err(|(offset, message)| {
+            // Point the error at the offending escape: the raw slice lives in `src`.
+            let base = s.raw.as_ptr() as usize - self.src.as_ptr() as usize;
+            let at = Parser {
+                src: self.src,
+                bytes: self.bytes,
+                pos: base + offset,
+            };
+            at.error(message)
+        })
+    }
+}
+
+/// Index of the first byte at or after `i` that is `"`, `\`, a control char, DEL or
+/// non-ASCII. Eight bytes at a time: tokens are long runs of plain base64.
+#[inline]
+pub(crate) fn scan_plain_ascii(b: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let quote = w ^ (LO * b'"' as u64);
+        let bslash = w ^ (LO * b'\\' as u64);
+        let del = w ^ (LO * 0x7f);
+        let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+        let ctl = w.wrapping_sub(LO * 0x20) & !w & HI; // bytes < 0x20
+        let special = has_zero(quote) | has_zero(bslash) | has_zero(del) | ctl | (w & HI);
+        if special != 0 {
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || !(0x20..0x7f).contains(&c) {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+fn hex4(s: &[u8], at: usize) -> Option<u32> {
+    let h = s.get(at..at + 4)?;
+    let mut v = 0u32;
+    for &c in h {
+        v = v * 16 + (c as char).to_digit(16)?;
+    }
+    Some(v)
+}
+
+/// Decodes JSON escapes; on error returns the byte offset in `raw` and a message.
+fn decode_escapes(raw: &str) -> Result<String, (usize, &'static str)> {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    let mut run = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        out.push_str(&raw[run..i]);
+        let esc = *b.get(i + 1).ok_or((i, "invalid escape"))?;
+        i += 2;
+        match esc {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let hi = hex4(b, i).ok_or((i - 2, "invalid \\u escape"))?;
+                i += 4;
+                let c = if (0xD800..0xDC00).contains(&hi) {
+                    let lo = if b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+                        hex4(b, i + 2).filter(|lo| (0xDC00..0xE000).contains(lo))
+                    } else {
+                        None
+                    };
+                    let lo = lo.ok_or((i - 6, "unpaired surrogate in \\u escape"))?;
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    return Err((i - 6, "unpaired surrogate in \\u escape"));
+                } else {
+                    hi
+                };
+                out.push(char::from_u32(c).ok_or((i - 6, "invalid \\u escape"))?);
+            }
+            _ => return Err((i - 2, "invalid escape")),
+        }
+        run = i;
+    }
+    out.push_str(&raw[run..]);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_specials() {
+        let s = b"abcdefghijklmnop\"rest";
+        assert_eq!(scan_plain_ascii(s, 0), 16);
+        assert_eq!(scan_plain_ascii(b"abc\x7fdefghijk", 0), 3);
+        assert_eq!(scan_plain_ascii(b"abcdefgh\x01", 0), 8);
+        assert_eq!(scan_plain_ascii("abcdefgé".as_bytes(), 0), 7);
+        assert_eq!(scan_plain_ascii(b"abcdefgh", 0), 8);
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let e = parse("{\n  \"a\": tru\n}").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 8));
+        let e = parse("{\"a\": 1").unwrap_err();
+        assert!(e.message.contains("end of input"));
+        assert!(parse("[1,2,]").is_ok());
+        assert!(parse("\u{feff}{}").is_ok());
+        assert!(parse("{} x").is_err());
+        assert!(parse("\"\\ud800\"").is_err());
+        assert_eq!(
+            parse("\"\\ud83d\\ude00\"").unwrap(),
+            Value::String("😀".into())
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_keep_first_position_last_value() {
+        let v = parse(r#"{"a":1,"b":2,"a":3}"#).unwrap();
+        let m = v.as_object().unwrap();
+        let keys: Vec<_> = m.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(m.get("a"), Some(&Value::from(3)));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let s = "[".repeat(100_000);
+        assert!(parse(&s).is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! The unified cache schema: section names, field names and the cache-key rules of
+//! MSAL Python 1.39.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, ErrorKind};
+
+/// The five sections of a unified token cache. The string form is both the JSON
+/// section name and the `credential_type` field value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CredentialType {
+    /// `"AccessToken"`.
+    AccessToken,
+    /// `"RefreshToken"`.
+    RefreshToken,
+    /// `"IdToken"`.
+    IdToken,
+    /// `"Account"` (not a credential, but a section all the same).
+    Account,
+    /// `"AppMetadata"`.
+    AppMetadata,
+}
+
+impl CredentialType {
+    /// All five, in a fixed order.
+    pub const ALL: [CredentialType; 5] = [
+        CredentialType::AccessToken,
+        CredentialType::RefreshToken,
+        CredentialType::IdToken,
+        CredentialType::Account,
+        CredentialType::AppMetadata,
+    ];
+
+    /// The section name, e.g. `"AccessToken"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CredentialType::AccessToken => "AccessToken",
+            CredentialType::RefreshToken => "RefreshToken",
+            CredentialType::IdToken => "IdToken",
+            CredentialType::Account => "Account",
+            CredentialType::AppMetadata => "AppMetadata",
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for CredentialType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CredentialType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        CredentialType::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("unknown credential type {s:?}"),
+                )
+            })
+    }
+}
+
+/// `TokenCache.AuthorityType` values.
+pub mod authority_type {
+    /// AD FS.
+    pub const ADFS: &str = "ADFS";
+    /// Microsoft Entra ID (AAD v2, also MSA).
+    pub const MSSTS: &str = "MSSTS";
+}
+
+/// Field names that entries carry often enough to be stored as a one-byte id instead
+/// of their text. Order is the id; append only.
+pub(crate) const KNOWN_FIELDS: &[&str] = &[
+    "credential_type",
+    "secret",
+    "home_account_id",
+    "environment",
+    "client_id",
+    "target",
+    "realm",
+    "token_type",
+    "cached_at",
+    "expires_on",
+    "extended_expires_on",
+    "key_id",
+    "ext_cache_key",
+    "refresh_on",
+    "local_account_id",
+    "username",
+    "authority_type",
+    "account_source",
+    "last_modification_time",
+    "family_id",
+    "user_assertion_hash",
+    "client_info",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "alternative_account_id",
+    "ext_expires_on",
+    "kid",
+    "keyId",
+    "tokenType",
+    "userAssertionHash",
+    "requestedClaims",
+    "requestedClaimsHash",
+    "tenantProfiles",
+    "wam_account_ids",
+    "ext",
+    "persisted_cache_parameters",
+];
+
+/// Ids of the fields the code refers to by name.
+pub(crate) mod field {
+    pub const CREDENTIAL_TYPE: u8 = 0;
+    pub const SECRET: u8 = 1;
+    pub const HOME_ACCOUNT_ID: u8 = 2;
+    pub const ENVIRONMENT: u8 = 3;
+    pub const CLIENT_ID: u8 = 4;
+    pub const TARGET: u8 = 5;
+    pub const REALM: u8 = 6;
+    pub const EXPIRES_ON: u8 = 9;
+    pub const KEY_ID: u8 = 11;
+    pub const EXT_CACHE_KEY: u8 = 12;
+    pub const LOCAL_ACCOUNT_ID: u8 = 14;
+    pub const USERNAME: u8 = 15;
+    pub const FAMILY_ID: u8 = 19;
+    pub const USER_ASSERTION_HASH: u8 = 20;
+}
+
+/// The id of a known field name.
+#[inline]
+pub(crate) fn known_field_id(name: &str) -> Option<u8> {
+    // Lengths differ enough that comparing the length first makes this a short scan.
+    KNOWN_FIELDS
+        .iter()
+        .position(|k| k.len() == name.len() && *k == name)
+        .map(|i| i as u8)
+}
+
+/// Python's `.lower()`, without allocating when the text has no upper case.
+pub(crate) fn lower_into(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        out.push_str(s);
+    } else if s.is_ascii() {
+        out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+    } else {
+        out.push_str(&s.to_lowercase());
+    }
+}
+
+/// The parts of a cache key, already reduced Python-style (`x or ""`).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyParts<'a> {
+    pub home_account_id: &'a str,
+    pub environment: &'a str,
+    pub client_id: &'a str,
+    pub realm: &'a str,
+    pub target: &'a str,
+    pub ext_cache_key: &'a str,
+}
+
+impl<'a> KeyParts<'a> {
+    pub(crate) fn with_ext(self, ext_cache_key: &'a str) -> Self {
+        KeyParts {
+            ext_cache_key,
+            ..self
+        }
+    }
+}
+
+/// The key MSAL Python 1.39 files an entry of this type under (decoded, not escaped).
+pub(crate) fn cache_key(ct: CredentialType, p: &KeyParts<'_>) -> String {
+    let mut k = String::with_capacity(
+        p.home_account_id.len()
+            + p.environment.len()
+            + p.client_id.len()
+            + p.realm.len()
+            + p.target.len()
+            + 24,
+    );
+    let dash = |k: &mut String| k.push('-');
+    match ct {
+        CredentialType::AppMetadata => {
+            k.push_str("appmetadata-");
+            k.push_str(p.environment);
+            dash(&mut k);
+            k.push_str(p.client_id);
+        }
+        CredentialType::Account => {
+            lower_into(&mut k, p.home_account_id);
+            dash(&mut k);
+            lower_into(&mut k, p.environment);
+            dash(&mut k);
+            lower_into(&mut k, p.realm);
+        }
+        CredentialType::AccessToken => {
+            lower_into(&mut k, p.home_account_id);
+            dash(&mut k);
+            lower_into(&mut k, p.environment);
+            k.push_str(if p.ext_cache_key.is_empty() {
+                "-accesstoken-"
+            } else {
+                "-atext-"
+            });
+            lower_into(&mut k, p.client_id);
+            dash(&mut k);
+            lower_into(&mut k, p.realm);
+            dash(&mut k);
+            lower_into(&mut k, p.target);
+            if !p.ext_cache_key.is_empty() {
+                dash(&mut k);
+                lower_into(&mut k, p.ext_cache_key);
+            }
+        }
+        CredentialType::RefreshToken => {
+            lower_into(&mut k, p.home_account_id);
+            dash(&mut k);
+            lower_into(&mut k, p.environment);
+            k.push_str("-refreshtoken-");
+            lower_into(&mut k, p.client_id);
+            k.push_str("--");
+            lower_into(&mut k, p.target);
+        }
+        CredentialType::IdToken => {
+            lower_into(&mut k, p.home_account_id);
+            dash(&mut k);
+            lower_into(&mut k, p.environment);
+            k.push_str("-idtoken-");
+            lower_into(&mut k, p.client_id);
+            dash(&mut k);
+            lower_into(&mut k, p.realm);
+            dash(&mut k);
+        }
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_msal_python() {
+        let p = KeyParts {
+            home_account_id: "uid.utid",
+            environment: "login.example.com",
+            client_id: "my_client_id",
+            realm: "contoso",
+            target: "s1 s2 s3",
+            ext_cache_key: "",
+        };
+        assert_eq!(
+            cache_key(CredentialType::RefreshToken, &p),
+            "uid.utid-login.example.com-refreshtoken-my_client_id--s1 s2 s3"
+        );
+        assert_eq!(
+            cache_key(CredentialType::IdToken, &p),
+            "uid.utid-login.example.com-idtoken-my_client_id-contoso-"
+        );
+        assert_eq!(
+            cache_key(CredentialType::Account, &p),
+            "uid.utid-login.example.com-contoso"
+        );
+        assert_eq!(
+            cache_key(CredentialType::AccessToken, &p),
+            "uid.utid-login.example.com-accesstoken-my_client_id-contoso-s1 s2 s3"
+        );
+        let app = KeyParts {
+            environment: "login.example.com",
+            client_id: "MyClient",
+            ..Default::default()
+        };
+        assert_eq!(
+            cache_key(CredentialType::AppMetadata, &app),
+            "appmetadata-login.example.com-MyClient"
+        );
+        assert_eq!(
+            cache_key(CredentialType::AppMetadata, &KeyParts::default()),
+            "appmetadata--"
+        );
+        for (i, name) in KNOWN_FIELDS.iter().enumerate() {
+            assert_eq!(known_field_id(name), Some(i as u8));
+        }
+        assert_eq!(KNOWN_FIELDS[field::EXPIRES_ON as usize], "expires_on");
+        assert_eq!(KNOWN_FIELDS[field::FAMILY_ID as usize], "family_id");
+        assert_eq!(
+            KNOWN_FIELDS[field::USER_ASSERTION_HASH as usize],
+            "user_assertion_hash"
+        );
+        assert_eq!(KNOWN_FIELDS[field::USERNAME as usize], "username");
+        assert_eq!(
+            KNOWN_FIELDS[field::LOCAL_ACCOUNT_ID as usize],
+            "local_account_id"
+        );
+    }
+}
