@@ -11,6 +11,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::entries_for;
 use crate::index::expires_on;
 use crate::json::{self, Map, Value};
+use crate::limits::{CacheLimits, EvictionCounts};
+use crate::partition::partition_key;
 use crate::schema::{CredentialType, KeyParts, cache_key};
 
 /// Seconds since the Unix epoch, from the wall clock.
@@ -41,6 +43,7 @@ pub fn unix_now() -> i64 {
 pub struct TokenCache {
     doc: RwLock<Document>,
     changed: AtomicBool,
+    limits: CacheLimits,
     stats: Counters,
 }
 
@@ -49,6 +52,10 @@ struct Counters {
     hits: [AtomicU64; 5],
     misses: [AtomicU64; 5],
     expired_evicted: AtomicU64,
+    capacity: AtomicU64,
+    absolute: AtomicU64,
+    sliding: AtomicU64,
+    examined: AtomicU64,
 }
 
 /// Counters and sizes of a [`TokenCache`] at one moment.
@@ -59,10 +66,17 @@ pub struct CacheStats {
     pub hits: [u64; 5],
     /// Searches that found nothing, per credential type.
     pub misses: [u64; 5],
-    /// Expired access tokens removed by searches.
-    pub expired_evicted: u64,
+    /// Evictions by reason (expired access tokens included).
+    pub evictions: EvictionCounts,
     /// Entries in the known sections.
     pub entries: usize,
+    /// Distinct partitions (only counted when limits are set; else 0).
+    pub partitions: usize,
+    /// Approximate bytes of entries (only counted when limits are set; else 0).
+    pub bytes: usize,
+    /// Entries searches have looked at (candidates from the indexes). With indexes
+    /// this stays close to the number of matches; a scan would make it the section size.
+    pub examined: u64,
 }
 
 impl Default for TokenCache {
@@ -94,10 +108,55 @@ fn require_type(e: &Entry, ct: CredentialType, method: &str) -> Result<()> {
 impl TokenCache {
     /// An empty cache.
     pub fn new() -> Self {
+        Self::with_limits(CacheLimits::default())
+    }
+
+    /// An empty cache bounded by `limits` (whole partitions are evicted, least
+    /// recently used first, and expire as configured).
+    pub fn with_limits(limits: CacheLimits) -> Self {
+        let mut doc = Document::default();
+        doc.rebuild_partitions(limits, unix_now());
         TokenCache {
-            doc: RwLock::new(Document::default()),
+            doc: RwLock::new(doc),
             changed: AtomicBool::new(false),
+            limits,
             stats: Counters::default(),
+        }
+    }
+
+    /// The limits this cache was built with.
+    pub fn limits(&self) -> CacheLimits {
+        self.limits
+    }
+
+    fn count_evictions(&self, c: EvictionCounts) {
+        self.stats.capacity.fetch_add(c.capacity, Ordering::Relaxed);
+        self.stats.absolute.fetch_add(c.absolute, Ordering::Relaxed);
+        self.stats.sliding.fetch_add(c.sliding, Ordering::Relaxed);
+        if c.capacity + c.absolute + c.sliding > 0 {
+            log::debug!(
+                "tokencache: evicted partitions (capacity {}, absolute {}, sliding {})",
+                c.capacity,
+                c.absolute,
+                c.sliding
+            );
+            self.changed.store(true, Ordering::Release);
+        }
+    }
+
+    /// Drops partitions whose absolute or sliding expiration has passed at `now`
+    /// (and, when over a limit, the least recently used); returns how many. Also
+    /// runs by itself before each search and after each add.
+    pub fn purge_expired(&self, now: Option<i64>) -> u64 {
+        let now = now.unwrap_or_else(unix_now);
+        let c = self.doc.write().enforce_limits(now, None);
+        self.count_evictions(c);
+        c.absolute + c.sliding + c.capacity
+    }
+
+    fn purge_if_due(&self, now: i64) {
+        if self.doc.read().limits_due(now) {
+            self.purge_expired(Some(now));
         }
     }
 
@@ -127,14 +186,19 @@ impl TokenCache {
     pub fn add(&self, event: &Map, now: Option<i64>) -> Result<()> {
         let now = now.unwrap_or_else(unix_now);
         let entries = entries_for(event, now)?;
-        {
+        let protect = entries.iter().find_map(|(ct, _, e)| partition_key(*ct, e));
+        let evicted = {
             let mut doc = self.doc.write();
             for (ct, key, entry) in entries {
-                doc.section_or_create(ct)
-                    .put(&escape_key(&key), Stored::Entry(entry));
+                doc.put(ct, &escape_key(&key), Stored::Entry(entry), now);
             }
-        }
+            doc.has_limiter()
+                .then(|| doc.enforce_limits(now, protect.as_deref()))
+        };
         self.changed.store(true, Ordering::Release);
+        if let Some(c) = evicted {
+            self.count_evictions(c);
+        }
         Ok(())
     }
 
@@ -166,6 +230,7 @@ impl TokenCache {
         now: Option<i64>,
     ) -> Vec<Entry> {
         let now = now.unwrap_or_else(unix_now);
+        self.purge_if_due(now);
         let mut scopes: Vec<&str> = target.to_vec();
         scopes.sort_unstable();
         let q = Query::new(query);
@@ -184,7 +249,9 @@ impl TokenCache {
                 }
             }
             if let Some(section) = doc.section(ct) {
+                let mut examined = 0u64;
                 let mut consider = |e: &Entry| {
+                    examined += 1;
                     if is_at && expires_on(e).is_some_and(|x| x < now) {
                         return;
                     }
@@ -210,6 +277,10 @@ impl TokenCache {
                         }
                     }),
                 }
+                self.stats.examined.fetch_add(examined, Ordering::Relaxed);
+            }
+            if doc.has_limiter() {
+                out.iter().for_each(|e| doc.touch(ct, e, now));
             }
             evict = is_at
                 && doc
@@ -337,8 +408,7 @@ impl TokenCache {
                 let new = old.merged_with(c)?;
                 self.doc
                     .write()
-                    .section_or_create(ct)
-                    .put(&escape_key(&key), Stored::Entry(new));
+                    .put(ct, &escape_key(&key), Stored::Entry(new), unix_now());
             }
             _ => {
                 self.doc.write().remove_canonical(ct, &key);
@@ -409,25 +479,160 @@ impl TokenCache {
     /// Replaces the whole cache with `text` (msal's `deserialize`; `""` empties it)
     /// and clears the changed flag. On error the cache keeps its previous state.
     pub fn deserialize(&self, text: &str) -> Result<()> {
-        let doc = if text.is_empty() {
+        let mut doc = if text.is_empty() {
             Document::default()
         } else {
             Document::parse(text)?
         };
-        let mut guard = self.doc.write();
-        *guard = doc;
+        let now = unix_now();
+        let mut evicted = None;
+        if !self.limits.is_unbounded() {
+            doc.rebuild_partitions(self.limits, now);
+            evicted = Some(doc.enforce_limits(now, None));
+        }
+        *self.doc.write() = doc;
         self.changed.store(false, Ordering::Release);
+        if let Some(c) = evicted {
+            self.count_evictions(c);
+        }
         Ok(())
+    }
+
+    /// Every partition key present, in document order (see [`partition_key`]).
+    pub fn partition_keys(&self) -> Vec<String> {
+        self.doc.read().partition_keys()
+    }
+
+    /// The entries of one partition, plus the app metadata of the apps they belong
+    /// to, as a document in msal Python's format (MSAL.NET's per-partition blob).
+    pub fn serialize_partition(&self, key: &str) -> String {
+        let doc = self.doc.read();
+        let mut selected: [Vec<u32>; 5] = Default::default();
+        let mut apps: Vec<(String, String)> = Vec::new();
+        for (ct, slot) in doc.partition_members(key) {
+            if let Some(e) = doc.section(ct).and_then(|s| s.entry(slot)) {
+                if let (Some(env), Some(cid)) = (e.get_str("environment"), e.get_str("client_id")) {
+                    let app = (env.into_owned(), cid.into_owned());
+                    if !apps.contains(&app) {
+                        apps.push(app);
+                    }
+                }
+            }
+            selected[ct.index()].push(slot);
+        }
+        if let Some(section) = doc.section(CredentialType::AppMetadata) {
+            for (env, cid) in &apps {
+                if let Some(i) = section.find(&escape_key(&format!("appmetadata-{env}-{cid}"))) {
+                    selected[CredentialType::AppMetadata.index()].push(i);
+                }
+            }
+            selected[CredentialType::AppMetadata.index()].sort_unstable();
+        }
+        let mut out = String::new();
+        doc.write_selected(&mut out, &selected);
+        out
+    }
+
+    /// Replaces partition `key` with the entries of `text` (a blob written by
+    /// [`serialize_partition`](Self::serialize_partition)); app metadata in it is
+    /// merged. An entry of another partition in `text` is an error. Nothing else in
+    /// the cache is touched; on error nothing at all is. Clears the changed flag.
+    pub fn deserialize_partition(&self, key: &str, text: &str) -> Result<()> {
+        let incoming = if text.is_empty() {
+            Document::default()
+        } else {
+            Document::parse(text)?
+        };
+        let mut puts: Vec<(CredentialType, Box<str>, Entry)> = Vec::new();
+        for ct in CredentialType::ALL {
+            let Some(section) = incoming.section(ct) else {
+                continue;
+            };
+            for (_, slot) in section.live_slots() {
+                let Stored::Entry(e) = &slot.value else {
+                    continue;
+                };
+                match partition_key(ct, e) {
+                    Some(k) if k != key => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidArgument,
+                            format!(
+                                "the blob for partition {key:?} holds an entry of partition {k:?}"
+                            ),
+                        ));
+                    }
+                    _ => puts.push((ct, slot.key.clone(), e.clone())),
+                }
+            }
+        }
+        let now = unix_now();
+        let evicted = {
+            let mut doc = self.doc.write();
+            doc.remove_partition(key);
+            for (ct, k, e) in puts {
+                doc.put(ct, &k, Stored::Entry(e), now);
+            }
+            doc.has_limiter()
+                .then(|| doc.enforce_limits(now, Some(key)))
+        };
+        self.changed.store(false, Ordering::Release);
+        if let Some(c) = evicted {
+            self.count_evictions(c);
+        }
+        Ok(())
+    }
+
+    /// Removes every entry of partition `key`; returns how many were removed.
+    pub fn remove_partition(&self, key: &str) -> usize {
+        let n = self.doc.write().remove_partition(key);
+        if n > 0 {
+            self.changed.store(true, Ordering::Release);
+        }
+        n
+    }
+
+    /// How long a store should keep partition `key` (Unix seconds): the latest access
+    /// token expiry when the partition holds no refresh token; `None` when it holds
+    /// one (it stays useful), or when that expiry is not after `now`.
+    pub fn suggested_expiry(&self, key: &str, now: Option<i64>) -> Option<i64> {
+        let now = now.unwrap_or_else(unix_now);
+        let doc = self.doc.read();
+        let mut latest: Option<i64> = None;
+        for (ct, slot) in doc.partition_members(key) {
+            match ct {
+                CredentialType::RefreshToken => return None,
+                CredentialType::AccessToken => {
+                    if let Some(exp) = doc
+                        .section(ct)
+                        .and_then(|s| s.entry(slot))
+                        .and_then(expires_on)
+                    {
+                        latest = Some(latest.map_or(exp, |l: i64| l.max(exp)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        latest.filter(|&l| l > now)
     }
 
     /// Counters and sizes.
     pub fn stats(&self) -> CacheStats {
         let load = |a: &[AtomicU64; 5]| std::array::from_fn(|i| a[i].load(Ordering::Relaxed));
+        let usage = self.doc.read().usage();
         CacheStats {
             hits: load(&self.stats.hits),
             misses: load(&self.stats.misses),
-            expired_evicted: self.stats.expired_evicted.load(Ordering::Relaxed),
+            evictions: EvictionCounts {
+                capacity: self.stats.capacity.load(Ordering::Relaxed),
+                absolute: self.stats.absolute.load(Ordering::Relaxed),
+                sliding: self.stats.sliding.load(Ordering::Relaxed),
+                expired_tokens: self.stats.expired_evicted.load(Ordering::Relaxed),
+            },
             entries: self.len(),
+            partitions: usage.map_or(0, |u| u.2),
+            bytes: usage.map_or(0, |u| u.1),
+            examined: self.stats.examined.load(Ordering::Relaxed),
         }
     }
 }

@@ -7,6 +7,8 @@ use crate::entry::{ENTRY_DEPTH, Entry, EntryBuilder, Kind, RawField};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{Posting, SectionIndex, indexed_position, scope_hash, scopes_of, value_hash};
 use crate::json::{Parser, Value, escape_into, needs_escape, write_compact, write_indented};
+use crate::limits::{CacheLimits, EvictionCounts, Limiter, Reason};
+use crate::partition::{pack, partition_hash, partition_key, unpack};
 use crate::schema::{CredentialType, KeyParts, cache_key, field};
 
 /// What a key of a known section maps to.
@@ -131,16 +133,17 @@ impl Section {
             found.remove();
         }
         self.live -= 1;
-        self.maybe_compact();
         Some(slot)
     }
 
-    /// Tombstones make removal O(1); when they outnumber live slots, renumber.
-    fn maybe_compact(&mut self) {
+    /// Tombstones make removal O(1); when they outnumber live slots, it is time to
+    /// renumber.
+    fn wants_compaction(&self) -> bool {
         let dead = self.slots.len() - self.live;
-        if dead < 1024 || dead < self.live {
-            return;
-        }
+        dead >= 1024 && dead >= self.live
+    }
+
+    fn compact(&mut self) {
         let old = std::mem::take(&mut self.slots);
         let track = self.track_expiry;
         *self = Section {
@@ -173,6 +176,15 @@ pub(crate) struct Document {
     /// Top-level members in document order.
     order: Vec<TopLevel>,
     sections: [Option<Section>; 5],
+    /// hash(partition key) -> packed (section, slot) of its entries.
+    partitions: hashbrown::HashMap<u64, Posting, crate::index::PassThrough>,
+    /// Usage accounting, only when limits are set. Behind a mutex so that readers
+    /// can record use under the shared lock.
+    limiter: Option<parking_lot::Mutex<Limiter>>,
+}
+
+fn entry_bytes(key: &str, e: &Entry) -> usize {
+    key.len() + e.heap_bytes() + 48
 }
 
 /// A parsed query, ready to match.
@@ -276,11 +288,263 @@ fn known_section(name: &str) -> Option<CredentialType> {
 }
 
 impl Document {
+    /// Files `value` under `escaped_key` in `ct` (Python's `section[key] = value`),
+    /// keeping partitions and usage up to date.
+    pub(crate) fn put(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64) {
+        let (slot, old) = self.section_or_create(ct).put(escaped_key, value);
+        if let Some(Stored::Entry(old)) = old {
+            self.unregister(ct, slot, escaped_key, &old);
+        }
+        if let Some(Stored::Entry(new)) = self
+            .section(ct)
+            .and_then(|s| s.slot(slot))
+            .map(|s| s.value.clone())
+        {
+            self.register(ct, slot, escaped_key, &new, now);
+        }
+    }
+
+    /// Removes slot `i` of `ct`.
+    pub(crate) fn remove_at_slot(&mut self, ct: CredentialType, i: u32) -> Option<Stored> {
+        let slot = self.section_mut(ct)?.remove_slot(i)?;
+        if let Stored::Entry(e) = &slot.value {
+            self.unregister(ct, i, &slot.key, e);
+        }
+        if self.section(ct).is_some_and(Section::wants_compaction) {
+            self.compact(ct);
+        }
+        Some(slot.value)
+    }
+
+    fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64) {
+        let p = partition_key(ct, e).map(|k| partition_hash(&k));
+        if let Some(h) = p {
+            self.partitions
+                .entry(h)
+                .or_insert_with(|| Posting::Few(Vec::new()))
+                .insert(pack(ct, slot));
+        }
+        if let Some(l) = &self.limiter {
+            l.lock().added(p, entry_bytes(key, e), now);
+        }
+    }
+
+    fn unregister(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry) {
+        let p = partition_key(ct, e).map(|k| partition_hash(&k));
+        if let Some(h) = p {
+            if let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h) {
+                if o.get_mut().remove(pack(ct, slot)) {
+                    o.remove();
+                }
+            }
+        }
+        if let Some(l) = &self.limiter {
+            l.lock().removed(p, entry_bytes(key, e));
+        }
+    }
+
+    /// Renumbers a section's slots (partition postings hold slot numbers).
+    fn compact(&mut self, ct: CredentialType) {
+        let members: Vec<(u32, Entry)> = self.entries_of(ct);
+        for (slot, e) in &members {
+            if let Some(h) = partition_key(ct, e).map(|k| partition_hash(&k)) {
+                if let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h) {
+                    if o.get_mut().remove(pack(ct, *slot)) {
+                        o.remove();
+                    }
+                }
+            }
+        }
+        self.section_mut(ct)
+            .expect("compacting an existing section")
+            .compact();
+        for (slot, e) in self.entries_of(ct) {
+            if let Some(h) = partition_key(ct, &e).map(|k| partition_hash(&k)) {
+                self.partitions
+                    .entry(h)
+                    .or_insert_with(|| Posting::Few(Vec::new()))
+                    .insert(pack(ct, slot));
+            }
+        }
+    }
+
+    fn entries_of(&self, ct: CredentialType) -> Vec<(u32, Entry)> {
+        self.section(ct)
+            .map(|s| {
+                s.live_slots()
+                    .filter_map(|(i, sl)| match &sl.value {
+                        Stored::Entry(e) => Some((i, e.clone())),
+                        Stored::Opaque(_) => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Rebuilds the partition index (after parsing) and, with limits, the usage.
+    pub(crate) fn rebuild_partitions(&mut self, limits: CacheLimits, now: i64) {
+        self.partitions.clear();
+        self.limiter =
+            (!limits.is_unbounded()).then(|| parking_lot::Mutex::new(Limiter::new(limits)));
+        for ct in CredentialType::ALL {
+            let keyed: Vec<(u32, Box<str>, Entry)> = self
+                .section(ct)
+                .map(|s| {
+                    s.live_slots()
+                        .filter_map(|(i, sl)| match &sl.value {
+                            Stored::Entry(e) => Some((i, sl.key.clone(), e.clone())),
+                            Stored::Opaque(_) => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (slot, key, e) in keyed {
+                self.register(ct, slot, &key, &e, now);
+            }
+        }
+    }
+
+    /// The (section, slot) of every entry in partition `key`, in document order.
+    pub(crate) fn partition_members(&self, key: &str) -> Vec<(CredentialType, u32)> {
+        let Some(posting) = self.partitions.get(&partition_hash(key)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(posting.len());
+        posting.for_each(|m| {
+            let (ct, slot) = unpack(m);
+            // A hash collision would put another partition's entry here: verify.
+            if let Some(e) = self.section(ct).and_then(|s| s.entry(slot)) {
+                if partition_key(ct, e).as_deref() == Some(key) {
+                    out.push((ct, slot));
+                }
+            }
+        });
+        out.sort_unstable();
+        out
+    }
+
+    /// Removes every entry of partition `key`; returns how many.
+    pub(crate) fn remove_partition(&mut self, key: &str) -> usize {
+        let members = self.partition_members(key);
+        for (ct, slot) in &members {
+            self.remove_at_slot(*ct, *slot);
+        }
+        members.len()
+    }
+
+    /// Evicts what the limits say is due at `now`; never evicts `protect` for
+    /// capacity. Returns the counts.
+    pub(crate) fn enforce_limits(&mut self, now: i64, protect: Option<&str>) -> EvictionCounts {
+        let mut counts = EvictionCounts::default();
+        let protect = protect.map(partition_hash);
+        loop {
+            let victim = match &self.limiter {
+                Some(l) => l.lock().next_victim(now, protect),
+                None => None,
+            };
+            let Some((h, reason)) = victim else { break };
+            let members: Vec<u32> = match self.partitions.get(&h) {
+                Some(p) => {
+                    let mut v = Vec::with_capacity(p.len());
+                    p.for_each(|m| v.push(m));
+                    v
+                }
+                None => Vec::new(),
+            };
+            for m in members {
+                let (ct, slot) = unpack(m);
+                self.remove_at_slot(ct, slot);
+            }
+            if let Some(l) = &self.limiter {
+                l.lock().forget(h);
+            }
+            match reason {
+                Reason::Capacity => counts.capacity += 1,
+                Reason::Absolute => counts.absolute += 1,
+                Reason::Sliding => counts.sliding += 1,
+            }
+        }
+        counts
+    }
+
+    pub(crate) fn limits_due(&self, now: i64) -> bool {
+        self.limiter
+            .as_ref()
+            .is_some_and(|l| l.lock().expiry_due(now))
+    }
+
+    /// Records that a partition was used (sliding expiration, LRU order).
+    pub(crate) fn touch(&self, ct: CredentialType, e: &Entry, now: i64) {
+        if let Some(l) = &self.limiter {
+            if let Some(k) = partition_key(ct, e) {
+                l.lock().touch(partition_hash(&k), now);
+            }
+        }
+    }
+
+    pub(crate) fn has_limiter(&self) -> bool {
+        self.limiter.is_some()
+    }
+
+    /// (entries, bytes, partitions) as accounted by the limiter.
+    pub(crate) fn usage(&self) -> Option<(usize, usize, usize)> {
+        self.limiter.as_ref().map(|l| l.lock().totals())
+    }
+
+    /// Every distinct partition key, in document order.
+    pub(crate) fn partition_keys(&self) -> Vec<String> {
+        let mut seen = hashbrown::HashSet::new();
+        let mut out = Vec::new();
+        for ct in CredentialType::ALL {
+            for (_, e) in self.entries_of(ct) {
+                if let Some(k) = partition_key(ct, &e) {
+                    if seen.insert(k.clone()) {
+                        out.push(k);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes only the given slots (per section, sorted), sections in the fixed order
+    /// of [`CredentialType::ALL`] so that a blob does not depend on the cache's
+    /// history; sections with no selected slot are left out.
+    pub(crate) fn write_selected(&self, out: &mut String, selected: &[Vec<u32>; 5]) {
+        let mut first_section = true;
+        out.push('{');
+        for ct in &CredentialType::ALL {
+            let slots = &selected[ct.index()];
+            if slots.is_empty() {
+                continue;
+            }
+            let section = self.section(*ct).expect("listed sections exist");
+            open_member(out, &mut first_section, false, 1, ct.as_str());
+            out.push('{');
+            let mut first = true;
+            for &i in slots {
+                if let Some(Slot {
+                    key,
+                    value: Stored::Entry(e),
+                }) = section.slot(i)
+                {
+                    open_member(out, &mut first, false, 2, key);
+                    e.write_indented(out);
+                }
+            }
+            close(out, false, 1);
+        }
+        if first_section {
+            out.push('}');
+        } else {
+            close(out, false, 0);
+        }
+    }
+
     pub(crate) fn section(&self, ct: CredentialType) -> Option<&Section> {
         self.sections[ct.index()].as_ref()
     }
 
-    #[allow(dead_code)]
     pub(crate) fn section_mut(&mut self, ct: CredentialType) -> Option<&mut Section> {
         self.sections[ct.index()].as_mut()
     }
@@ -507,10 +771,9 @@ impl Document {
     /// Pops the entry stored under `ct`'s canonical key for `e`'s fields (msal's
     /// `modify(ct, e)` without new values). Returns the removed entry, if any.
     pub(crate) fn remove_canonical(&mut self, ct: CredentialType, key: &str) -> Option<Stored> {
-        let section = self.section_or_create(ct);
         let escaped = escape_key(key);
-        let i = section.find(&escaped)?;
-        section.remove_slot(i).map(|s| s.value)
+        let i = self.section_or_create(ct).find(&escaped)?;
+        self.remove_at_slot(ct, i)
     }
 
     /// Access tokens with `expires_on < now` (slot order).

@@ -84,7 +84,7 @@ pub(crate) enum Posting {
 const FEW_MAX: usize = 32;
 
 impl Posting {
-    fn insert(&mut self, slot: u32) {
+    pub(crate) fn insert(&mut self, slot: u32) {
         match self {
             Posting::One(a) => {
                 if *a != slot {
@@ -107,7 +107,7 @@ impl Posting {
     }
 
     /// Removes `slot`; returns true when the posting is now empty.
-    fn remove(&mut self, slot: u32) -> bool {
+    pub(crate) fn remove(&mut self, slot: u32) -> bool {
         match self {
             Posting::One(a) => *a == slot,
             Posting::Few(v) => {

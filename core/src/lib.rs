@@ -38,6 +38,8 @@ mod error;
 mod event;
 mod index;
 pub mod json;
+mod limits;
+mod partition;
 mod schema;
 
 pub use cache::{CacheStats, TokenCache, unix_now};
@@ -45,4 +47,6 @@ pub use entry::Entry;
 pub use error::{Error, ErrorKind, Result};
 pub use event::ext_cache_key;
 pub use json::{Map, Value};
+pub use limits::{CacheLimits, EvictionCounts};
+pub use partition::partition_key;
 pub use schema::{CredentialType, authority_type};
