@@ -18,10 +18,7 @@ fn b64(json: &str) -> String {
 }
 
 fn obj(pairs: &[(&str, Value)]) -> Map {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
 /// The event msal's ConfidentialClientApplication hands the cache after
@@ -30,45 +27,23 @@ fn client_credentials(client_id: &str, tenant: &str, resource: &str, token: &str
     obj(&[
         ("client_id", client_id.into()),
         ("scope", vec![resource.to_string()].into()),
-        (
-            "token_endpoint",
-            format!("https://{ENV}/{tenant}/oauth2/v2.0/token").into(),
-        ),
+        ("token_endpoint", format!("https://{ENV}/{tenant}/oauth2/v2.0/token").into()),
         ("grant_type", "client_credentials".into()),
-        (
-            "response",
-            Value::Object(obj(&[
-                ("access_token", token.into()),
-                ("expires_in", 3600.into()),
-            ])),
-        ),
+        ("response", Value::Object(obj(&[("access_token", token.into()), ("expires_in", 3600.into())]))),
         ("environment", ENV.into()),
     ])
 }
 
 /// The event after an interactive sign-in (auth code flow) of one user.
 fn user_sign_in(client_id: &str, uid: &str, tid: &str, upn: &str) -> Map {
-    let claims = format!(
-        r#"{{"oid":"{uid}","sub":"sub-{uid}","tid":"{tid}","preferred_username":"{upn}"}}"#
-    );
+    let claims = format!(r#"{{"oid":"{uid}","sub":"sub-{uid}","tid":"{tid}","preferred_username":"{upn}"}}"#);
     let id_token = format!("{}.{}.sig", b64(r#"{"alg":"none"}"#), b64(&claims));
-    let scopes: Vec<String> = [
-        "User.Read",
-        "Mail.Read",
-        "openid",
-        "profile",
-        "offline_access",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let scopes: Vec<String> =
+        ["User.Read", "Mail.Read", "openid", "profile", "offline_access"].iter().map(|s| s.to_string()).collect();
     obj(&[
         ("client_id", client_id.into()),
         ("scope", scopes.into()),
-        (
-            "token_endpoint",
-            format!("https://{ENV}/common/oauth2/v2.0/token").into(),
-        ),
+        ("token_endpoint", format!("https://{ENV}/common/oauth2/v2.0/token").into()),
         ("grant_type", "authorization_code".into()),
         (
             "response",
@@ -76,10 +51,7 @@ fn user_sign_in(client_id: &str, uid: &str, tid: &str, upn: &str) -> Map {
                 ("access_token", format!("at-for-{upn}").into()),
                 ("refresh_token", format!("rt-for-{upn}").into()),
                 ("id_token", id_token.into()),
-                (
-                    "client_info",
-                    b64(&format!(r#"{{"uid":"{uid}","utid":"{tid}"}}"#)).into(),
-                ),
+                ("client_info", b64(&format!(r#"{{"uid":"{uid}","utid":"{tid}"}}"#)).into()),
                 ("expires_in", 3600.into()),
                 ("refresh_in", 1800.into()),
                 ("token_type", "Bearer".into()),
@@ -100,35 +72,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let daemon = "11111111-2222-3333-4444-555555555555";
     for t in 0..1000 {
         let tenant = format!("tenant-{t:04}");
-        for resource in [
-            "https://graph.microsoft.com/.default",
-            "https://storage.azure.com/.default",
-        ] {
+        for resource in ["https://graph.microsoft.com/.default", "https://storage.azure.com/.default"] {
             let token = format!("{}{t}", "x".repeat(1500));
-            cache.add(
-                &client_credentials(daemon, &tenant, resource, &token),
-                Some(NOW),
-            )?;
+            cache.add(&client_credentials(daemon, &tenant, resource, &token), Some(NOW))?;
         }
     }
     let desktop = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
     for (i, name) in ["ada", "grace", "linus"].iter().enumerate() {
         let uid = format!("uid-{i}");
-        cache.add(
-            &user_sign_in(
-                desktop,
-                &uid,
-                "contoso-tid",
-                &format!("{name}@contoso.example"),
-            ),
-            Some(NOW),
-        )?;
+        cache.add(&user_sign_in(desktop, &uid, "contoso-tid", &format!("{name}@contoso.example")), Some(NOW))?;
     }
-    println!(
-        "populated {} entries in {:.1?}",
-        cache.len(),
-        started.elapsed()
-    );
+    println!("populated {} entries in {:.1?}", cache.len(), started.elapsed());
 
     // 2. Save, exactly as msal Python's serialize() would write it.
     let text = cache.serialize();
@@ -139,25 +93,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let reloaded = TokenCache::new();
     reloaded.deserialize(&std::fs::read_to_string(&path)?)?;
-    println!(
-        "reloaded {} entries in {:.1?}",
-        reloaded.len(),
-        started.elapsed()
-    );
+    println!("reloaded {} entries in {:.1?}", reloaded.len(), started.elapsed());
     assert_eq!(reloaded.serialize(), text, "a reload changes nothing");
 
     // 4. Serve tokens the way MSAL's silent flows look them up.
     let later = Some(NOW + 600);
     let started = Instant::now();
     let at = reloaded
-        .get_access_token(
-            None,
-            ENV,
-            daemon,
-            "tenant-0421",
-            &["https://graph.microsoft.com/.default"],
-            None,
-        )
+        .get_access_token(None, ENV, daemon, "tenant-0421", &["https://graph.microsoft.com/.default"], None)
         .ok_or("tenant-0421's token is missing")?;
     println!(
         "daemon: token for tenant-0421 found in {:.1?} (expires_on {}, {} bytes)",
@@ -170,10 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     env.insert("environment", ENV.into());
     let accounts = reloaded.search(CredentialType::Account, &[], Some(&env), later);
     for account in &accounts {
-        let hid = account
-            .get_str("home_account_id")
-            .unwrap_or_default()
-            .into_owned();
+        let hid = account.get_str("home_account_id").unwrap_or_default().into_owned();
         let mut q = env.clone();
         q.insert("home_account_id", hid.clone().into());
         q.insert("client_id", desktop.into());

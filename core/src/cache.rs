@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use parking_lot::RwLock;
 
 use crate::document::{Document, Query, Stored, escape_key, key_of};
@@ -12,14 +14,13 @@ use crate::event::entries_for;
 use crate::index::expires_on;
 use crate::json::{self, Map, Value};
 use crate::limits::{CacheLimits, EvictionCounts};
+use crate::notify::{AccessEvent, AccessObserver, Operation};
 use crate::partition::partition_key;
 use crate::schema::{CredentialType, KeyParts, cache_key};
 
 /// Seconds since the Unix epoch, from the wall clock.
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// One MSAL unified token cache document, with msal Python's semantics and indexes.
@@ -45,6 +46,30 @@ pub struct TokenCache {
     changed: AtomicBool,
     limits: CacheLimits,
     stats: Counters,
+    observer: RwLock<Option<Arc<dyn AccessObserver>>>,
+    has_observer: AtomicBool,
+}
+
+/// The partition a query is about, when its fields say it (MSAL.NET's rule applied
+/// to the query instead of an entry).
+fn query_partition(ct: CredentialType, query: Option<&Map>) -> Option<String> {
+    let q = query?;
+    let s = |k: &str| q.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+    if let Some(h) = s("user_assertion_hash") {
+        return Some(h.to_owned());
+    }
+    if let Some(hid) = s("home_account_id") {
+        return Some(hid.to_owned());
+    }
+    if ct == CredentialType::AccessToken && q.get("home_account_id").is_none_or(|v| !v.is_truthy()) {
+        if let (Some(cid), Some(realm)) = (s("client_id"), s("realm")) {
+            return Some(match s("ext_cache_key") {
+                Some(ext) => format!("{cid}_{realm}_{ext}_AppTokenCache"),
+                None => format!("{cid}_{realm}_AppTokenCache"),
+            });
+        }
+    }
+    None
 }
 
 #[derive(Default)]
@@ -98,10 +123,7 @@ fn require_type(e: &Entry, ct: CredentialType, method: &str) -> Result<()> {
     if e.credential_type() == Some(ct) {
         Ok(())
     } else {
-        Err(Error::new(
-            ErrorKind::InvalidEntry,
-            format!("{method} needs an entry whose credential_type is {ct}"),
-        ))
+        Err(Error::new(ErrorKind::InvalidEntry, format!("{method} needs an entry whose credential_type is {ct}")))
     }
 }
 
@@ -121,6 +143,57 @@ impl TokenCache {
             changed: AtomicBool::new(false),
             limits,
             stats: Counters::default(),
+            observer: RwLock::new(None),
+            has_observer: AtomicBool::new(false),
+        }
+    }
+
+    /// Installs (or with `None` removes) the before/after-access observer.
+    pub fn set_observer(&self, observer: Option<Arc<dyn AccessObserver>>) {
+        let mut slot = self.observer.write();
+        self.has_observer.store(observer.is_some(), Ordering::Release);
+        *slot = observer;
+    }
+
+    fn observer(&self) -> Option<Arc<dyn AccessObserver>> {
+        if !self.has_observer.load(Ordering::Acquire) {
+            return None;
+        }
+        self.observer.read().clone()
+    }
+
+    fn notify_before(&self, operation: Operation, ct: Option<CredentialType>, partition: Option<&str>) {
+        if let Some(o) = self.observer() {
+            o.before_access(&AccessEvent {
+                operation,
+                credential_type: ct,
+                partition_key: partition.map(str::to_owned),
+                has_state_changed: self.has_state_changed(),
+                suggested_expiry: None,
+            });
+        }
+    }
+
+    fn notify_after(
+        &self,
+        operation: Operation,
+        ct: Option<CredentialType>,
+        partition: Option<&str>,
+        now: Option<i64>,
+    ) {
+        if let Some(o) = self.observer() {
+            let changed = self.has_state_changed();
+            let suggested_expiry = match partition {
+                Some(p) if changed => self.suggested_expiry(p, now),
+                _ => None,
+            };
+            o.after_access(&AccessEvent {
+                operation,
+                credential_type: ct,
+                partition_key: partition.map(str::to_owned),
+                has_state_changed: changed,
+                suggested_expiry,
+            });
         }
     }
 
@@ -186,19 +259,20 @@ impl TokenCache {
     pub fn add(&self, event: &Map, now: Option<i64>) -> Result<()> {
         let now = now.unwrap_or_else(unix_now);
         let entries = entries_for(event, now)?;
-        let protect = entries.iter().find_map(|(ct, _, e)| partition_key(*ct, e));
+        let partition = entries.iter().find_map(|(ct, _, e)| partition_key(*ct, e));
+        self.notify_before(Operation::Add, None, partition.as_deref());
         let evicted = {
             let mut doc = self.doc.write();
             for (ct, key, entry) in entries {
                 doc.put(ct, &escape_key(&key), Stored::Entry(entry), now);
             }
-            doc.has_limiter()
-                .then(|| doc.enforce_limits(now, protect.as_deref()))
+            doc.has_limiter().then(|| doc.enforce_limits(now, partition.as_deref()))
         };
         self.changed.store(true, Ordering::Release);
         if let Some(c) = evicted {
             self.count_evictions(c);
         }
+        self.notify_after(Operation::Add, None, partition.as_deref(), Some(now));
         Ok(())
     }
 
@@ -206,10 +280,7 @@ impl TokenCache {
     pub fn add_json(&self, event: &str, now: Option<i64>) -> Result<()> {
         match json::parse(event)? {
             Value::Object(m) => self.add(&m, now),
-            _ => Err(Error::new(
-                ErrorKind::InvalidEvent,
-                "an event is a JSON object",
-            )),
+            _ => Err(Error::new(ErrorKind::InvalidEvent, "an event is a JSON object")),
         }
     }
 
@@ -222,13 +293,18 @@ impl TokenCache {
     /// access tokens are never returned otherwise, and every access-token search
     /// removes all expired access tokens from the cache; entries with an
     /// `ext_cache_key` match only queries that name one.
-    pub fn search(
-        &self,
-        ct: CredentialType,
-        target: &[&str],
-        query: Option<&Map>,
-        now: Option<i64>,
-    ) -> Vec<Entry> {
+    pub fn search(&self, ct: CredentialType, target: &[&str], query: Option<&Map>, now: Option<i64>) -> Vec<Entry> {
+        if !self.has_observer.load(Ordering::Acquire) {
+            return self.search_inner(ct, target, query, now);
+        }
+        let partition = query_partition(ct, query);
+        self.notify_before(Operation::Search, Some(ct), partition.as_deref());
+        let out = self.search_inner(ct, target, query, now);
+        self.notify_after(Operation::Search, Some(ct), partition.as_deref(), now);
+        out
+    }
+
+    fn search_inner(&self, ct: CredentialType, target: &[&str], query: Option<&Map>, now: Option<i64>) -> Vec<Entry> {
         let now = now.unwrap_or_else(unix_now);
         self.purge_if_due(now);
         let mut scopes: Vec<&str> = target.to_vec();
@@ -267,10 +343,7 @@ impl TokenCache {
                     out.push(e.clone());
                 };
                 match Document::candidates(section, &q, &scopes) {
-                    Some(slots) => slots
-                        .into_iter()
-                        .filter_map(|i| section.entry(i))
-                        .for_each(&mut consider),
+                    Some(slots) => slots.into_iter().filter_map(|i| section.entry(i)).for_each(&mut consider),
                     None => section.live_slots().for_each(|(_, s)| {
                         if let Stored::Entry(e) = &s.value {
                             consider(e)
@@ -291,11 +364,7 @@ impl TokenCache {
         if evict {
             self.evict_expired_access_tokens(now);
         }
-        let counter = if out.is_empty() {
-            &self.stats.misses
-        } else {
-            &self.stats.hits
-        };
+        let counter = if out.is_empty() { &self.stats.misses } else { &self.stats.hits };
         counter[ct.index()].fetch_add(1, Ordering::Relaxed);
         out
     }
@@ -344,18 +413,13 @@ impl TokenCache {
         for e in &expired {
             // msal removes through remove_at, i.e. by the key the entry's fields make.
             if let Ok(key) = key_of(CredentialType::AccessToken, e) {
-                if doc
-                    .remove_canonical(CredentialType::AccessToken, &key)
-                    .is_some()
-                {
+                if doc.remove_canonical(CredentialType::AccessToken, &key).is_some() {
                     removed += 1;
                 }
             }
         }
         drop(doc);
-        self.stats
-            .expired_evicted
-            .fetch_add(removed, Ordering::Relaxed);
+        self.stats.expired_evicted.fetch_add(removed, Ordering::Relaxed);
         self.changed.store(true, Ordering::Release);
     }
 
@@ -403,18 +467,19 @@ impl TokenCache {
     /// Either way the cache counts as changed.
     pub fn modify(&self, ct: CredentialType, old: &Entry, changes: Option<&Map>) -> Result<()> {
         let key = key_of(ct, old)?;
+        let partition = self.has_observer.load(Ordering::Acquire).then(|| partition_key(ct, old)).flatten();
+        self.notify_before(Operation::Modify, Some(ct), partition.as_deref());
         match changes {
             Some(c) if !c.is_empty() => {
                 let new = old.merged_with(c)?;
-                self.doc
-                    .write()
-                    .put(ct, &escape_key(&key), Stored::Entry(new), unix_now());
+                self.doc.write().put(ct, &escape_key(&key), Stored::Entry(new), unix_now());
             }
             _ => {
                 self.doc.write().remove_canonical(ct, &key);
             }
         }
         self.changed.store(true, Ordering::Release);
+        self.notify_after(Operation::Modify, Some(ct), partition.as_deref(), None);
         Ok(())
     }
 
@@ -451,10 +516,7 @@ impl TokenCache {
     /// `authority_type`).
     pub fn remove_account(&self, account: &Entry) -> Result<()> {
         if !account.contains("authority_type") {
-            return Err(Error::new(
-                ErrorKind::InvalidEntry,
-                "remove_account needs an entry with authority_type",
-            ));
+            return Err(Error::new(ErrorKind::InvalidEntry, "remove_account needs an entry with authority_type"));
         }
         self.modify(CredentialType::Account, account, None)
     }
@@ -462,10 +524,14 @@ impl TokenCache {
     /// The whole cache as msal Python's `serialize()` writes it (`json.dumps(indent=4)`),
     /// and clears [`has_state_changed`](Self::has_state_changed).
     pub fn serialize(&self) -> String {
+        self.notify_before(Operation::Serialize, None, None);
         let mut out = String::new();
-        let doc = self.doc.read();
-        self.changed.store(false, Ordering::Release);
-        doc.write_python(&mut out);
+        {
+            let doc = self.doc.read();
+            self.changed.store(false, Ordering::Release);
+            doc.write_python(&mut out);
+        }
+        self.notify_after(Operation::Serialize, None, None, None);
         out
     }
 
@@ -479,11 +545,14 @@ impl TokenCache {
     /// Replaces the whole cache with `text` (msal's `deserialize`; `""` empties it)
     /// and clears the changed flag. On error the cache keeps its previous state.
     pub fn deserialize(&self, text: &str) -> Result<()> {
-        let mut doc = if text.is_empty() {
-            Document::default()
-        } else {
-            Document::parse(text)?
-        };
+        self.notify_before(Operation::Deserialize, None, None);
+        let res = self.deserialize_inner(text);
+        self.notify_after(Operation::Deserialize, None, None, None);
+        res
+    }
+
+    fn deserialize_inner(&self, text: &str) -> Result<()> {
+        let mut doc = if text.is_empty() { Document::default() } else { Document::parse(text)? };
         let now = unix_now();
         let mut evicted = None;
         if !self.limits.is_unbounded() {
@@ -506,6 +575,13 @@ impl TokenCache {
     /// The entries of one partition, plus the app metadata of the apps they belong
     /// to, as a document in msal Python's format (MSAL.NET's per-partition blob).
     pub fn serialize_partition(&self, key: &str) -> String {
+        self.notify_before(Operation::Serialize, None, Some(key));
+        let out = self.serialize_partition_inner(key);
+        self.notify_after(Operation::Serialize, None, Some(key), None);
+        out
+    }
+
+    fn serialize_partition_inner(&self, key: &str) -> String {
         let doc = self.doc.read();
         let mut selected: [Vec<u32>; 5] = Default::default();
         let mut apps: Vec<(String, String)> = Vec::new();
@@ -538,11 +614,14 @@ impl TokenCache {
     /// merged. An entry of another partition in `text` is an error. Nothing else in
     /// the cache is touched; on error nothing at all is. Clears the changed flag.
     pub fn deserialize_partition(&self, key: &str, text: &str) -> Result<()> {
-        let incoming = if text.is_empty() {
-            Document::default()
-        } else {
-            Document::parse(text)?
-        };
+        self.notify_before(Operation::Deserialize, None, Some(key));
+        let res = self.deserialize_partition_inner(key, text);
+        self.notify_after(Operation::Deserialize, None, Some(key), None);
+        res
+    }
+
+    fn deserialize_partition_inner(&self, key: &str, text: &str) -> Result<()> {
+        let incoming = if text.is_empty() { Document::default() } else { Document::parse(text)? };
         let mut puts: Vec<(CredentialType, Box<str>, Entry)> = Vec::new();
         for ct in CredentialType::ALL {
             let Some(section) = incoming.section(ct) else {
@@ -556,9 +635,7 @@ impl TokenCache {
                     Some(k) if k != key => {
                         return Err(Error::new(
                             ErrorKind::InvalidArgument,
-                            format!(
-                                "the blob for partition {key:?} holds an entry of partition {k:?}"
-                            ),
+                            format!("the blob for partition {key:?} holds an entry of partition {k:?}"),
                         ));
                     }
                     _ => puts.push((ct, slot.key.clone(), e.clone())),
@@ -572,8 +649,7 @@ impl TokenCache {
             for (ct, k, e) in puts {
                 doc.put(ct, &k, Stored::Entry(e), now);
             }
-            doc.has_limiter()
-                .then(|| doc.enforce_limits(now, Some(key)))
+            doc.has_limiter().then(|| doc.enforce_limits(now, Some(key)))
         };
         self.changed.store(false, Ordering::Release);
         if let Some(c) = evicted {
@@ -602,11 +678,7 @@ impl TokenCache {
             match ct {
                 CredentialType::RefreshToken => return None,
                 CredentialType::AccessToken => {
-                    if let Some(exp) = doc
-                        .section(ct)
-                        .and_then(|s| s.entry(slot))
-                        .and_then(expires_on)
-                    {
+                    if let Some(exp) = doc.section(ct).and_then(|s| s.entry(slot)).and_then(expires_on) {
                         latest = Some(latest.map_or(exp, |l: i64| l.max(exp)));
                     }
                 }

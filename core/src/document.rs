@@ -43,10 +43,7 @@ fn key_hash(escaped_key: &str) -> u64 {
 
 impl Section {
     fn new(ct: CredentialType) -> Self {
-        Section {
-            track_expiry: ct == CredentialType::AccessToken,
-            ..Default::default()
-        }
+        Section { track_expiry: ct == CredentialType::AccessToken, ..Default::default() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -59,39 +56,25 @@ impl Section {
 
     pub(crate) fn entry(&self, i: u32) -> Option<&Entry> {
         match self.slot(i) {
-            Some(Slot {
-                value: Stored::Entry(e),
-                ..
-            }) => Some(e),
+            Some(Slot { value: Stored::Entry(e), .. }) => Some(e),
             _ => None,
         }
     }
 
     pub(crate) fn live_slots(&self) -> impl Iterator<Item = (u32, &Slot)> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+        self.slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
     }
 
     pub(crate) fn find(&self, escaped_key: &str) -> Option<u32> {
         let h = key_hash(escaped_key);
-        self.by_key
-            .find(h, |&i| {
-                self.slots[i as usize]
-                    .as_ref()
-                    .is_some_and(|s| &*s.key == escaped_key)
-            })
-            .copied()
+        self.by_key.find(h, |&i| self.slots[i as usize].as_ref().is_some_and(|s| &*s.key == escaped_key)).copied()
     }
 
     /// Python's `section[key] = value`: an existing key keeps its position.
     /// Returns the slot and the entry it replaced.
     pub(crate) fn put(&mut self, escaped_key: &str, value: Stored) -> (u32, Option<Stored>) {
         if let Some(i) = self.find(escaped_key) {
-            let slot = self.slots[i as usize]
-                .as_mut()
-                .expect("found slots are live");
+            let slot = self.slots[i as usize].as_mut().expect("found slots are live");
             if let Stored::Entry(old) = &slot.value {
                 self.index.remove(i, old, self.track_expiry);
             }
@@ -105,19 +88,11 @@ impl Section {
         if let Stored::Entry(e) = &value {
             self.index.insert(i, e, self.track_expiry);
         }
-        self.slots.push(Some(Slot {
-            key: escaped_key.into(),
-            value,
-        }));
+        self.slots.push(Some(Slot { key: escaped_key.into(), value }));
         self.live += 1;
         let slots = &self.slots;
         self.by_key.insert_unique(key_hash(escaped_key), i, |&j| {
-            key_hash(
-                &slots[j as usize]
-                    .as_ref()
-                    .expect("indexed slots are live")
-                    .key,
-            )
+            key_hash(&slots[j as usize].as_ref().expect("indexed slots are live").key)
         });
         (i, None)
     }
@@ -146,10 +121,7 @@ impl Section {
     fn compact(&mut self) {
         let old = std::mem::take(&mut self.slots);
         let track = self.track_expiry;
-        *self = Section {
-            track_expiry: track,
-            ..Default::default()
-        };
+        *self = Section { track_expiry: track, ..Default::default() };
         for s in old.into_iter().flatten() {
             let key = s.key;
             self.put(&key, s.value);
@@ -211,23 +183,15 @@ impl Query {
                 conditions.push((k.to_owned(), kind, text));
             }
         }
-        Query {
-            conditions,
-            has_ext_cache_key,
-        }
+        Query { conditions, has_ext_cache_key }
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<RawField<'_>> {
-        self.conditions
-            .iter()
-            .find(|(k, _, _)| k == name)
-            .map(|(_, kind, text)| RawField { kind: *kind, text })
+        self.conditions.iter().find(|(k, _, _)| k == name).map(|(_, kind, text)| RawField { kind: *kind, text })
     }
 
     pub(crate) fn matches(&self, e: &Entry, scopes: &[&str]) -> bool {
-        self.conditions
-            .iter()
-            .all(|(k, kind, text)| e.raw(k) == Some(RawField { kind: *kind, text }))
+        self.conditions.iter().all(|(k, kind, text)| e.raw(k) == Some(RawField { kind: *kind, text }))
             && (scopes.is_empty() || {
                 let target = e.str_by_id(field::TARGET);
                 let target = target.as_deref().unwrap_or("");
@@ -244,10 +208,7 @@ fn key_part<'a>(e: &'a Entry, id: u8, what: &'static str) -> Result<std::borrow:
         Some(r) => match r.as_str() {
             Some(s) => Ok(s),
             None if !r.is_truthy() => Ok("".into()),
-            None => Err(Error::new(
-                ErrorKind::InvalidEntry,
-                format!("{what} must be a string"),
-            )),
+            None => Err(Error::new(ErrorKind::InvalidEntry, format!("{what} must be a string"))),
         },
     }
 }
@@ -295,11 +256,7 @@ impl Document {
         if let Some(Stored::Entry(old)) = old {
             self.unregister(ct, slot, escaped_key, &old);
         }
-        if let Some(Stored::Entry(new)) = self
-            .section(ct)
-            .and_then(|s| s.slot(slot))
-            .map(|s| s.value.clone())
-        {
+        if let Some(Stored::Entry(new)) = self.section(ct).and_then(|s| s.slot(slot)).map(|s| s.value.clone()) {
             self.register(ct, slot, escaped_key, &new, now);
         }
     }
@@ -319,10 +276,7 @@ impl Document {
     fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64) {
         let p = partition_key(ct, e).map(|k| partition_hash(&k));
         if let Some(h) = p {
-            self.partitions
-                .entry(h)
-                .or_insert_with(|| Posting::Few(Vec::new()))
-                .insert(pack(ct, slot));
+            self.partitions.entry(h).or_insert_with(|| Posting::Few(Vec::new())).insert(pack(ct, slot));
         }
         if let Some(l) = &self.limiter {
             l.lock().added(p, entry_bytes(key, e), now);
@@ -355,15 +309,10 @@ impl Document {
                 }
             }
         }
-        self.section_mut(ct)
-            .expect("compacting an existing section")
-            .compact();
+        self.section_mut(ct).expect("compacting an existing section").compact();
         for (slot, e) in self.entries_of(ct) {
             if let Some(h) = partition_key(ct, &e).map(|k| partition_hash(&k)) {
-                self.partitions
-                    .entry(h)
-                    .or_insert_with(|| Posting::Few(Vec::new()))
-                    .insert(pack(ct, slot));
+                self.partitions.entry(h).or_insert_with(|| Posting::Few(Vec::new())).insert(pack(ct, slot));
             }
         }
     }
@@ -384,8 +333,7 @@ impl Document {
     /// Rebuilds the partition index (after parsing) and, with limits, the usage.
     pub(crate) fn rebuild_partitions(&mut self, limits: CacheLimits, now: i64) {
         self.partitions.clear();
-        self.limiter =
-            (!limits.is_unbounded()).then(|| parking_lot::Mutex::new(Limiter::new(limits)));
+        self.limiter = (!limits.is_unbounded()).then(|| parking_lot::Mutex::new(Limiter::new(limits)));
         for ct in CredentialType::ALL {
             let keyed: Vec<(u32, Box<str>, Entry)> = self
                 .section(ct)
@@ -468,9 +416,7 @@ impl Document {
     }
 
     pub(crate) fn limits_due(&self, now: i64) -> bool {
-        self.limiter
-            .as_ref()
-            .is_some_and(|l| l.lock().expiry_due(now))
+        self.limiter.as_ref().is_some_and(|l| l.lock().expiry_due(now))
     }
 
     /// Records that a partition was used (sliding expiration, LRU order).
@@ -523,11 +469,7 @@ impl Document {
             out.push('{');
             let mut first = true;
             for &i in slots {
-                if let Some(Slot {
-                    key,
-                    value: Stored::Entry(e),
-                }) = section.slot(i)
-                {
+                if let Some(Slot { key, value: Stored::Entry(e) }) = section.slot(i) {
                     open_member(out, &mut first, false, 2, key);
                     e.write_indented(out);
                 }
@@ -570,13 +512,11 @@ impl Document {
         match p.peek() {
             Some(b'{') => {}
             Some(b'[') => {
-                return Err(not_a_cache(
-                    if text.contains("\"Key\"") && text.contains("access_tokens") {
-                        "this is the MSAL.NET 2.x dictionary format (a JSON array), not a unified token cache"
-                    } else {
-                        "a token cache is a JSON object; this is an array"
-                    },
-                ));
+                return Err(not_a_cache(if text.contains("\"Key\"") && text.contains("access_tokens") {
+                    "this is the MSAL.NET 2.x dictionary format (a JSON array), not a unified token cache"
+                } else {
+                    "a token cache is a JSON object; this is an array"
+                }));
             }
             None => return Err(p.error("unexpected end of input, expected a value").into()),
             Some(_) => {
@@ -590,72 +530,58 @@ impl Document {
                     Value::String(_) => "a string",
                     _ => "not an object",
                 };
-                return Err(not_a_cache(&format!(
-                    "a token cache is a JSON object; this is {what}"
-                )));
+                return Err(not_a_cache(&format!("a token cache is a JSON object; this is {what}")));
             }
         }
         let mut err: Option<Error> = None;
-        let res =
-            p.object(0, |p, name| {
-                let name_dec = p.decode(name)?;
-                match known_section(&name_dec) {
-                    Some(ct) => {
-                        if p.peek() != Some(b'{') {
-                            // Well-formed but wrong shape: remember and keep parsing so
-                            // that a syntax error later still wins (it is more useful).
-                            p.value(1)?;
-                            err.get_or_insert_with(|| {
-                                not_a_cache(&format!("section {name_dec:?} is not an object"))
-                            });
-                            return Ok(());
-                        }
-                        // A repeated section name: Python keeps the first position, last value.
-                        if doc.sections[ct.index()].is_some() {
-                            doc.sections[ct.index()] = Some(Section::new(ct));
-                        } else {
-                            doc.order.push(TopLevel::Known(ct));
-                            doc.sections[ct.index()] = Some(Section::new(ct));
-                        }
-                        let section = doc.sections[ct.index()].as_mut().expect("set above");
-                        p.object(1, |p, key| {
-                            let escaped_key: std::borrow::Cow<'_, str> = if key.plain {
-                                key.raw.into()
-                            } else {
-                                escape_key(&p.decode(key)?).into_owned().into()
-                            };
-                            let stored = parse_entry(p)?;
-                            section.put(&escaped_key, stored);
-                            Ok(())
-                        })
+        let res = p.object(0, |p, name| {
+            let name_dec = p.decode(name)?;
+            match known_section(&name_dec) {
+                Some(ct) => {
+                    if p.peek() != Some(b'{') {
+                        // Well-formed but wrong shape: remember and keep parsing so
+                        // that a syntax error later still wins (it is more useful).
+                        p.value(1)?;
+                        err.get_or_insert_with(|| not_a_cache(&format!("section {name_dec:?} is not an object")));
+                        return Ok(());
                     }
-                    None => {
-                        let v = p.value(1)?;
-                        let mut rendered = String::new();
-                        write_indented(&mut rendered, &v, 1);
-                        let escaped = escape_key(&name_dec).into_owned().into_boxed_str();
-                        let rendered = rendered.into_boxed_str();
-                        match doc.order.iter_mut().find(
-                            |t| matches!(t, TopLevel::Unknown { name, .. } if *name == escaped),
-                        ) {
-                            Some(TopLevel::Unknown { rendered: r, .. }) => *r = rendered,
-                            _ => doc.order.push(TopLevel::Unknown {
-                                name: escaped,
-                                rendered,
-                            }),
-                        }
+                    // A repeated section name: Python keeps the first position, last value.
+                    if doc.sections[ct.index()].is_some() {
+                        doc.sections[ct.index()] = Some(Section::new(ct));
+                    } else {
+                        doc.order.push(TopLevel::Known(ct));
+                        doc.sections[ct.index()] = Some(Section::new(ct));
+                    }
+                    let section = doc.sections[ct.index()].as_mut().expect("set above");
+                    p.object(1, |p, key| {
+                        let escaped_key: std::borrow::Cow<'_, str> =
+                            if key.plain { key.raw.into() } else { escape_key(&p.decode(key)?).into_owned().into() };
+                        let stored = parse_entry(p)?;
+                        section.put(&escaped_key, stored);
                         Ok(())
-                    }
+                    })
                 }
-            });
+                None => {
+                    let v = p.value(1)?;
+                    let mut rendered = String::new();
+                    write_indented(&mut rendered, &v, 1);
+                    let escaped = escape_key(&name_dec).into_owned().into_boxed_str();
+                    let rendered = rendered.into_boxed_str();
+                    match doc.order.iter_mut().find(|t| matches!(t, TopLevel::Unknown { name, .. } if *name == escaped))
+                    {
+                        Some(TopLevel::Unknown { rendered: r, .. }) => *r = rendered,
+                        _ => doc.order.push(TopLevel::Unknown { name: escaped, rendered }),
+                    }
+                    Ok(())
+                }
+            }
+        });
         res?;
         p.finish()?;
         if let Some(e) = err {
             return Err(e);
         }
-        if doc.sections.iter().all(Option::is_none)
-            && doc.order.iter().any(looks_like_msal_js_store)
-        {
+        if doc.sections.iter().all(Option::is_none) && doc.order.iter().any(looks_like_msal_js_store) {
             return Err(not_a_cache(
                 "this is msal-common's internal key/value store (camelCase entries keyed at the top level), \
                  not a unified token cache",
@@ -696,9 +622,7 @@ impl Document {
                     }
                 }
                 TopLevel::Known(ct) => {
-                    let section = self.sections[ct.index()]
-                        .as_ref()
-                        .expect("listed sections exist");
+                    let section = self.sections[ct.index()].as_ref().expect("listed sections exist");
                     open_member(out, &mut first_section, compact, 1, ct.as_str());
                     let mut first = true;
                     out.push('{');
@@ -748,11 +672,7 @@ impl Document {
         let mut postings: Vec<Option<&Posting>> = Vec::new();
         for (name, kind, text) in &q.conditions {
             if let Some(pos) = crate::schema::known_field_id(name).and_then(indexed_position) {
-                postings.push(
-                    section
-                        .index
-                        .field_posting(pos, value_hash(RawField { kind: *kind, text })),
-                );
+                postings.push(section.index.field_posting(pos, value_hash(RawField { kind: *kind, text })));
             }
         }
         for s in scopes {
@@ -786,10 +706,7 @@ impl Document {
         }
         let mut slots: Vec<u32> = section.index.expired_before(now).collect();
         slots.sort_unstable();
-        slots
-            .into_iter()
-            .filter_map(|i| section.entry(i).cloned())
-            .collect()
+        slots.into_iter().filter_map(|i| section.entry(i).cloned()).collect()
     }
 }
 
@@ -809,13 +726,7 @@ fn not_a_cache(msg: &str) -> Error {
     Error::new(ErrorKind::NotACache, msg)
 }
 
-fn open_member(
-    out: &mut String,
-    first: &mut bool,
-    compact: bool,
-    depth: usize,
-    escaped_name: &str,
-) {
+fn open_member(out: &mut String, first: &mut bool, compact: bool, depth: usize, escaped_name: &str) {
     if !*first {
         out.push(',');
     }
@@ -851,11 +762,7 @@ fn parse_entry(p: &mut Parser<'_>) -> std::result::Result<Stored, crate::json::P
     }
     let mut b = EntryBuilder::with_capacity(12, 256);
     p.object(ENTRY_DEPTH, |p, name| {
-        let name_dec: std::borrow::Cow<'_, str> = if name.plain {
-            name.raw.into()
-        } else {
-            p.decode(name)?.into()
-        };
+        let name_dec: std::borrow::Cow<'_, str> = if name.plain { name.raw.into() } else { p.decode(name)?.into() };
         if p.peek() == Some(b'"') {
             let s = p.string()?;
             if s.plain {
@@ -889,23 +796,12 @@ mod tests {
         assert_eq!(out, text);
         let mut c = String::new();
         doc.write_compact(&mut c);
-        assert_eq!(
-            c,
-            r#"{"AccessToken":{"k":{"a":"b","n":1},"g":null},"X":[]}"#
-        );
+        assert_eq!(c, r#"{"AccessToken":{"k":{"a":"b","n":1},"g":null},"X":[]}"#);
     }
 
     #[test]
     fn rejects_non_caches() {
-        for bad in [
-            "[]",
-            "null",
-            "3",
-            "\"s\"",
-            "{\"AccessToken\": []}",
-            "{\"a\": 1",
-            "{} {}",
-        ] {
+        for bad in ["[]", "null", "3", "\"s\"", "{\"AccessToken\": []}", "{\"a\": 1", "{} {}"] {
             assert!(Document::parse(bad).is_err(), "{bad}");
         }
         assert!(Document::parse("  ").is_err());

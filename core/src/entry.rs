@@ -8,9 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{
-    self, INDENT, Map, Value, escape_into, needs_escape, write_compact, write_indented,
-};
+use crate::json::{self, INDENT, Map, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::schema::{CredentialType, KNOWN_FIELDS, field, known_field_id};
 
 /// Depth at which entries sit in a cache document: `{section: {key: entry}}`.
@@ -124,19 +122,12 @@ impl Entry {
     }
 
     fn slot_raw(&self, s: &Slot) -> RawField<'_> {
-        RawField {
-            kind: s.kind,
-            text: &self.0.buf[s.start as usize..(s.start + s.len) as usize],
-        }
+        RawField { kind: s.kind, text: &self.0.buf[s.start as usize..(s.start + s.len) as usize] }
     }
 
     pub(crate) fn raw_by_id(&self, id: u8) -> Option<RawField<'_>> {
         let tag = KNOWN | id as u32;
-        self.0
-            .slots
-            .iter()
-            .find(|s| s.name == tag)
-            .map(|s| self.slot_raw(s))
+        self.0.slots.iter().find(|s| s.name == tag).map(|s| self.slot_raw(s))
     }
 
     pub(crate) fn raw(&self, name: &str) -> Option<RawField<'_>> {
@@ -155,8 +146,7 @@ impl Entry {
             .iter()
             .find(|s| {
                 s.name & KNOWN == 0
-                    && &self.0.buf[s.name as usize..s.name as usize + s.name_len as usize]
-                        == escaped.as_ref()
+                    && &self.0.buf[s.name as usize..s.name as usize + s.name_len as usize] == escaped.as_ref()
             })
             .map(|s| self.slot_raw(s))
     }
@@ -187,8 +177,7 @@ impl Entry {
 
     /// The `credential_type` field, if it names one of the five types.
     pub fn credential_type(&self) -> Option<CredentialType> {
-        self.str_by_id(field::CREDENTIAL_TYPE)
-            .and_then(|s| s.parse().ok())
+        self.str_by_id(field::CREDENTIAL_TYPE).and_then(|s| s.parse().ok())
     }
 
     /// Number of fields.
@@ -203,17 +192,11 @@ impl Entry {
 
     /// Field names and decoded values, in stored order.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Value)> + '_ {
-        self.0
-            .slots
-            .iter()
-            .map(|s| (self.slot_name(s), self.slot_raw(s).to_value()))
+        self.0.slots.iter().map(|s| (self.slot_name(s), self.slot_raw(s).to_value()))
     }
 
     pub(crate) fn iter_raw(&self) -> impl Iterator<Item = (Cow<'_, str>, RawField<'_>)> + '_ {
-        self.0
-            .slots
-            .iter()
-            .map(|s| (self.slot_name(s), self.slot_raw(s)))
+        self.0.slots.iter().map(|s| (self.slot_name(s), self.slot_raw(s)))
     }
 
     /// The entry as a JSON object value.
@@ -361,11 +344,7 @@ pub(crate) struct EntryBuilder {
 
 impl EntryBuilder {
     pub(crate) fn with_capacity(fields: usize, bytes: usize) -> Self {
-        EntryBuilder {
-            buf: String::with_capacity(bytes),
-            slots: Vec::with_capacity(fields),
-            error: None,
-        }
+        EntryBuilder { buf: String::with_capacity(bytes), slots: Vec::with_capacity(fields), error: None }
     }
 
     fn name_tag(&mut self, name: &str) -> (u32, u16) {
@@ -390,17 +369,12 @@ impl EntryBuilder {
         let mut escaped = String::new();
         escape_into(&mut escaped, name);
         self.slots.iter().position(|s| {
-            s.name & KNOWN == 0
-                && self.buf[s.name as usize..s.name as usize + s.name_len as usize] == escaped
+            s.name & KNOWN == 0 && self.buf[s.name as usize..s.name as usize + s.name_len as usize] == escaped
         })
     }
 
     fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String)) {
-        let existing = if self.slots.is_empty() {
-            None
-        } else {
-            self.find(name)
-        };
+        let existing = if self.slots.is_empty() { None } else { self.find(name) };
         let (tag, name_len) = match existing {
             Some(i) => (self.slots[i].name, self.slots[i].name_len),
             None => self.name_tag(name),
@@ -412,13 +386,7 @@ impl EntryBuilder {
             self.error = Some("entry too large");
             return;
         }
-        let slot = Slot {
-            name: tag,
-            name_len,
-            kind,
-            start: start as u32,
-            len: (end - start) as u32,
-        };
+        let slot = Slot { name: tag, name_len, kind, start: start as u32, len: (end - start) as u32 };
         match existing {
             Some(i) => self.slots[i] = slot,
             None => self.slots.push(slot),
@@ -439,9 +407,7 @@ impl EntryBuilder {
     pub(crate) fn set_value(&mut self, name: &str, v: &Value) {
         match v {
             Value::String(s) => self.set_str(name, s),
-            other => self.place(name, Kind::Raw, |b| {
-                write_indented(b, other, ENTRY_DEPTH + 1)
-            }),
+            other => self.place(name, Kind::Raw, |b| write_indented(b, other, ENTRY_DEPTH + 1)),
         }
     }
 
@@ -449,10 +415,7 @@ impl EntryBuilder {
         if let Some(msg) = self.error {
             return Err(Error::new(ErrorKind::InvalidEntry, msg));
         }
-        Ok(Entry(Arc::new(EntryData {
-            buf: self.buf.into_boxed_str(),
-            slots: self.slots.into_boxed_slice(),
-        })))
+        Ok(Entry(Arc::new(EntryData { buf: self.buf.into_boxed_str(), slots: self.slots.into_boxed_slice() })))
     }
 }
 

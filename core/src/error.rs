@@ -48,11 +48,7 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-            position: None,
-        }
+        Error { kind, message: message.into(), position: None }
     }
 
     /// The kind of failure.
@@ -73,11 +69,7 @@ impl Error {
 
 impl From<crate::json::ParseError> for Error {
     fn from(e: crate::json::ParseError) -> Self {
-        Error {
-            kind: ErrorKind::InvalidJson,
-            message: e.to_string(),
-            position: Some((e.line, e.column)),
-        }
+        Error { kind: ErrorKind::InvalidJson, message: e.to_string(), position: Some((e.line, e.column)) }
     }
 }
 

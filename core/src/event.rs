@@ -44,13 +44,8 @@ const EXT_CACHE_KEY_EXCLUDED: &[&str] = &[
     "client_info",
 ];
 
-const ACCOUNT_ESTABLISHING_GRANTS: &[&str] = &[
-    "broker",
-    "authorization_code",
-    "password",
-    "urn:ietf:params:oauth:grant-type:device_code",
-    "user_fic",
-];
+const ACCOUNT_ESTABLISHING_GRANTS: &[&str] =
+    &["broker", "authorization_code", "password", "urn:ietf:params:oauth:grant-type:device_code", "user_fic"];
 
 const CIAM_SUFFIX: &str = ".ciamlogin.com";
 
@@ -71,19 +66,13 @@ pub fn ext_cache_key(data: &Map) -> String {
         s.push_str(&format!("{}:{}{}:{}", k.len(), k, v.len(), v));
     }
     let digest = Sha256::digest(s.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(digest)
-        .to_lowercase()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest).to_lowercase()
 }
 
 /// msal's `authority.canonicalize(token_endpoint)`: the lower-cased host and the
 /// first path segment (the tenant).
 pub(crate) fn canonicalize(url: &str) -> Result<(String, String)> {
-    let bad = || {
-        invalid(
-            "token_endpoint must be an https URL with a host name and at least one path segment",
-        )
-    };
+    let bad = || invalid("token_endpoint must be an https URL with a host name and at least one path segment");
     let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("https") {
         return Err(bad());
@@ -141,19 +130,13 @@ fn decode_part(raw: &str, what: &str) -> Result<String> {
         let bytes = acc.to_be_bytes();
         out.extend_from_slice(&bytes[1..chunk.len()]);
     }
-    String::from_utf8(out)
-        .map_err(|_| invalid(format!("{what} is not UTF-8 after base64url decoding")))
+    String::from_utf8(out).map_err(|_| invalid(format!("{what} is not UTF-8 after base64url decoding")))
 }
 
 fn decode_json_object(raw: &Value, what: &str) -> Result<Map> {
-    let s = raw
-        .as_str()
-        .ok_or_else(|| invalid(format!("{what} must be a string")))?;
+    let s = raw.as_str().ok_or_else(|| invalid(format!("{what} must be a string")))?;
     let part = match what {
-        "id_token" => s
-            .split('.')
-            .nth(1)
-            .ok_or_else(|| invalid("id_token is not a JWT (no payload part)"))?,
+        "id_token" => s.split('.').nth(1).ok_or_else(|| invalid("id_token is not a JWT (no payload part)"))?,
         _ => s,
     };
     let text = decode_part(part, what)?;
@@ -177,29 +160,22 @@ fn key_str(v: &Value) -> Result<String> {
     if !v.is_truthy() {
         return Ok(String::new());
     }
-    v.as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| invalid("client_id, environment and realm must be strings"))
+    v.as_str().map(str::to_owned).ok_or_else(|| invalid("client_id, environment and realm must be strings"))
 }
 
 fn add_seconds(now: i64, secs: i64) -> Result<String> {
-    now.checked_add(secs)
-        .map(|t| t.to_string())
-        .ok_or_else(|| invalid("token lifetime out of range"))
+    now.checked_add(secs).map(|t| t.to_string()).ok_or_else(|| invalid("token lifetime out of range"))
 }
 
 fn python_int(v: Option<&Value>, what: &str) -> Result<i64> {
-    v.and_then(Value::to_python_int)
-        .ok_or_else(|| invalid(format!("{what} is not an integer")))
+    v.and_then(Value::to_python_int).ok_or_else(|| invalid(format!("{what} is not an integer")))
 }
 
 /// The entries one event writes, in msal's order, each with its (decoded) key.
 pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, String, Entry)>> {
     let (mut environment, mut realm) = (Value::Null, Value::Null);
     if let Some(ep) = event.get("token_endpoint") {
-        let ep = ep
-            .as_str()
-            .ok_or_else(|| invalid("token_endpoint must be a string"))?;
+        let ep = ep.as_str().ok_or_else(|| invalid("token_endpoint must be a string"))?;
         let (host, tenant) = canonicalize(ep)?;
         environment = Value::String(host);
         realm = Value::String(tenant);
@@ -229,16 +205,12 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
     if let Some(ci) = response.get("client_info") {
         let info = decode_json_object(ci, "client_info")?;
         if let (Some(uid), Some(utid)) = (info.get("uid"), info.get("utid")) {
-            home_account_id =
-                Value::String(format!("{}.{}", uid.to_python_str(), utid.to_python_str()));
+            home_account_id = Value::String(format!("{}.{}", uid.to_python_str(), utid.to_python_str()));
             has_account = true;
         }
     }
     if !has_account && !claims.is_empty() {
-        home_account_id = claims
-            .get("sub")
-            .cloned()
-            .ok_or_else(|| invalid("id_token has no \"sub\" claim"))?;
+        home_account_id = claims.get("sub").cloned().ok_or_else(|| invalid("id_token has no \"sub\" claim"))?;
         has_account = true;
     }
 
@@ -246,10 +218,7 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
         Some(v) if v.is_truthy() => match v {
             Value::Array(items) => items
                 .iter()
-                .map(|s| {
-                    s.as_str()
-                        .ok_or_else(|| invalid("scope must be a list of strings"))
-                })
+                .map(|s| s.as_str().ok_or_else(|| invalid("scope must be a list of strings")))
                 .collect::<Result<_>>()?,
             _ => return Err(invalid("scope must be a list of strings")),
         },
@@ -277,9 +246,9 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
 
     if access_token.is_truthy() {
         let default_expires_in = match response.get("expires_on") {
-            Some(v) if v.is_truthy() => python_int(Some(v), "expires_on")?
-                .checked_sub(now)
-                .ok_or_else(|| invalid("expires_on out of range"))?,
+            Some(v) if v.is_truthy() => {
+                python_int(Some(v), "expires_on")?.checked_sub(now).ok_or_else(|| invalid("expires_on out of range"))?
+            }
             _ => 600,
         };
         let expires_in = match response.get("expires_in") {
@@ -290,8 +259,7 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
             Some(v) => python_int(Some(v), "ext_expires_in")?,
             None => expires_in,
         };
-        let mut b =
-            EntryBuilder::with_capacity(14, 256 + access_token.as_str().map_or(0, str::len));
+        let mut b = EntryBuilder::with_capacity(14, 256 + access_token.as_str().map_or(0, str::len));
         b.set_str("credential_type", "AccessToken");
         b.set_value("secret", access_token);
         b.set_value("home_account_id", &home_account_id);
@@ -315,14 +283,9 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
         }
         if let Some(refresh_in) = response.get("refresh_in") {
             let refresh_on = match refresh_in {
-                Value::Number(n) if n.is_integer() => {
-                    add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?
-                }
+                Value::Number(n) if n.is_integer() => add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?,
                 Value::Number(n) => {
-                    let f: f64 = n
-                        .as_str()
-                        .parse()
-                        .map_err(|_| invalid("refresh_in is not a number"))?;
+                    let f: f64 = n.as_str().parse().map_err(|_| invalid("refresh_in is not a number"))?;
                     json::Number::from_f64(now as f64 + f).as_str().to_owned()
                 }
                 Value::Bool(b) => add_seconds(now, i64::from(*b))?,
@@ -334,22 +297,12 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
         out.push((CredentialType::AccessToken, key, b.build()?));
     }
 
-    if has_account
-        && !event
-            .get("skip_account_creation")
-            .is_some_and(Value::is_truthy)
-    {
+    if has_account && !event.get("skip_account_creation").is_some_and(Value::is_truthy) {
         let local_account_id = match event.get("_account_id") {
             Some(v) => v.clone(),
-            None => claims
-                .get("oid")
-                .or_else(|| claims.get("sub"))
-                .cloned()
-                .unwrap_or(Value::Null),
+            None => claims.get("oid").or_else(|| claims.get("sub")).cloned().unwrap_or(Value::Null),
         };
-        let from_claims = claims
-            .get("preferred_username")
-            .or_else(|| claims.get("upn"));
+        let from_claims = claims.get("preferred_username").or_else(|| claims.get("upn"));
         let username = [from_claims, data.get("username"), event.get("username")]
             .into_iter()
             .flatten()
@@ -390,8 +343,7 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
     }
 
     if refresh_token.is_truthy() {
-        let mut b =
-            EntryBuilder::with_capacity(8, 192 + refresh_token.as_str().map_or(0, str::len));
+        let mut b = EntryBuilder::with_capacity(8, 192 + refresh_token.as_str().map_or(0, str::len));
         b.set_str("credential_type", "RefreshToken");
         b.set_value("secret", refresh_token);
         b.set_value("home_account_id", &home_account_id);
@@ -412,11 +364,7 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
     if let Some(foci) = response.get("foci") {
         b.set_value("family_id", foci);
     }
-    let app_key = format!(
-        "appmetadata-{}-{}",
-        format_or_empty(&environment),
-        format_or_empty(&client_id)
-    );
+    let app_key = format!("appmetadata-{}-{}", format_or_empty(&environment), format_or_empty(&client_id));
     out.push((CredentialType::AppMetadata, app_key, b.build()?));
     let _ = Kind::Str;
     Ok(out)
@@ -424,11 +372,7 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
 
 /// `"{}".format(x or "")`.
 fn format_or_empty(v: &Value) -> String {
-    if v.is_truthy() {
-        v.to_python_str()
-    } else {
-        String::new()
-    }
+    if v.is_truthy() { v.to_python_str() } else { String::new() }
 }
 
 #[cfg(test)]
@@ -438,29 +382,13 @@ mod tests {
     #[test]
     fn ext_cache_key_golden_values() {
         // Golden values from msal Python's tests.
-        let m: Map = [
-            ("key1".to_owned(), Value::from("value1")),
-            ("key2".to_owned(), Value::from("value2")),
-        ]
-        .into_iter()
-        .collect();
-        assert_eq!(
-            ext_cache_key(&m),
-            "latlwkpewb_a0rcsmjvkecqt0_huumkw4sflzociike"
-        );
-        let m: Map = [("fmi_path".to_owned(), Value::from("agent-app-id"))]
+        let m: Map = [("key1".to_owned(), Value::from("value1")), ("key2".to_owned(), Value::from("value2"))]
             .into_iter()
             .collect();
-        assert_eq!(
-            ext_cache_key(&m),
-            "a0ry_zl4gccsdp7gnw927x8s0mrmnodv6tyilt0u07m"
-        );
-        let m: Map = [
-            ("scope".to_owned(), Value::from("x")),
-            ("claims".to_owned(), Value::Null),
-        ]
-        .into_iter()
-        .collect();
+        assert_eq!(ext_cache_key(&m), "latlwkpewb_a0rcsmjvkecqt0_huumkw4sflzociike");
+        let m: Map = [("fmi_path".to_owned(), Value::from("agent-app-id"))].into_iter().collect();
+        assert_eq!(ext_cache_key(&m), "a0ry_zl4gccsdp7gnw927x8s0mrmnodv6tyilt0u07m");
+        let m: Map = [("scope".to_owned(), Value::from("x")), ("claims".to_owned(), Value::Null)].into_iter().collect();
         assert_eq!(ext_cache_key(&m), "");
     }
 
@@ -470,16 +398,8 @@ mod tests {
             canonicalize("https://login.microsoftonline.com/common/oauth2/v2.0/token").unwrap(),
             ("login.microsoftonline.com".into(), "common".into())
         );
-        assert_eq!(
-            canonicalize("https://Login.Example.COM:443/Tenant")
-                .unwrap()
-                .0,
-            "login.example.com"
-        );
-        assert_eq!(
-            canonicalize("https://contoso.ciamlogin.com/").unwrap().1,
-            "contoso.onmicrosoft.com"
-        );
+        assert_eq!(canonicalize("https://Login.Example.COM:443/Tenant").unwrap().0, "login.example.com");
+        assert_eq!(canonicalize("https://contoso.ciamlogin.com/").unwrap().1, "contoso.onmicrosoft.com");
         assert!(canonicalize("http://login.microsoftonline.com/common").is_err());
         assert!(canonicalize("https://login.microsoftonline.com").is_err());
         assert!(canonicalize("https:///common").is_err());

@@ -40,10 +40,7 @@ pub(crate) fn value_hash(raw: RawField<'_>) -> u64 {
 
 #[inline]
 pub(crate) fn scope_hash(scope: &str) -> u64 {
-    value_hash(RawField {
-        kind: Kind::Str,
-        text: scope,
-    })
+    value_hash(RawField { kind: Kind::Str, text: scope })
 }
 
 /// Keys are already hashes: pass them through.
@@ -157,9 +154,7 @@ fn v_is_empty(p: &Posting) -> bool {
 type PostingMap = HashMap<u64, Posting, PassThrough>;
 
 fn post(map: &mut PostingMap, h: u64, slot: u32) {
-    map.entry(h)
-        .and_modify(|p| p.insert(slot))
-        .or_insert(Posting::One(slot));
+    map.entry(h).and_modify(|p| p.insert(slot)).or_insert(Posting::One(slot));
 }
 
 fn unpost(map: &mut PostingMap, h: u64, slot: u32) {
@@ -181,9 +176,7 @@ pub(crate) struct SectionIndex {
 
 /// Python's `int(entry["expires_on"])` where it would succeed.
 pub(crate) fn expires_on(entry: &Entry) -> Option<i64> {
-    entry
-        .raw_by_id(field::EXPIRES_ON)
-        .and_then(|r| r.to_value().to_python_int())
+    entry.raw_by_id(field::EXPIRES_ON).and_then(|r| r.to_value().to_python_int())
 }
 
 /// The whitespace-separated scopes of a target (Python's `str.split()`).
@@ -268,8 +261,6 @@ impl SectionIndex {
                     })
                     .sum::<usize>()
         };
-        self.fields.iter().map(map_bytes).sum::<usize>()
-            + map_bytes(&self.scopes)
-            + self.expiry.len() * 24
+        self.fields.iter().map(map_bytes).sum::<usize>() + map_bytes(&self.scopes) + self.expiry.len() * 24
     }
 }

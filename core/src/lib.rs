@@ -39,6 +39,7 @@ mod event;
 mod index;
 pub mod json;
 mod limits;
+mod notify;
 mod partition;
 mod schema;
 
@@ -48,5 +49,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::ext_cache_key;
 pub use json::{Map, Value};
 pub use limits::{CacheLimits, EvictionCounts};
+pub use notify::{AccessEvent, AccessObserver, Operation};
 pub use partition::partition_key;
 pub use schema::{CredentialType, authority_type};

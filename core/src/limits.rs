@@ -64,13 +64,7 @@ pub(crate) enum Reason {
 
 impl Limiter {
     pub(crate) fn new(limits: CacheLimits) -> Self {
-        Limiter {
-            limits,
-            lru: LruCache::unbounded(),
-            by_created: BTreeSet::new(),
-            entries: 0,
-            bytes: 0,
-        }
+        Limiter { limits, lru: LruCache::unbounded(), by_created: BTreeSet::new(), entries: 0, bytes: 0 }
     }
 
     pub(crate) fn added(&mut self, partition: Option<u64>, bytes: usize, now: i64) {
@@ -82,15 +76,7 @@ impl Limiter {
                 u.bytes += bytes;
                 u.last_access = now;
             } else {
-                self.lru.put(
-                    p,
-                    Usage {
-                        entries: 1,
-                        bytes,
-                        created: now,
-                        last_access: now,
-                    },
-                );
+                self.lru.put(p, Usage { entries: 1, bytes, created: now, last_access: now });
                 self.by_created.insert((now, p));
             }
         }
@@ -141,21 +127,14 @@ impl Limiter {
             }
         }
         if self.over_capacity() {
-            return self
-                .lru
-                .iter()
-                .rev()
-                .map(|(p, _)| *p)
-                .find(|p| Some(*p) != protect)
-                .map(|p| (p, Reason::Capacity));
+            return self.lru.iter().rev().map(|(p, _)| *p).find(|p| Some(*p) != protect).map(|p| (p, Reason::Capacity));
         }
         None
     }
 
     /// Whether anything expires at or before `now` (cheap: two peeks).
     pub(crate) fn expiry_due(&self, now: i64) -> bool {
-        self.next_victim(now, None)
-            .is_some_and(|(_, r)| r != Reason::Capacity)
+        self.next_victim(now, None).is_some_and(|(_, r)| r != Reason::Capacity)
     }
 
     pub(crate) fn totals(&self) -> (usize, usize, usize) {

@@ -21,12 +21,9 @@ pub fn partition_key(ct: CredentialType, e: &Entry) -> Option<String> {
     if ct == CredentialType::AppMetadata {
         return None;
     }
-    if matches!(
-        ct,
-        CredentialType::AccessToken | CredentialType::RefreshToken
-    ) {
-        if let Some(h) = nonempty(e.str_by_id(field::USER_ASSERTION_HASH))
-            .or_else(|| nonempty(e.get_str("userAssertionHash")))
+    if matches!(ct, CredentialType::AccessToken | CredentialType::RefreshToken) {
+        if let Some(h) =
+            nonempty(e.str_by_id(field::USER_ASSERTION_HASH)).or_else(|| nonempty(e.get_str("userAssertionHash")))
         {
             return Some(h.into_owned());
         }
@@ -63,8 +60,5 @@ pub(crate) fn pack(ct: CredentialType, slot: u32) -> u32 {
 }
 
 pub(crate) fn unpack(member: u32) -> (CredentialType, u32) {
-    (
-        CredentialType::ALL[(member >> SLOT_BITS) as usize],
-        member & ((1 << SLOT_BITS) - 1),
-    )
+    (CredentialType::ALL[(member >> SLOT_BITS) as usize], member & ((1 << SLOT_BITS) - 1))
 }

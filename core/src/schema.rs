@@ -60,12 +60,7 @@ impl FromStr for CredentialType {
         CredentialType::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!("unknown credential type {s:?}"),
-                )
-            })
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("unknown credential type {s:?}")))
     }
 }
 
@@ -142,10 +137,7 @@ pub(crate) mod field {
 #[inline]
 pub(crate) fn known_field_id(name: &str) -> Option<u8> {
     // Lengths differ enough that comparing the length first makes this a short scan.
-    KNOWN_FIELDS
-        .iter()
-        .position(|k| k.len() == name.len() && *k == name)
-        .map(|i| i as u8)
+    KNOWN_FIELDS.iter().position(|k| k.len() == name.len() && *k == name).map(|i| i as u8)
 }
 
 /// Python's `.lower()`, without allocating when the text has no upper case.
@@ -172,22 +164,14 @@ pub(crate) struct KeyParts<'a> {
 
 impl<'a> KeyParts<'a> {
     pub(crate) fn with_ext(self, ext_cache_key: &'a str) -> Self {
-        KeyParts {
-            ext_cache_key,
-            ..self
-        }
+        KeyParts { ext_cache_key, ..self }
     }
 }
 
 /// The key MSAL Python 1.39 files an entry of this type under (decoded, not escaped).
 pub(crate) fn cache_key(ct: CredentialType, p: &KeyParts<'_>) -> String {
     let mut k = String::with_capacity(
-        p.home_account_id.len()
-            + p.environment.len()
-            + p.client_id.len()
-            + p.realm.len()
-            + p.target.len()
-            + 24,
+        p.home_account_id.len() + p.environment.len() + p.client_id.len() + p.realm.len() + p.target.len() + 24,
     );
     let dash = |k: &mut String| k.push('-');
     match ct {
@@ -208,11 +192,7 @@ pub(crate) fn cache_key(ct: CredentialType, p: &KeyParts<'_>) -> String {
             lower_into(&mut k, p.home_account_id);
             dash(&mut k);
             lower_into(&mut k, p.environment);
-            k.push_str(if p.ext_cache_key.is_empty() {
-                "-accesstoken-"
-            } else {
-                "-atext-"
-            });
+            k.push_str(if p.ext_cache_key.is_empty() { "-accesstoken-" } else { "-atext-" });
             lower_into(&mut k, p.client_id);
             dash(&mut k);
             lower_into(&mut k, p.realm);
@@ -264,44 +244,22 @@ mod tests {
             cache_key(CredentialType::RefreshToken, &p),
             "uid.utid-login.example.com-refreshtoken-my_client_id--s1 s2 s3"
         );
-        assert_eq!(
-            cache_key(CredentialType::IdToken, &p),
-            "uid.utid-login.example.com-idtoken-my_client_id-contoso-"
-        );
-        assert_eq!(
-            cache_key(CredentialType::Account, &p),
-            "uid.utid-login.example.com-contoso"
-        );
+        assert_eq!(cache_key(CredentialType::IdToken, &p), "uid.utid-login.example.com-idtoken-my_client_id-contoso-");
+        assert_eq!(cache_key(CredentialType::Account, &p), "uid.utid-login.example.com-contoso");
         assert_eq!(
             cache_key(CredentialType::AccessToken, &p),
             "uid.utid-login.example.com-accesstoken-my_client_id-contoso-s1 s2 s3"
         );
-        let app = KeyParts {
-            environment: "login.example.com",
-            client_id: "MyClient",
-            ..Default::default()
-        };
-        assert_eq!(
-            cache_key(CredentialType::AppMetadata, &app),
-            "appmetadata-login.example.com-MyClient"
-        );
-        assert_eq!(
-            cache_key(CredentialType::AppMetadata, &KeyParts::default()),
-            "appmetadata--"
-        );
+        let app = KeyParts { environment: "login.example.com", client_id: "MyClient", ..Default::default() };
+        assert_eq!(cache_key(CredentialType::AppMetadata, &app), "appmetadata-login.example.com-MyClient");
+        assert_eq!(cache_key(CredentialType::AppMetadata, &KeyParts::default()), "appmetadata--");
         for (i, name) in KNOWN_FIELDS.iter().enumerate() {
             assert_eq!(known_field_id(name), Some(i as u8));
         }
         assert_eq!(KNOWN_FIELDS[field::EXPIRES_ON as usize], "expires_on");
         assert_eq!(KNOWN_FIELDS[field::FAMILY_ID as usize], "family_id");
-        assert_eq!(
-            KNOWN_FIELDS[field::USER_ASSERTION_HASH as usize],
-            "user_assertion_hash"
-        );
+        assert_eq!(KNOWN_FIELDS[field::USER_ASSERTION_HASH as usize], "user_assertion_hash");
         assert_eq!(KNOWN_FIELDS[field::USERNAME as usize], "username");
-        assert_eq!(
-            KNOWN_FIELDS[field::LOCAL_ACCOUNT_ID as usize],
-            "local_account_id"
-        );
+        assert_eq!(KNOWN_FIELDS[field::LOCAL_ACCOUNT_ID as usize], "local_account_id");
     }
 }

@@ -11,10 +11,7 @@ fn entry_of(v: &Value) -> Entry {
 }
 
 fn ct_of(v: Option<&Value>) -> CredentialType {
-    v.and_then(Value::as_str)
-        .expect("credential_type")
-        .parse()
-        .expect("known type")
+    v.and_then(Value::as_str).expect("credential_type").parse().expect("known type")
 }
 
 /// Replays one sequence; returns a description of the first mismatch.
@@ -49,19 +46,14 @@ fn replay(ops: &[Value]) -> Result<usize, String> {
                     _ => Vec::new(),
                 };
                 let query = op.get("query").and_then(Value::as_object);
-                let got: Vec<Value> = cache
-                    .search(ct, &target, query, now)
-                    .iter()
-                    .map(|e| Value::Object(e.to_map()))
-                    .collect();
+                let got: Vec<Value> =
+                    cache.search(ct, &target, query, now).iter().map(|e| Value::Object(e.to_map())).collect();
                 let want = match op.get("expect") {
                     Some(Value::Array(a)) => a.clone(),
                     _ => Vec::new(),
                 };
                 if got != want {
-                    return fail(format!(
-                        "search results differ\n want {want:?}\n got  {got:?}"
-                    ));
+                    return fail(format!("search results differ\n want {want:?}\n got  {got:?}"));
                 }
             }
             "remove_rt" | "remove_at" | "remove_idt" | "remove_account" => {
@@ -94,10 +86,7 @@ fn replay(ops: &[Value]) -> Result<usize, String> {
             "app_metadata" => {
                 let env = op.get("environment").and_then(Value::as_str).unwrap_or("");
                 let cid = op.get("client_id").and_then(Value::as_str).unwrap_or("");
-                let got = cache
-                    .get_app_metadata(env, cid)
-                    .map(|e| Value::Object(e.to_map()))
-                    .unwrap_or(Value::Null);
+                let got = cache.get_app_metadata(env, cid).map(|e| Value::Object(e.to_map())).unwrap_or(Value::Null);
                 let want = op.get("expect").cloned().unwrap_or(Value::Null);
                 if got != want {
                     return fail(format!("want {want:?}, got {got:?}"));
@@ -113,9 +102,7 @@ fn replay(ops: &[Value]) -> Result<usize, String> {
                 let want = op.get("expect").and_then(Value::as_str).expect("expect");
                 let got = cache.serialize();
                 if got != want {
-                    return fail(format!(
-                        "serialize differs\n--- want\n{want}\n--- got\n{got}"
-                    ));
+                    return fail(format!("serialize differs\n--- want\n{want}\n--- got\n{got}"));
                 }
             }
             "deserialize" => {
@@ -141,19 +128,14 @@ fn replays_msal_recordings() {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let seq = json::parse(line).expect("a JSON line");
         let seed = seq.get("seed").and_then(Value::to_python_int).unwrap_or(-1);
-        let Some(Value::Array(list)) = seq.get("ops") else {
-            panic!("seed {seed}: no ops")
-        };
+        let Some(Value::Array(list)) = seq.get("ops") else { panic!("seed {seed}: no ops") };
         sequences += 1;
         match replay(list) {
             Ok(n) => ops += n,
             Err(msg) => failures.push(format!("seed {seed}: {msg}")),
         }
     }
-    let min: usize = std::env::var("TOKENCACHE_DIFF_MIN")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let min: usize = std::env::var("TOKENCACHE_DIFF_MIN").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     println!("differential: {sequences} sequences, {ops} ops replayed against msal's recordings");
     assert!(
         failures.is_empty(),
@@ -161,9 +143,6 @@ fn replays_msal_recordings() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(
-        sequences >= min,
-        "only {sequences} sequences (want at least {min})"
-    );
+    assert!(sequences >= min, "only {sequences} sequences (want at least {min})");
     let _ = Map::new();
 }

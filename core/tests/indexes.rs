@@ -22,32 +22,29 @@ fn b64(s: &str) -> String {
 fn populated() -> TokenCache {
     let cache = TokenCache::new();
     for t in 0..10_000 {
-        for scope in [
-            "https://graph.microsoft.com/.default",
-            "https://storage.azure.com/.default",
-        ] {
+        for scope in ["https://graph.microsoft.com/.default", "https://storage.azure.com/.default"] {
             cache
-                .add(&map(serde_json::json!({"client_id": "daemon", "scope": [scope], "environment": ENV,
+                .add(
+                    &map(serde_json::json!({"client_id": "daemon", "scope": [scope], "environment": ENV,
                     "token_endpoint": format!("https://{ENV}/tenant-{t}/oauth2/v2.0/token"),
-                    "response": {"access_token": format!("secret-{t}-{scope}"), "expires_in": 3600}})), Some(NOW))
+                    "response": {"access_token": format!("secret-{t}-{scope}"), "expires_in": 3600}})),
+                    Some(NOW),
+                )
                 .unwrap();
         }
     }
     for u in 0..500 {
-        let claims =
-            format!(r#"{{"oid":"u{u}","sub":"s{u}","preferred_username":"user{u}@x.example"}}"#);
+        let claims = format!(r#"{{"oid":"u{u}","sub":"s{u}","preferred_username":"user{u}@x.example"}}"#);
         cache
             .add(
-                &map(
-                    serde_json::json!({"client_id": if u % 2 == 0 { "app-a" } else { "app-b" },
+                &map(serde_json::json!({"client_id": if u % 2 == 0 { "app-a" } else { "app-b" },
                 "scope": ["User.Read", format!("api://x/scope{}", u % 7)], "environment": ENV,
                 "token_endpoint": format!("https://{ENV}/common/oauth2/v2.0/token"),
                 "grant_type": "authorization_code",
                 "response": {"access_token": format!("at{u}"), "refresh_token": format!("rt{u}"),
                     "id_token": format!("h.{}.s", b64(&claims)), "expires_in": 3600,
                     "foci": if u % 3 == 0 { "1" } else { "" },
-                    "client_info": b64(&format!(r#"{{"uid":"u{u}","utid":"tid"}}"#))}}),
-                ),
+                    "client_info": b64(&format!(r#"{{"uid":"u{u}","utid":"tid"}}"#))}})),
                 Some(NOW),
             )
             .unwrap();
@@ -56,21 +53,12 @@ fn populated() -> TokenCache {
 }
 
 /// Runs a search and checks it examined at most `slack` more entries than it found.
-fn check(
-    cache: &TokenCache,
-    ct: CredentialType,
-    target: &[&str],
-    q: serde_json::Value,
-    slack: u64,
-) -> usize {
+fn check(cache: &TokenCache, ct: CredentialType, target: &[&str], q: serde_json::Value, slack: u64) -> usize {
     let q = map(q);
     let before = cache.stats().examined;
     let found = cache.search(ct, target, Some(&q), Some(NOW)).len();
     let examined = cache.stats().examined - before;
-    assert!(
-        examined <= found as u64 + slack,
-        "{ct} {q:?} {target:?}: examined {examined} for {found} matches"
-    );
+    assert!(examined <= found as u64 + slack, "{ct} {q:?} {target:?}: examined {examined} for {found} matches");
     found
 }
 
@@ -81,143 +69,40 @@ fn every_query_kind_is_answered_from_an_index() {
     let at = CredentialType::AccessToken;
     let rt = CredentialType::RefreshToken;
     // W1's lookup: client_id + realm + home_account_id null + target.
-    let q = serde_json::json!({"client_id": "daemon", "environment": ENV, "realm": "tenant-4242", "home_account_id": null});
-    assert_eq!(
-        check(&c, at, &["https://graph.microsoft.com/.default"], q, 2),
-        1
-    );
-    assert_eq!(
-        check(&c, at, &[], serde_json::json!({"realm": "tenant-7"}), 0),
-        2
-    );
-    assert_eq!(
-        check(
-            &c,
-            at,
-            &[],
-            serde_json::json!({"secret": "secret-9-https://storage.azure.com/.default"}),
-            0
-        ),
-        1
-    );
-    assert_eq!(
-        check(
-            &c,
-            at,
-            &[],
-            serde_json::json!({"home_account_id": "u17.tid"}),
-            0
-        ),
-        1
-    );
-    assert_eq!(
-        check(&c, at, &["api://x/scope3"], serde_json::json!({}), 0),
-        71
-    );
-    assert_eq!(
-        check(
-            &c,
-            at,
-            &["api://x/scope3", "User.Read"],
-            serde_json::json!({"client_id": "app-b"}),
-            71
-        ),
-        36
-    );
+    let q =
+        serde_json::json!({"client_id": "daemon", "environment": ENV, "realm": "tenant-4242", "home_account_id": null});
+    assert_eq!(check(&c, at, &["https://graph.microsoft.com/.default"], q, 2), 1);
+    assert_eq!(check(&c, at, &[], serde_json::json!({"realm": "tenant-7"}), 0), 2);
+    assert_eq!(check(&c, at, &[], serde_json::json!({"secret": "secret-9-https://storage.azure.com/.default"}), 0), 1);
+    assert_eq!(check(&c, at, &[], serde_json::json!({"home_account_id": "u17.tid"}), 0), 1);
+    assert_eq!(check(&c, at, &["api://x/scope3"], serde_json::json!({}), 0), 71);
+    assert_eq!(check(&c, at, &["api://x/scope3", "User.Read"], serde_json::json!({"client_id": "app-b"}), 71), 36);
     // acquire_token_silent's RT lookups: by family and by client.
     assert_eq!(
-        check(
-            &c,
-            rt,
-            &[],
-            serde_json::json!({"environment": ENV, "home_account_id": "u3.tid", "family_id": "1"}),
-            0
-        ),
+        check(&c, rt, &[], serde_json::json!({"environment": ENV, "home_account_id": "u3.tid", "family_id": "1"}), 0),
         1
     );
-    assert_eq!(
-        check(&c, rt, &[], serde_json::json!({"family_id": "1"}), 0),
-        167
-    );
-    assert_eq!(
-        check(
-            &c,
-            rt,
-            &[],
-            serde_json::json!({"home_account_id": "u4.tid", "client_id": "app-a"}),
-            0
-        ),
-        1
-    );
+    assert_eq!(check(&c, rt, &[], serde_json::json!({"family_id": "1"}), 0), 167);
+    assert_eq!(check(&c, rt, &[], serde_json::json!({"home_account_id": "u4.tid", "client_id": "app-a"}), 0), 1);
     // Account listing and lookups by username.
+    assert_eq!(check(&c, CredentialType::Account, &[], serde_json::json!({"environment": ENV}), 0), 500);
+    assert_eq!(check(&c, CredentialType::Account, &[], serde_json::json!({"username": "user42@x.example"}), 0), 1);
     assert_eq!(
-        check(
-            &c,
-            CredentialType::Account,
-            &[],
-            serde_json::json!({"environment": ENV}),
-            0
-        ),
-        500
-    );
-    assert_eq!(
-        check(
-            &c,
-            CredentialType::Account,
-            &[],
-            serde_json::json!({"username": "user42@x.example"}),
-            0
-        ),
-        1
-    );
-    assert_eq!(
-        check(
-            &c,
-            CredentialType::IdToken,
-            &[],
-            serde_json::json!({"home_account_id": "u1.tid", "realm": "common"}),
-            0
-        ),
+        check(&c, CredentialType::IdToken, &[], serde_json::json!({"home_account_id": "u1.tid", "realm": "common"}), 0),
         1
     );
     // Misses cost nothing.
-    assert_eq!(
-        check(
-            &c,
-            at,
-            &[],
-            serde_json::json!({"realm": "no-such-tenant"}),
-            0
-        ),
-        0
-    );
-    assert_eq!(
-        check(
-            &c,
-            at,
-            &["no-such-scope"],
-            serde_json::json!({"client_id": "daemon"}),
-            0
-        ),
-        0
-    );
+    assert_eq!(check(&c, at, &[], serde_json::json!({"realm": "no-such-tenant"}), 0), 0);
+    assert_eq!(check(&c, at, &["no-such-scope"], serde_json::json!({"client_id": "daemon"}), 0), 0);
 }
 
 #[test]
 fn results_come_in_insertion_order_like_msal() {
     let c = populated();
     let q = map(serde_json::json!({"client_id": "daemon"}));
-    let hits = c.search(
-        CredentialType::AccessToken,
-        &["https://storage.azure.com/.default"],
-        Some(&q),
-        Some(NOW),
-    );
+    let hits = c.search(CredentialType::AccessToken, &["https://storage.azure.com/.default"], Some(&q), Some(NOW));
     assert_eq!(hits.len(), 10_000);
-    let realms: Vec<String> = hits
-        .iter()
-        .map(|e| e.get_str("realm").unwrap().into_owned())
-        .collect();
+    let realms: Vec<String> = hits.iter().map(|e| e.get_str("realm").unwrap().into_owned()).collect();
     let expected: Vec<String> = (0..10_000).map(|t| format!("tenant-{t}")).collect();
     assert_eq!(realms, expected);
 }

@@ -29,8 +29,7 @@ fn app_event(tenant: &str, secret: &str, expires_in: i64) -> Map {
 }
 
 fn user_event(uid: &str, with_rt: bool) -> Map {
-    let claims =
-        format!(r#"{{"oid":"{uid}","sub":"s-{uid}","preferred_username":"{uid}@x.example"}}"#);
+    let claims = format!(r#"{{"oid":"{uid}","sub":"s-{uid}","preferred_username":"{uid}@x.example"}}"#);
     let mut response = serde_json::json!({
         "access_token": format!("at-{uid}"), "expires_in": 3600,
         "id_token": format!("h.{}.s", b64(&claims)),
@@ -72,10 +71,7 @@ fn partition_blobs_touch_only_their_partition() {
     let blob = cache.serialize_partition("u1.tid");
     assert!(blob.contains("at-u1") && blob.contains("rt-u1"));
     assert!(!blob.contains("u2") && !blob.contains("daemon"), "{blob}");
-    assert!(
-        blob.contains("appmetadata-login.microsoftonline.com-web"),
-        "app metadata travels with the user"
-    );
+    assert!(blob.contains("appmetadata-login.microsoftonline.com-web"), "app metadata travels with the user");
 
     // Another cache (another server) loads the blob: it gets u1 and nothing else.
     let other = TokenCache::new();
@@ -83,26 +79,15 @@ fn partition_blobs_touch_only_their_partition() {
     let u2_before = other.serialize_partition("u2.tid");
     other.deserialize_partition("u1.tid", &blob).unwrap();
     assert_eq!(other.serialize_partition("u1.tid"), blob);
-    assert_eq!(
-        other.serialize_partition("u2.tid"),
-        u2_before,
-        "u2 untouched"
-    );
+    assert_eq!(other.serialize_partition("u2.tid"), u2_before, "u2 untouched");
     assert!(!other.has_state_changed());
 
     // Loading a newer blob replaces the partition: u1's RT is gone from the new blob.
     let fresh = TokenCache::new();
     fresh.add(&user_event("u1", false), Some(NOW + 5)).unwrap();
-    other
-        .deserialize_partition("u1.tid", &fresh.serialize_partition("u1.tid"))
-        .unwrap();
+    other.deserialize_partition("u1.tid", &fresh.serialize_partition("u1.tid")).unwrap();
     assert!(!other.serialize_partition("u1.tid").contains("rt-u1"));
-    assert_eq!(
-        other
-            .search(CredentialType::RefreshToken, &[], None, Some(NOW))
-            .len(),
-        0
-    );
+    assert_eq!(other.search(CredentialType::RefreshToken, &[], None, Some(NOW)).len(), 0);
 
     // A blob holding someone else's entries is refused and changes nothing.
     let before = other.serialize();
@@ -126,72 +111,33 @@ fn suggested_expiry_is_latest_at_without_rt() {
             Some(NOW),
         )
         .unwrap();
-    assert_eq!(
-        cache.suggested_expiry("daemon_t1_AppTokenCache", Some(NOW)),
-        Some(NOW + 7200)
-    );
-    assert_eq!(
-        cache.suggested_expiry("daemon_t1_AppTokenCache", Some(NOW + 7200)),
-        None,
-        "never in the past"
-    );
+    assert_eq!(cache.suggested_expiry("daemon_t1_AppTokenCache", Some(NOW)), Some(NOW + 7200));
+    assert_eq!(cache.suggested_expiry("daemon_t1_AppTokenCache", Some(NOW + 7200)), None, "never in the past");
     cache.add(&user_event("u1", true), Some(NOW)).unwrap();
-    assert_eq!(
-        cache.suggested_expiry("u1.tid", Some(NOW)),
-        None,
-        "an RT keeps the partition useful"
-    );
+    assert_eq!(cache.suggested_expiry("u1.tid", Some(NOW)), None, "an RT keeps the partition useful");
     cache.add(&user_event("u2", false), Some(NOW)).unwrap();
-    assert_eq!(
-        cache.suggested_expiry("u2.tid", Some(NOW)),
-        Some(NOW + 3600)
-    );
+    assert_eq!(cache.suggested_expiry("u2.tid", Some(NOW)), Some(NOW + 3600));
     assert_eq!(cache.suggested_expiry("nobody", Some(NOW)), None);
 }
 
 #[test]
 fn entry_limit_evicts_least_recently_used_partitions() {
-    let cache = TokenCache::with_limits(CacheLimits {
-        max_entries: Some(12),
-        ..Default::default()
-    });
+    let cache = TokenCache::with_limits(CacheLimits { max_entries: Some(12), ..Default::default() });
     // Each tenant partition holds one AT; app metadata (shared) is one more entry.
     for t in 0..8 {
-        cache
-            .add(&app_event(&format!("t{t}"), "x", 3600), Some(NOW + t))
-            .unwrap();
+        cache.add(&app_event(&format!("t{t}"), "x", 3600), Some(NOW + t)).unwrap();
     }
     // Use t0 so that it is the most recently used.
-    let q = map(
-        serde_json::json!({"client_id": "daemon", "environment": ENV, "realm": "t0", "home_account_id": null}),
-    );
-    assert_eq!(
-        cache
-            .search(
-                CredentialType::AccessToken,
-                &[GRAPH],
-                Some(&q),
-                Some(NOW + 10)
-            )
-            .len(),
-        1
-    );
+    let q = map(serde_json::json!({"client_id": "daemon", "environment": ENV, "realm": "t0", "home_account_id": null}));
+    assert_eq!(cache.search(CredentialType::AccessToken, &[GRAPH], Some(&q), Some(NOW + 10)).len(), 1);
     for t in 8..16 {
-        cache
-            .add(&app_event(&format!("t{t}"), "x", 3600), Some(NOW + 10 + t))
-            .unwrap();
+        cache.add(&app_event(&format!("t{t}"), "x", 3600), Some(NOW + 10 + t)).unwrap();
     }
     assert!(cache.len() <= 12, "len {}", cache.len());
     let keys = cache.partition_keys();
-    assert!(
-        keys.contains(&"daemon_t0_AppTokenCache".to_string()),
-        "recently used t0 kept: {keys:?}"
-    );
+    assert!(keys.contains(&"daemon_t0_AppTokenCache".to_string()), "recently used t0 kept: {keys:?}");
     assert!(keys.contains(&"daemon_t15_AppTokenCache".to_string()));
-    assert!(
-        !keys.contains(&"daemon_t1_AppTokenCache".to_string()),
-        "least recently used t1 evicted"
-    );
+    assert!(!keys.contains(&"daemon_t1_AppTokenCache".to_string()), "least recently used t1 evicted");
     let stats = cache.stats();
     // 16 partitions + 1 shared app metadata entry must fit in 12 entries.
     assert_eq!(stats.evictions.capacity, 16 - 11);
@@ -200,15 +146,10 @@ fn entry_limit_evicts_least_recently_used_partitions() {
 
 #[test]
 fn byte_limit_bounds_memory() {
-    let cache = TokenCache::with_limits(CacheLimits {
-        max_bytes: Some(64 * 1024),
-        ..Default::default()
-    });
+    let cache = TokenCache::with_limits(CacheLimits { max_bytes: Some(64 * 1024), ..Default::default() });
     let token = "t".repeat(1500);
     for t in 0..500 {
-        cache
-            .add(&app_event(&format!("tenant-{t}"), &token, 3600), Some(NOW))
-            .unwrap();
+        cache.add(&app_event(&format!("tenant-{t}"), &token, 3600), Some(NOW)).unwrap();
     }
     let stats = cache.stats();
     assert!(stats.bytes <= 64 * 1024, "{} bytes", stats.bytes);
@@ -218,59 +159,23 @@ fn byte_limit_bounds_memory() {
 
 #[test]
 fn sliding_and_absolute_expiration() {
-    let sliding = TokenCache::with_limits(CacheLimits {
-        sliding_expiration_secs: Some(100),
-        ..Default::default()
-    });
-    sliding
-        .add(&app_event("busy", "x", 36000), Some(NOW))
-        .unwrap();
-    sliding
-        .add(&app_event("idle", "y", 36000), Some(NOW))
-        .unwrap();
+    let sliding = TokenCache::with_limits(CacheLimits { sliding_expiration_secs: Some(100), ..Default::default() });
+    sliding.add(&app_event("busy", "x", 36000), Some(NOW)).unwrap();
+    sliding.add(&app_event("idle", "y", 36000), Some(NOW)).unwrap();
     let busy = map(serde_json::json!({"client_id": "daemon", "realm": "busy"}));
     for step in 1..=5 {
-        assert_eq!(
-            sliding
-                .search(
-                    CredentialType::AccessToken,
-                    &[],
-                    Some(&busy),
-                    Some(NOW + 60 * step)
-                )
-                .len(),
-            1
-        );
+        assert_eq!(sliding.search(CredentialType::AccessToken, &[], Some(&busy), Some(NOW + 60 * step)).len(), 1);
     }
-    assert_eq!(
-        sliding.partition_keys(),
-        ["daemon_busy_AppTokenCache"],
-        "idle partition slid out"
-    );
+    assert_eq!(sliding.partition_keys(), ["daemon_busy_AppTokenCache"], "idle partition slid out");
     assert_eq!(sliding.stats().evictions.sliding, 1);
 
-    let absolute = TokenCache::with_limits(CacheLimits {
-        absolute_expiration_secs: Some(100),
-        ..Default::default()
-    });
-    absolute
-        .add(&app_event("busy", "x", 36000), Some(NOW))
-        .unwrap();
+    let absolute = TokenCache::with_limits(CacheLimits { absolute_expiration_secs: Some(100), ..Default::default() });
+    absolute.add(&app_event("busy", "x", 36000), Some(NOW)).unwrap();
     let mut served = 0;
     for step in 1..=5 {
-        served += absolute
-            .search(
-                CredentialType::AccessToken,
-                &[],
-                Some(&busy),
-                Some(NOW + 60 * step),
-            )
-            .len();
+        served += absolute.search(CredentialType::AccessToken, &[], Some(&busy), Some(NOW + 60 * step)).len();
     }
-    assert_eq!(
-        served, 1,
-        "served at +60s only: absolute expiry ignores use"
-    );
+    assert_eq!(served, 1, "served at +60s only: absolute expiry ignores use");
     assert_eq!(absolute.stats().evictions.absolute, 1);
     assert_eq!(absolute.purge_expired(Some(NOW + 1000)), 0);
 }

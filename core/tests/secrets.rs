@@ -3,12 +3,7 @@
 use tokencache::json::{Map, Value};
 use tokencache::{CredentialType, TokenCache};
 
-const SECRETS: [&str; 4] = [
-    "AT-SECRET-1234",
-    "RT-SECRET-5678",
-    "IDT-SECRET-9012",
-    "CLIENT-SECRET-3456",
-];
+const SECRETS: [&str; 4] = ["AT-SECRET-1234", "RT-SECRET-5678", "IDT-SECRET-9012", "CLIENT-SECRET-3456"];
 
 fn event(id_token: &str) -> Map {
     let text = format!(
@@ -34,9 +29,7 @@ fn assert_clean(what: &str, text: &str) {
 fn debug_output_and_errors_never_show_tokens() {
     let cache = TokenCache::new();
     // A bad id_token: the error names the field, not the value.
-    let err = cache
-        .add(&event(&format!("{}-not-a-jwt", SECRETS[2])), Some(1))
-        .unwrap_err();
+    let err = cache.add(&event(&format!("{}-not-a-jwt", SECRETS[2])), Some(1)).unwrap_err();
     assert_clean("error Display", &err.to_string());
     assert_clean("error Debug", &format!("{err:?}"));
     assert!(err.to_string().contains("id_token"), "{err}");
@@ -53,17 +46,11 @@ fn debug_output_and_errors_never_show_tokens() {
     // The secrets are there, just not printed; data secrets are never stored.
     let all = cache.serialize();
     assert!(all.contains(SECRETS[0]) && all.contains(SECRETS[1]) && all.contains(SECRETS[2]));
-    assert!(
-        !all.contains(SECRETS[3]),
-        "client secret or password stored"
-    );
+    assert!(!all.contains(SECRETS[3]), "client secret or password stored");
 
     // Errors about entries and malformed caches carry positions, not content.
     let err = cache
-        .deserialize(&format!(
-            "{{\"AccessToken\": {{\"k\": {{\"secret\": \"{}\" x}}}}}}",
-            SECRETS[0]
-        ))
+        .deserialize(&format!("{{\"AccessToken\": {{\"k\": {{\"secret\": \"{}\" x}}}}}}", SECRETS[0]))
         .unwrap_err();
     assert_clean("parse error", &err.to_string());
 }

@@ -9,10 +9,7 @@ use tokencache::{ErrorKind, TokenCache};
 
 /// Files in the folder that are not unified caches, and why.
 const NOT_CACHES: &[(&str, ErrorKind)] = &[
-    (
-        "dotnet__cachecompat_dotnet_dictionary.bin",
-        ErrorKind::NotACache,
-    ),
+    ("dotnet__cachecompat_dotnet_dictionary.bin", ErrorKind::NotACache),
     ("msaljs__cacheStore.json", ErrorKind::NotACache),
 ];
 
@@ -26,10 +23,7 @@ fn is_cache_file(name: &str) -> bool {
 #[test]
 fn msal_python_events_replay_byte_for_byte() {
     let mut replayed = 0;
-    for name in vector_files()
-        .iter()
-        .filter(|n| n.ends_with(".events.json"))
-    {
+    for name in vector_files().iter().filter(|n| n.ends_with(".events.json")) {
         let events = json::parse(&read(name)).unwrap();
         let cache = TokenCache::new();
         for item in match &events {
@@ -37,20 +31,12 @@ fn msal_python_events_replay_byte_for_byte() {
             _ => panic!("{name}: not an array"),
         } {
             let now = item.get("now").and_then(Value::to_python_int);
-            let event = item
-                .get("event")
-                .and_then(Value::as_object)
-                .expect("event object");
-            cache
-                .add(event, now)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let event = item.get("event").and_then(Value::as_object).expect("event object");
+            cache.add(event, now).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         let want = read(&name.replace(".events.json", ".json"));
         let got = cache.serialize();
-        assert!(
-            got == want,
-            "{name}: serialize() differs\n--- want\n{want}\n--- got\n{got}"
-        );
+        assert!(got == want, "{name}: serialize() differs\n--- want\n{want}\n--- got\n{got}");
         replayed += 1;
     }
     assert_eq!(replayed, 5, "expected the five msal_python vectors");
@@ -62,9 +48,7 @@ fn every_sdk_file_round_trips_unchanged() {
     for name in vector_files().iter().filter(|n| is_cache_file(n)) {
         let text = read(name);
         let cache = TokenCache::new();
-        cache
-            .deserialize(&text)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        cache.deserialize(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let out = cache.serialize();
         // Order-sensitive equality: sections, keys and fields keep their order.
         let before = json::parse(&text).unwrap();
@@ -80,11 +64,7 @@ fn every_sdk_file_round_trips_unchanged() {
         let again = TokenCache::new();
         again.deserialize(&out).unwrap();
         assert_eq!(again.serialize(), out, "{name}: second round trip differs");
-        assert_eq!(
-            json::parse(&cache.serialize_compact()).unwrap(),
-            after,
-            "{name}: compact differs"
-        );
+        assert_eq!(json::parse(&cache.serialize_compact()).unwrap(), after, "{name}: compact differs");
         checked += 1;
     }
     assert!(checked >= 29, "only {checked} cache files found");
@@ -92,10 +72,7 @@ fn every_sdk_file_round_trips_unchanged() {
 
 #[test]
 fn msal_python_files_round_trip_byte_for_byte() {
-    for name in vector_files()
-        .iter()
-        .filter(|n| n.starts_with("msal_python_") && !n.ends_with(".events.json"))
-    {
+    for name in vector_files().iter().filter(|n| n.starts_with("msal_python_") && !n.ends_with(".events.json")) {
         let text = read(name);
         let cache = TokenCache::new();
         cache.deserialize(&text).unwrap();
@@ -106,28 +83,20 @@ fn msal_python_files_round_trip_byte_for_byte() {
 #[test]
 fn non_caches_are_rejected_and_change_nothing() {
     let cache = TokenCache::new();
-    cache
-        .deserialize(&read("msal_python_combined.json"))
-        .unwrap();
+    cache.deserialize(&read("msal_python_combined.json")).unwrap();
     let before = cache.serialize();
     cache.add_json(r#"{"client_id": "x"}"#, Some(1)).unwrap();
     let before_changed = cache.serialize();
     cache.add_json(r#"{"client_id": "y"}"#, Some(1)).unwrap();
     assert!(cache.has_state_changed());
-    let mut cases: Vec<(String, String, ErrorKind)> = NOT_CACHES
-        .iter()
-        .map(|(n, k)| (n.to_string(), read(n), *k))
-        .collect();
+    let mut cases: Vec<(String, String, ErrorKind)> =
+        NOT_CACHES.iter().map(|(n, k)| (n.to_string(), read(n), *k)).collect();
     for (label, text, kind) in [
         ("array", "[]", ErrorKind::NotACache),
         ("null", "null", ErrorKind::NotACache),
         ("number", "123", ErrorKind::NotACache),
         ("string", "\"str\"", ErrorKind::NotACache),
-        (
-            "section not an object",
-            "{\"AccessToken\": []}",
-            ErrorKind::NotACache,
-        ),
+        ("section not an object", "{\"AccessToken\": []}", ErrorKind::NotACache),
         ("whitespace", "   ", ErrorKind::InvalidJson),
         ("garbage", "{bad json", ErrorKind::InvalidJson),
         ("extra data", "{}{}", ErrorKind::InvalidJson),
@@ -136,11 +105,7 @@ fn non_caches_are_rejected_and_change_nothing() {
     }
     let full = read("msal_python_combined.json");
     for cut in [1, full.len() / 3, full.len() / 2, full.len() - 1] {
-        cases.push((
-            format!("truncated at {cut}"),
-            full[..cut].to_string(),
-            ErrorKind::InvalidJson,
-        ));
+        cases.push((format!("truncated at {cut}"), full[..cut].to_string(), ErrorKind::InvalidJson));
     }
     for (label, text, kind) in cases {
         let err = cache.deserialize(&text).expect_err(&label);
@@ -150,31 +115,21 @@ fn non_caches_are_rejected_and_change_nothing() {
             assert!(err.position().is_some(), "{label}: no line/column in {err}");
             assert!(err.message().contains("line"), "{label}: {err}");
         }
-        assert!(
-            cache.has_state_changed(),
-            "{label}: a failed load reset the flag"
-        );
+        assert!(cache.has_state_changed(), "{label}: a failed load reset the flag");
     }
     let after = cache.serialize();
     assert_ne!(after, before);
-    assert!(
-        after.len() > before_changed.len(),
-        "the cache lost state on a failed load"
-    );
+    assert!(after.len() > before_changed.len(), "the cache lost state on a failed load");
 }
 
 #[test]
 fn dictionary_format_error_says_what_it_is() {
-    let err = TokenCache::new()
-        .deserialize(&read("dotnet__cachecompat_dotnet_dictionary.bin"))
-        .unwrap_err();
+    let err = TokenCache::new().deserialize(&read("dotnet__cachecompat_dotnet_dictionary.bin")).unwrap_err();
     assert!(err.message().contains("MSAL.NET 2.x"), "{err}");
 }
 
 #[test]
 fn syntax_error_position_is_exact() {
-    let err = TokenCache::new()
-        .deserialize("{\n    \"AccessToken\": {\n        \"k\": tru\n")
-        .unwrap_err();
+    let err = TokenCache::new().deserialize("{\n    \"AccessToken\": {\n        \"k\": tru\n").unwrap_err();
     assert_eq!(err.position(), Some((3, 14)), "{err}");
 }

@@ -36,11 +36,7 @@ pub(crate) fn to_i64(s: &str) -> Option<i64> {
         return None;
     }
     let t = f.trunc();
-    if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&t) {
-        Some(t as i64)
-    } else {
-        None
-    }
+    if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&t) { Some(t as i64) } else { None }
 }
 
 /// Python's `int(str)`: surrounding whitespace, an optional sign, digits with single
@@ -52,11 +48,7 @@ pub(crate) fn parse_python_int_str(s: &str) -> Option<i64> {
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
         return None;
     }
     let mut acc: i64 = 0;
@@ -76,18 +68,10 @@ pub(crate) fn python_float_repr(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
+        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
     // Rust's `{:e}` gives the shortest round-trip digits, e.g. "1.2345e-5".
     let sci = format!("{:e}", f.abs());
@@ -163,10 +147,7 @@ mod tests {
     #[test]
     fn literals_become_python_text() {
         assert_eq!(canonical_from_literal("-0"), "0");
-        assert_eq!(
-            canonical_from_literal("12345678901234567890123"),
-            "12345678901234567890123"
-        );
+        assert_eq!(canonical_from_literal("12345678901234567890123"), "12345678901234567890123");
         assert_eq!(canonical_from_literal("1E5"), "100000.0");
         assert_eq!(canonical_from_literal("1e400"), "Infinity");
         assert_eq!(canonical_from_literal("2.50"), "2.5");

@@ -22,11 +22,7 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} at line {} column {}",
-            self.message, self.line, self.column
-        )
+        write!(f, "{} at line {} column {}", self.message, self.line, self.column)
     }
 }
 
@@ -60,11 +56,7 @@ pub(crate) struct Parser<'a> {
 impl<'a> Parser<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         let src = text.strip_prefix('\u{feff}').unwrap_or(text);
-        Parser {
-            src,
-            bytes: src.as_bytes(),
-            pos: 0,
-        }
+        Parser { src, bytes: src.as_bytes(), pos: 0 }
     }
 
     pub(crate) fn error(&self, message: &'static str) -> ParseError {
@@ -77,11 +69,7 @@ impl<'a> Parser<'a> {
             end -= 1;
         }
         let column = self.src[line_start..end].chars().count() + 1;
-        ParseError {
-            line,
-            column,
-            message,
-        }
+        ParseError { line, column, message }
     }
 
     #[inline]
@@ -269,9 +257,7 @@ impl<'a> Parser<'a> {
         }
         self.pos = i;
         let lit = &self.src[start..i];
-        Ok(Value::Number(Number(
-            canonical_from_literal(lit).into_boxed_str(),
-        )))
+        Ok(Value::Number(Number(canonical_from_literal(lit).into_boxed_str())))
     }
 
     /// Reads a string token (the parser sits on its opening quote) without decoding it.
@@ -289,10 +275,7 @@ impl<'a> Parser<'a> {
                 }
                 Some(b'"') => {
                     self.pos = i + 1;
-                    return Ok(RawStr {
-                        raw: &self.src[start..i],
-                        plain,
-                    });
+                    return Ok(RawStr { raw: &self.src[start..i], plain });
                 }
                 Some(b'\\') => {
                     plain = false;
@@ -314,11 +297,7 @@ impl<'a> Parser<'a> {
         decode_escapes(s.raw).map_err(|(offset, message)| {
             // Point the error at the offending escape: the raw slice lives in `src`.
             let base = s.raw.as_ptr() as usize - self.src.as_ptr() as usize;
-            let at = Parser {
-                src: self.src,
-                bytes: self.bytes,
-                pos: base + offset,
-            };
+            let at = Parser { src: self.src, bytes: self.bytes, pos: base + offset };
             at.error(message)
         })
     }
@@ -435,10 +414,7 @@ mod tests {
         assert!(parse("\u{feff}{}").is_ok());
         assert!(parse("{} x").is_err());
         assert!(parse("\"\\ud800\"").is_err());
-        assert_eq!(
-            parse("\"\\ud83d\\ude00\"").unwrap(),
-            Value::String("😀".into())
-        );
+        assert_eq!(parse("\"\\ud83d\\ude00\"").unwrap(), Value::String("😀".into()));
     }
 
     #[test]

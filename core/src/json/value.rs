@@ -116,8 +116,7 @@ impl Map {
             return;
         }
         if self.0.len() <= 16 {
-            let has_dup =
-                (1..self.0.len()).any(|i| self.0[..i].iter().any(|(k, _)| *k == self.0[i].0));
+            let has_dup = (1..self.0.len()).any(|i| self.0[..i].iter().any(|(k, _)| *k == self.0[i].0));
             if !has_dup {
                 return;
             }
@@ -141,9 +140,7 @@ impl Map {
 
 impl fmt::Debug for Map {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (k, v)))
-            .finish()
+        f.debug_map().entries(self.0.iter().map(|(k, v)| (k, v))).finish()
     }
 }
 
@@ -247,21 +244,15 @@ fn python_repr(v: &Value) -> String {
             format!("[{}]", parts.join(", "))
         }
         Value::Object(m) => {
-            let parts: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{}: {}", python_str_repr(k), python_repr(v)))
-                .collect();
+            let parts: Vec<String> =
+                m.iter().map(|(k, v)| format!("{}: {}", python_str_repr(k), python_repr(v))).collect();
             format!("{{{}}}", parts.join(", "))
         }
     }
 }
 
 fn python_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {

@@ -175,9 +175,6 @@ mod tests {
         let v = parse(r#"{"a": {"b": [1, {"c": null}], "d": {}, "e": []}}"#).unwrap();
         let want = "{\n    \"a\": {\n        \"b\": [\n            1,\n            {\n                \"c\": null\n            }\n        ],\n        \"d\": {},\n        \"e\": []\n    }\n}";
         assert_eq!(to_python_string(&v), want);
-        assert_eq!(
-            to_compact_string(&v),
-            r#"{"a":{"b":[1,{"c":null}],"d":{},"e":[]}}"#
-        );
+        assert_eq!(to_compact_string(&v), r#"{"a":{"b":[1,{"c":null}],"d":{},"e":[]}}"#);
     }
 }

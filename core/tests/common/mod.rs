@@ -25,10 +25,8 @@ pub fn read(name: &str) -> String {
 
 /// Every vector file name, sorted.
 pub fn vector_files() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(vectors_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(vectors_dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     v.sort();
     v
 }
