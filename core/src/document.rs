@@ -139,9 +139,6 @@ pub(crate) enum TopLevel {
     },
 }
 
-/// Chooses the entries a partial write includes.
-pub(crate) type EntryFilter<'a> = &'a dyn Fn(CredentialType, &Entry) -> bool;
-
 /// The whole cache document.
 #[derive(Default)]
 pub(crate) struct Document {
@@ -592,15 +589,14 @@ impl Document {
 
     /// `json.dumps(self, indent=4)`.
     pub(crate) fn write_python(&self, out: &mut String) {
-        self.write(out, false, None)
+        self.write(out, false)
     }
 
     pub(crate) fn write_compact(&self, out: &mut String) {
-        self.write(out, true, None)
+        self.write(out, true)
     }
 
-    /// Writes the document; `only` restricts the entries written (partition export).
-    pub(crate) fn write(&self, out: &mut String, compact: bool, only: Option<EntryFilter<'_>>) {
+    fn write(&self, out: &mut String, compact: bool) {
         if self.order.is_empty() {
             out.push_str("{}");
             return;
@@ -611,9 +607,6 @@ impl Document {
         for top in &self.order {
             match top {
                 TopLevel::Unknown { name, rendered } => {
-                    if only.is_some() {
-                        continue;
-                    }
                     open_member(out, &mut first_section, compact, 1, name);
                     if compact {
                         write_compact(out, &crate::json::parse(rendered).unwrap_or(Value::Null));
@@ -627,12 +620,6 @@ impl Document {
                     let mut first = true;
                     out.push('{');
                     for (_, slot) in section.live_slots() {
-                        if let Some(filter) = only {
-                            match &slot.value {
-                                Stored::Entry(e) if filter(*ct, e) => {}
-                                _ => continue,
-                            }
-                        }
                         open_member(out, &mut first, compact, 2, &slot.key);
                         match (&slot.value, compact) {
                             (Stored::Entry(e), false) => e.write_indented(out),

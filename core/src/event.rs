@@ -8,7 +8,7 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::entry::{Entry, EntryBuilder, Kind};
+use crate::entry::{Entry, EntryBuilder};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::{self, Map, Value};
 use crate::schema::{CredentialType, authority_type};
@@ -366,7 +366,6 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
     }
     let app_key = format!("appmetadata-{}-{}", format_or_empty(&environment), format_or_empty(&client_id));
     out.push((CredentialType::AppMetadata, app_key, b.build()?));
-    let _ = Kind::Str;
     Ok(out)
 }
 

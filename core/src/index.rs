@@ -174,6 +174,29 @@ pub(crate) struct SectionIndex {
     expiry: BTreeSet<(i64, u32)>,
 }
 
+/// Which posting map a posting lives in.
+#[derive(Clone, Copy)]
+enum Posted {
+    /// `INDEXED_FIELDS[i]`.
+    Field(usize),
+    Scope,
+}
+
+/// The postings an entry belongs to: one per indexed field it has, one per scope of
+/// its target (a scope repeated in one target is one posting: postings are sets).
+fn postings_of(entry: &Entry) -> Vec<(Posted, u64)> {
+    let mut out = Vec::with_capacity(INDEXED_FIELDS.len() + 4);
+    for (i, id) in INDEXED_FIELDS.iter().enumerate() {
+        if let Some(raw) = entry.raw_by_id(*id) {
+            out.push((Posted::Field(i), value_hash(raw)));
+        }
+    }
+    if let Some(target) = entry.str_by_id(field::TARGET) {
+        out.extend(scopes_of(&target).map(|scope| (Posted::Scope, scope_hash(scope))));
+    }
+    out
+}
+
 /// Python's `int(entry["expires_on"])` where it would succeed.
 pub(crate) fn expires_on(entry: &Entry) -> Option<i64> {
     entry.raw_by_id(field::EXPIRES_ON).and_then(|r| r.to_value().to_python_int())
@@ -186,48 +209,27 @@ pub(crate) fn scopes_of(target: &str) -> impl Iterator<Item = &str> {
 
 impl SectionIndex {
     pub(crate) fn insert(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
-        self.visit(entry, track_expiry, |map, h, exp| match (map, exp) {
-            (Some(m), _) => post(m, h, slot),
-            (None, Some(e)) => {
-                e.insert((h as i64, slot));
-            }
-            _ => {}
-        });
+        for (which, hash) in postings_of(entry) {
+            post(self.map(which), hash, slot);
+        }
+        if let Some(exp) = expires_on(entry).filter(|_| track_expiry) {
+            self.expiry.insert((exp, slot));
+        }
     }
 
     pub(crate) fn remove(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
-        self.visit(entry, track_expiry, |map, h, exp| match (map, exp) {
-            (Some(m), _) => unpost(m, h, slot),
-            (None, Some(e)) => {
-                e.remove(&(h as i64, slot));
-            }
-            _ => {}
-        });
+        for (which, hash) in postings_of(entry) {
+            unpost(self.map(which), hash, slot);
+        }
+        if let Some(exp) = expires_on(entry).filter(|_| track_expiry) {
+            self.expiry.remove(&(exp, slot));
+        }
     }
 
-    /// Calls `f` once per posting the entry belongs to: `(Some(map), hash, None)` for
-    /// value and scope postings, `(None, expires_on as u64, Some(expiry))` for expiry.
-    fn visit(
-        &mut self,
-        entry: &Entry,
-        track_expiry: bool,
-        mut f: impl FnMut(Option<&mut PostingMap>, u64, Option<&mut BTreeSet<(i64, u32)>>),
-    ) {
-        for (i, id) in INDEXED_FIELDS.iter().enumerate() {
-            if let Some(raw) = entry.raw_by_id(*id) {
-                f(Some(&mut self.fields[i]), value_hash(raw), None);
-            }
-        }
-        if let Some(target) = entry.str_by_id(field::TARGET) {
-            // A scope repeated in one target is posted once: postings are sets.
-            for scope in scopes_of(&target) {
-                f(Some(&mut self.scopes), scope_hash(scope), None);
-            }
-        }
-        if track_expiry {
-            if let Some(exp) = expires_on(entry) {
-                f(None, exp as u64, Some(&mut self.expiry));
-            }
+    fn map(&mut self, which: Posted) -> &mut PostingMap {
+        match which {
+            Posted::Field(i) => &mut self.fields[i],
+            Posted::Scope => &mut self.scopes,
         }
     }
 
