@@ -530,7 +530,9 @@ impl Document {
                 return Err(not_a_cache(&format!("a token cache is a JSON object; this is {what}")));
             }
         }
-        let mut err: Option<Error> = None;
+        // Known sections that are not objects. Python keeps a repeated key's last
+        // value, so a later well-formed repeat clears the complaint.
+        let mut bad_sections: [bool; 5] = [false; 5];
         let res = p.object(0, |p, name| {
             let name_dec = p.decode(name)?;
             match known_section(&name_dec) {
@@ -539,9 +541,14 @@ impl Document {
                         // Well-formed but wrong shape: remember and keep parsing so
                         // that a syntax error later still wins (it is more useful).
                         p.value(1)?;
-                        err.get_or_insert_with(|| not_a_cache(&format!("section {name_dec:?} is not an object")));
+                        bad_sections[ct.index()] = true;
+                        if doc.sections[ct.index()].is_none() {
+                            doc.order.push(TopLevel::Known(ct)); // the first sighting sets the position
+                            doc.sections[ct.index()] = Some(Section::new(ct));
+                        }
                         return Ok(());
                     }
+                    bad_sections[ct.index()] = false;
                     // A repeated section name: Python keeps the first position, last value.
                     if doc.sections[ct.index()].is_some() {
                         doc.sections[ct.index()] = Some(Section::new(ct));
@@ -575,8 +582,8 @@ impl Document {
         });
         res?;
         p.finish()?;
-        if let Some(e) = err {
-            return Err(e);
+        if let Some(ct) = CredentialType::ALL.into_iter().find(|ct| bad_sections[ct.index()]) {
+            return Err(not_a_cache(&format!("section {:?} is not an object", ct.as_str())));
         }
         if doc.sections.iter().all(Option::is_none) && doc.order.iter().any(looks_like_msal_js_store) {
             return Err(not_a_cache(

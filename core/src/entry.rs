@@ -29,11 +29,22 @@ const KNOWN: u32 = 1 << 31;
 struct Slot {
     /// `KNOWN | id` for a known name, else the offset of the escaped name in `buf`.
     name: u32,
+    /// Low 16 bits of the escaped name's length (high 8 in `name_len_hi`): 24 bits
+    /// in all without growing the slot past 16 bytes.
     name_len: u16,
     kind: Kind,
+    name_len_hi: u8,
     start: u32,
     len: u32,
 }
+
+impl Slot {
+    fn name_len(&self) -> usize {
+        (self.name_len as usize) | ((self.name_len_hi as usize) << 16)
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 16);
 
 struct EntryData {
     buf: Box<str>,
@@ -117,7 +128,7 @@ impl Entry {
         if s.name & KNOWN != 0 {
             Cow::Borrowed(KNOWN_FIELDS[(s.name & !KNOWN) as usize])
         } else {
-            unescape(&self.0.buf[s.name as usize..s.name as usize + s.name_len as usize])
+            unescape(&self.0.buf[s.name as usize..s.name as usize + s.name_len()])
         }
     }
 
@@ -145,8 +156,7 @@ impl Entry {
             .slots
             .iter()
             .find(|s| {
-                s.name & KNOWN == 0
-                    && &self.0.buf[s.name as usize..s.name as usize + s.name_len as usize] == escaped.as_ref()
+                s.name & KNOWN == 0 && &self.0.buf[s.name as usize..s.name as usize + s.name_len()] == escaped.as_ref()
             })
             .map(|s| self.slot_raw(s))
     }
@@ -233,7 +243,7 @@ impl Entry {
         if s.name & KNOWN != 0 {
             out.push_str(KNOWN_FIELDS[(s.name & !KNOWN) as usize]);
         } else {
-            out.push_str(&self.0.buf[s.name as usize..s.name as usize + s.name_len as usize]);
+            out.push_str(&self.0.buf[s.name as usize..s.name as usize + s.name_len()]);
         }
         out.push('"');
     }
@@ -347,18 +357,19 @@ impl EntryBuilder {
         EntryBuilder { buf: String::with_capacity(bytes), slots: Vec::with_capacity(fields), error: None }
     }
 
-    fn name_tag(&mut self, name: &str) -> (u32, u16) {
+    /// The name tag and escaped length of `name`, storing the name if it is not known.
+    fn name_tag(&mut self, name: &str) -> (u32, usize) {
         if let Some(id) = known_field_id(name) {
             return (KNOWN | id as u32, 0);
         }
         let start = self.buf.len();
         escape_into(&mut self.buf, name);
         let len = self.buf.len() - start;
-        if len > u16::MAX as usize || start >= KNOWN as usize {
+        if len >= 1 << 24 || start >= KNOWN as usize {
             self.error = Some("field name too long");
             return (0, 0);
         }
-        (start as u32, len as u16)
+        (start as u32, len)
     }
 
     fn find(&self, name: &str) -> Option<usize> {
@@ -368,15 +379,15 @@ impl EntryBuilder {
         }
         let mut escaped = String::new();
         escape_into(&mut escaped, name);
-        self.slots.iter().position(|s| {
-            s.name & KNOWN == 0 && self.buf[s.name as usize..s.name as usize + s.name_len as usize] == escaped
-        })
+        self.slots
+            .iter()
+            .position(|s| s.name & KNOWN == 0 && self.buf[s.name as usize..s.name as usize + s.name_len()] == escaped)
     }
 
     fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String)) {
         let existing = if self.slots.is_empty() { None } else { self.find(name) };
         let (tag, name_len) = match existing {
-            Some(i) => (self.slots[i].name, self.slots[i].name_len),
+            Some(i) => (self.slots[i].name, self.slots[i].name_len()),
             None => self.name_tag(name),
         };
         let start = self.buf.len();
@@ -386,7 +397,14 @@ impl EntryBuilder {
             self.error = Some("entry too large");
             return;
         }
-        let slot = Slot { name: tag, name_len, kind, start: start as u32, len: (end - start) as u32 };
+        let slot = Slot {
+            name: tag,
+            name_len: (name_len & 0xffff) as u16,
+            name_len_hi: (name_len >> 16) as u8,
+            kind,
+            start: start as u32,
+            len: (end - start) as u32,
+        };
         match existing {
             Some(i) => self.slots[i] = slot,
             None => self.slots.push(slot),
