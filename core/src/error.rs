@@ -8,7 +8,6 @@ use std::fmt;
 
 /// What went wrong, in a form a program can branch on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// The text is not JSON (the message has line and column).
     InvalidJson,
@@ -22,6 +21,19 @@ pub enum ErrorKind {
     InvalidEntry,
     /// A call's argument is out of range or of the wrong shape.
     InvalidArgument,
+    /// Reading or writing a file failed (the message names the path and the OS error).
+    Io,
+    /// Another process held the cache's lock for longer than the configured timeout.
+    LockTimeout,
+    /// A persisted cache was unreadable; it was moved aside (the message says where).
+    Corrupt,
+    /// A stored blob was encrypted with a key this store does not have.
+    KeyMismatch,
+    /// A stored blob failed authentication: tampered with, truncated, or replayed
+    /// under another partition's key.
+    DecryptionFailed,
+    /// A store's backend (Redis, SQLite) could not be reached or refused the request.
+    StoreUnavailable,
 }
 
 impl ErrorKind {
@@ -33,6 +45,12 @@ impl ErrorKind {
             ErrorKind::InvalidEvent => "invalid_event",
             ErrorKind::InvalidEntry => "invalid_entry",
             ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::Io => "io",
+            ErrorKind::LockTimeout => "lock_timeout",
+            ErrorKind::Corrupt => "corrupt",
+            ErrorKind::KeyMismatch => "key_mismatch",
+            ErrorKind::DecryptionFailed => "decryption_failed",
+            ErrorKind::StoreUnavailable => "store_unavailable",
         }
     }
 }
@@ -64,6 +82,13 @@ impl Error {
     /// For [`ErrorKind::InvalidJson`]: 1-based line and column of the fault.
     pub fn position(&self) -> Option<(usize, usize)> {
         self.position
+    }
+}
+
+impl Error {
+    /// An I/O failure on `path` (the path is not secret; file contents never appear).
+    pub(crate) fn io(path: &std::path::Path, what: &str, e: &std::io::Error) -> Self {
+        Error::new(ErrorKind::Io, format!("{what} {}: {e}", path.display()))
     }
 }
 
