@@ -42,6 +42,7 @@ mod limits;
 mod notify;
 mod partition;
 mod schema;
+pub mod store;
 
 pub use cache::{CacheStats, TokenCache, unix_now};
 pub use entry::Entry;

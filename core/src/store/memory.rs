@@ -1,0 +1,205 @@
+//! [`MemoryStore`]: blobs in process memory, least recently used evicted first when
+//! over a byte budget, with absolute and sliding expiry.
+
+use bytes::Bytes;
+use lru::LruCache;
+use parking_lot::Mutex;
+
+use super::{Clock, Expiry, Store, system_clock};
+use crate::error::Result;
+
+struct Item {
+    value: Bytes,
+    expiry: Expiry,
+    /// Absolute deadline computed from `expiry` at the last access.
+    deadline: Option<i64>,
+}
+
+struct Inner {
+    lru: LruCache<Box<str>, Item>,
+    bytes: usize,
+    evicted_capacity: u64,
+    evicted_expired: u64,
+}
+
+/// Blobs in memory. Size counts each blob's length plus its key's; over
+/// `max_bytes`, least recently used blobs go first. Thread-safe (one mutex).
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    max_bytes: usize,
+    clock: Clock,
+}
+
+/// The L1 default size limit, as Microsoft.Identity.Web's (500 MiB).
+pub const DEFAULT_MAX_BYTES: usize = 500 * 1024 * 1024;
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_BYTES)
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner.lock();
+        f.debug_struct("MemoryStore")
+            .field("entries", &inner.lru.len())
+            .field("bytes", &inner.bytes)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most `max_bytes` of blobs and keys.
+    pub fn new(max_bytes: usize) -> Self {
+        Self::with_clock(max_bytes, system_clock())
+    }
+
+    /// As [`new`](Self::new), reading time from `clock`.
+    pub fn with_clock(max_bytes: usize, clock: Clock) -> Self {
+        MemoryStore {
+            inner: Mutex::new(Inner { lru: LruCache::unbounded(), bytes: 0, evicted_capacity: 0, evicted_expired: 0 }),
+            max_bytes,
+            clock,
+        }
+    }
+
+    /// Bytes held (blob lengths plus key lengths).
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
+    }
+
+    /// Blobs held.
+    pub fn len(&self) -> usize {
+        self.inner.lock().lru.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (evicted for capacity, dropped as expired) since creation.
+    pub fn evictions(&self) -> (u64, u64) {
+        let inner = self.inner.lock();
+        (inner.evicted_capacity, inner.evicted_expired)
+    }
+}
+
+fn cost(key: &str, value: &Bytes) -> usize {
+    key.len() + value.len()
+}
+
+impl Store for MemoryStore {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let now = (self.clock)();
+        let mut inner = self.inner.lock();
+        let expired = match inner.lru.get_mut(key) {
+            None => return Ok(None),
+            Some(item) if item.deadline.is_some_and(|d| d <= now) => true,
+            Some(item) => {
+                if item.expiry.sliding_secs.is_some() {
+                    item.deadline = item.expiry.deadline(now);
+                }
+                return Ok(Some(item.value.clone()));
+            }
+        };
+        if expired {
+            if let Some(item) = inner.lru.pop(key) {
+                inner.bytes -= cost(key, &item.value);
+                inner.evicted_expired += 1;
+            }
+        }
+        Ok(None)
+    }
+
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        let now = (self.clock)();
+        let mut inner = self.inner.lock();
+        let size = cost(key, &value);
+        if let Some(old) = inner.lru.pop(key) {
+            inner.bytes -= cost(key, &old.value);
+        }
+        if size > self.max_bytes {
+            // Larger than the whole budget: keeping it would evict everything else.
+            inner.evicted_capacity += 1;
+            return Ok(());
+        }
+        inner.bytes += size;
+        inner.lru.put(key.into(), Item { value, expiry, deadline: expiry.deadline(now) });
+        while inner.bytes > self.max_bytes {
+            match inner.lru.pop_lru() {
+                Some((k, item)) => {
+                    inner.bytes -= cost(&k, &item.value);
+                    inner.evicted_capacity += 1;
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&self, key: &str) -> Result<()> {
+        let mut inner = self.inner.lock();
+        if let Some(item) = inner.lru.pop(key) {
+            inner.bytes -= cost(key, &item.value);
+        }
+        Ok(())
+    }
+
+    fn purge_expired(&self) -> Result<u64> {
+        let now = (self.clock)();
+        let mut inner = self.inner.lock();
+        let dead: Vec<Box<str>> =
+            inner.lru.iter().filter(|(_, i)| i.deadline.is_some_and(|d| d <= now)).map(|(k, _)| k.clone()).collect();
+        for k in &dead {
+            if let Some(item) = inner.lru.pop(k.as_ref()) {
+                inner.bytes -= cost(k, &item.value);
+            }
+        }
+        inner.evicted_expired += dead.len() as u64;
+        Ok(dead.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn lru_by_bytes_and_expiry() {
+        let t = Arc::new(AtomicI64::new(1000));
+        let t2 = t.clone();
+        let s = MemoryStore::with_clock(100, Arc::new(move || t2.load(Ordering::SeqCst)));
+        s.set("a", Bytes::from(vec![0; 40]), Expiry::NEVER).unwrap();
+        s.set("b", Bytes::from(vec![0; 40]), Expiry { absolute: None, sliding_secs: Some(10) }).unwrap();
+        assert!(s.get("a").unwrap().is_some()); // a is now more recent than b
+        s.set("c", Bytes::from(vec![0; 40]), Expiry::at(1005)).unwrap();
+        assert!(s.get("b").unwrap().is_none(), "b was least recently used");
+        assert!(s.bytes() <= 100);
+        t.store(1006, Ordering::SeqCst);
+        assert!(s.get("c").unwrap().is_none(), "absolute expiry");
+        assert!(s.get("a").unwrap().is_some());
+        s.set("big", Bytes::from(vec![0; 200]), Expiry::NEVER).unwrap();
+        assert!(s.get("big").unwrap().is_none() && s.get("a").unwrap().is_some(), "oversized blobs are not kept");
+    }
+
+    #[test]
+    fn sliding_expiry_extends_on_read() {
+        let t = Arc::new(AtomicI64::new(0));
+        let t2 = t.clone();
+        let s = MemoryStore::with_clock(1 << 20, Arc::new(move || t2.load(Ordering::SeqCst)));
+        s.set("k", Bytes::from_static(b"v"), Expiry { absolute: Some(100), sliding_secs: Some(10) }).unwrap();
+        for now in [5, 14, 23, 32] {
+            t.store(now, Ordering::SeqCst);
+            assert!(s.get("k").unwrap().is_some(), "read at {now} keeps it alive");
+        }
+        t.store(50, Ordering::SeqCst);
+        assert_eq!(s.purge_expired().unwrap(), 1);
+        assert!(s.is_empty());
+    }
+}

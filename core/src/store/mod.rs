@@ -1,0 +1,81 @@
+//! Where serialized cache partitions live between requests: the [`Store`] trait and
+//! its implementations. A store maps a partition key to an opaque blob (the
+//! partition's JSON, possibly encrypted) with an expiry.
+//!
+//! - [`MemoryStore`]: in-process, LRU by bytes, sliding and absolute expiry (the L1).
+//!
+//! Stores know nothing of tokens: [`crate::CacheProvider`] binds a
+//! [`TokenCache`](crate::TokenCache) to one.
+
+mod memory;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+
+pub use memory::MemoryStore;
+
+/// When a stored blob expires.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expiry {
+    /// Gone at this Unix time (seconds), whatever happens.
+    pub absolute: Option<i64>,
+    /// Gone when not read or written for this many seconds.
+    pub sliding_secs: Option<i64>,
+}
+
+impl Expiry {
+    /// Never expires.
+    pub const NEVER: Expiry = Expiry { absolute: None, sliding_secs: None };
+
+    /// Expires at Unix time `t`.
+    pub fn at(t: i64) -> Self {
+        Expiry { absolute: Some(t), sliding_secs: None }
+    }
+
+    /// The earlier of the two deadlines as seen at `now` (last access = now).
+    pub fn deadline(&self, now: i64) -> Option<i64> {
+        let sliding = self.sliding_secs.map(|s| now.saturating_add(s));
+        match (self.absolute, sliding) {
+            (Some(a), Some(s)) => Some(a.min(s)),
+            (a, s) => a.or(s),
+        }
+    }
+}
+
+/// A key-value store of blobs with expiry. Implementations are thread-safe.
+pub trait Store: Send + Sync {
+    /// The blob under `key`, if present and not expired.
+    fn get(&self, key: &str) -> Result<Option<Bytes>>;
+    /// Stores `value` under `key`, replacing what was there.
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()>;
+    /// Removes `key` (absent is fine).
+    fn remove(&self, key: &str) -> Result<()>;
+    /// Drops expired blobs now; returns how many.
+    fn purge_expired(&self) -> Result<u64>;
+}
+
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        (**self).set(key, value, expiry)
+    }
+    fn remove(&self, key: &str) -> Result<()> {
+        (**self).remove(key)
+    }
+    fn purge_expired(&self) -> Result<u64> {
+        (**self).purge_expired()
+    }
+}
+
+/// A source of the current Unix time in seconds, injectable for tests.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(crate::unix_now)
+}
