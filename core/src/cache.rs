@@ -294,17 +294,64 @@ impl TokenCache {
     /// removes all expired access tokens from the cache; entries with an
     /// `ext_cache_key` match only queries that name one.
     pub fn search(&self, ct: CredentialType, target: &[&str], query: Option<&Map>, now: Option<i64>) -> Vec<Entry> {
+        self.search_observed(ct, target, query, now, true)
+    }
+
+    /// [`search`](Self::search) without the removal of expired access tokens, for a
+    /// caller that hands the results out lazily and, as msal's generator does, removes
+    /// them only once all results were consumed (with
+    /// [`remove_expired_access_tokens`](Self::remove_expired_access_tokens)).
+    pub fn search_keeping_expired(
+        &self,
+        ct: CredentialType,
+        target: &[&str],
+        query: Option<&Map>,
+        now: Option<i64>,
+    ) -> Vec<Entry> {
+        self.search_observed(ct, target, query, now, false)
+    }
+
+    /// Removes every access token that expired before `now`, by the key its fields
+    /// make (what the end of msal's access-token search does), and returns how many
+    /// were removed. If any had expired, the cache counts as changed (as in msal,
+    /// even when one filed under another SDK's key could not be removed).
+    pub fn remove_expired_access_tokens(&self, now: Option<i64>) -> u64 {
+        let now = now.unwrap_or_else(unix_now);
+        let due = self
+            .doc
+            .read()
+            .section(CredentialType::AccessToken)
+            .and_then(|s| s.index.earliest_expiry())
+            .is_some_and(|e| e < now);
+        if due { self.evict_expired_access_tokens(now) } else { 0 }
+    }
+
+    fn search_observed(
+        &self,
+        ct: CredentialType,
+        target: &[&str],
+        query: Option<&Map>,
+        now: Option<i64>,
+        evict: bool,
+    ) -> Vec<Entry> {
         if !self.has_observer.load(Ordering::Acquire) {
-            return self.search_inner(ct, target, query, now);
+            return self.search_inner(ct, target, query, now, evict);
         }
         let partition = query_partition(ct, query);
         self.notify_before(Operation::Search, Some(ct), partition.as_deref());
-        let out = self.search_inner(ct, target, query, now);
+        let out = self.search_inner(ct, target, query, now, evict);
         self.notify_after(Operation::Search, Some(ct), partition.as_deref(), now);
         out
     }
 
-    fn search_inner(&self, ct: CredentialType, target: &[&str], query: Option<&Map>, now: Option<i64>) -> Vec<Entry> {
+    fn search_inner(
+        &self,
+        ct: CredentialType,
+        target: &[&str],
+        query: Option<&Map>,
+        now: Option<i64>,
+        evict_expired: bool,
+    ) -> Vec<Entry> {
         let now = now.unwrap_or_else(unix_now);
         self.purge_if_due(now);
         let mut scopes: Vec<&str> = target.to_vec();
@@ -355,7 +402,8 @@ impl TokenCache {
             if doc.has_limiter() {
                 out.iter().for_each(|e| doc.touch(ct, e, now));
             }
-            evict = is_at
+            evict = evict_expired
+                && is_at
                 && doc
                     .section(CredentialType::AccessToken)
                     .and_then(|s| s.index.earliest_expiry())
@@ -403,11 +451,11 @@ impl TokenCache {
         section.entry(section.find(&escape_key(&key))?).cloned()
     }
 
-    fn evict_expired_access_tokens(&self, now: i64) {
+    fn evict_expired_access_tokens(&self, now: i64) -> u64 {
         let mut doc = self.doc.write();
         let expired = doc.expired_access_tokens(now);
         if expired.is_empty() {
-            return;
+            return 0;
         }
         let mut removed = 0;
         for e in &expired {
@@ -421,6 +469,17 @@ impl TokenCache {
         drop(doc);
         self.stats.expired_evicted.fetch_add(removed, Ordering::Relaxed);
         self.changed.store(true, Ordering::Release);
+        removed
+    }
+
+    /// Whether an access-token search at `now` would drop expired access tokens.
+    pub fn has_expired_access_tokens(&self, now: Option<i64>) -> bool {
+        let now = now.unwrap_or_else(unix_now);
+        self.doc
+            .read()
+            .section(CredentialType::AccessToken)
+            .and_then(|s| s.index.earliest_expiry())
+            .is_some_and(|e| e < now)
     }
 
     /// The access token filed under the key these fields make (msal's

@@ -41,6 +41,7 @@ pub mod json;
 mod limits;
 mod notify;
 mod partition;
+mod persisted;
 mod schema;
 pub mod store;
 
@@ -52,4 +53,5 @@ pub use json::{Map, Value};
 pub use limits::{CacheLimits, EvictionCounts};
 pub use notify::{AccessEvent, AccessObserver, Operation};
 pub use partition::partition_key;
+pub use persisted::{FileIoCounts, OnCorrupt, PersistOptions, PersistedTokenCache};
 pub use schema::{CredentialType, authority_type};

@@ -3,10 +3,12 @@
 //! partition's JSON, possibly encrypted) with an expiry.
 //!
 //! - [`MemoryStore`]: in-process, LRU by bytes, sliding and absolute expiry (the L1).
+//! - [`FileStore`]: one file holding a whole cache, locked the msal-extensions way.
 //!
 //! Stores know nothing of tokens: [`crate::CacheProvider`] binds a
 //! [`TokenCache`](crate::TokenCache) to one.
 
+pub mod file;
 mod memory;
 
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
+pub use file::{FileStamp, FileStore, LockOptions};
 pub use memory::MemoryStore;
 
 /// When a stored blob expires.
