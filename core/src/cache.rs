@@ -61,13 +61,14 @@ fn query_partition(ct: CredentialType, query: Option<&Map>) -> Option<String> {
     if let Some(hid) = s("home_account_id") {
         return Some(hid.to_owned());
     }
-    if ct == CredentialType::AccessToken && q.get("home_account_id").is_none_or(|v| !v.is_truthy()) {
-        if let (Some(cid), Some(realm)) = (s("client_id"), s("realm")) {
-            return Some(match s("ext_cache_key") {
-                Some(ext) => format!("{cid}_{realm}_{ext}_AppTokenCache"),
-                None => format!("{cid}_{realm}_AppTokenCache"),
-            });
-        }
+    if ct == CredentialType::AccessToken
+        && q.get("home_account_id").is_none_or(|v| !v.is_truthy())
+        && let (Some(cid), Some(realm)) = (s("client_id"), s("realm"))
+    {
+        return Some(match s("ext_cache_key") {
+            Some(ext) => format!("{cid}_{realm}_{ext}_AppTokenCache"),
+            None => format!("{cid}_{realm}_AppTokenCache"),
+        });
     }
     None
 }
@@ -363,13 +364,13 @@ impl TokenCache {
         {
             let doc = self.doc.read();
             let mut preferred: Option<Entry> = None;
-            if is_at && !scopes.is_empty() {
-                if let Some(e) = Self::exact_access_token(&doc, &q, &scopes) {
-                    if q.matches(&e, &[]) {
-                        out.push(e.clone());
-                        preferred = Some(e);
-                    }
-                }
+            if is_at
+                && !scopes.is_empty()
+                && let Some(e) = Self::exact_access_token(&doc, &q, &scopes)
+                && q.matches(&e, &[])
+            {
+                out.push(e.clone());
+                preferred = Some(e);
             }
             if let Some(section) = doc.section(ct) {
                 let mut examined = 0u64;
@@ -460,10 +461,10 @@ impl TokenCache {
         let mut removed = 0;
         for e in &expired {
             // msal removes through remove_at, i.e. by the key the entry's fields make.
-            if let Ok(key) = key_of(CredentialType::AccessToken, e) {
-                if doc.remove_canonical(CredentialType::AccessToken, &key).is_some() {
-                    removed += 1;
-                }
+            if let Ok(key) = key_of(CredentialType::AccessToken, e)
+                && doc.remove_canonical(CredentialType::AccessToken, &key).is_some()
+            {
+                removed += 1;
             }
         }
         drop(doc);
@@ -645,12 +646,12 @@ impl TokenCache {
         let mut selected: [Vec<u32>; 5] = Default::default();
         let mut apps: Vec<(String, String)> = Vec::new();
         for (ct, slot) in doc.partition_members(key) {
-            if let Some(e) = doc.section(ct).and_then(|s| s.entry(slot)) {
-                if let (Some(env), Some(cid)) = (e.get_str("environment"), e.get_str("client_id")) {
-                    let app = (env.into_owned(), cid.into_owned());
-                    if !apps.contains(&app) {
-                        apps.push(app);
-                    }
+            if let Some(e) = doc.section(ct).and_then(|s| s.entry(slot))
+                && let (Some(env), Some(cid)) = (e.get_str("environment"), e.get_str("client_id"))
+            {
+                let app = (env.into_owned(), cid.into_owned());
+                if !apps.contains(&app) {
+                    apps.push(app);
                 }
             }
             selected[ct.index()].push(slot);

@@ -282,12 +282,11 @@ impl Document {
 
     fn unregister(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry) {
         let p = partition_key(ct, e).map(|k| partition_hash(&k));
-        if let Some(h) = p {
-            if let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h) {
-                if o.get_mut().remove(pack(ct, slot)) {
-                    o.remove();
-                }
-            }
+        if let Some(h) = p
+            && let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h)
+            && o.get_mut().remove(pack(ct, slot))
+        {
+            o.remove();
         }
         if let Some(l) = &self.limiter {
             l.lock().removed(p, entry_bytes(key, e));
@@ -298,12 +297,11 @@ impl Document {
     fn compact(&mut self, ct: CredentialType) {
         let members: Vec<(u32, Entry)> = self.entries_of(ct);
         for (slot, e) in &members {
-            if let Some(h) = partition_key(ct, e).map(|k| partition_hash(&k)) {
-                if let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h) {
-                    if o.get_mut().remove(pack(ct, *slot)) {
-                        o.remove();
-                    }
-                }
+            if let Some(h) = partition_key(ct, e).map(|k| partition_hash(&k))
+                && let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h)
+                && o.get_mut().remove(pack(ct, *slot))
+            {
+                o.remove();
             }
         }
         self.section_mut(ct).expect("compacting an existing section").compact();
@@ -358,10 +356,10 @@ impl Document {
         posting.for_each(|m| {
             let (ct, slot) = unpack(m);
             // A hash collision would put another partition's entry here: verify.
-            if let Some(e) = self.section(ct).and_then(|s| s.entry(slot)) {
-                if partition_key(ct, e).as_deref() == Some(key) {
-                    out.push((ct, slot));
-                }
+            if let Some(e) = self.section(ct).and_then(|s| s.entry(slot))
+                && partition_key(ct, e).as_deref() == Some(key)
+            {
+                out.push((ct, slot));
             }
         });
         out.sort_unstable();
@@ -418,10 +416,10 @@ impl Document {
 
     /// Records that a partition was used (sliding expiration, LRU order).
     pub(crate) fn touch(&self, ct: CredentialType, e: &Entry, now: i64) {
-        if let Some(l) = &self.limiter {
-            if let Some(k) = partition_key(ct, e) {
-                l.lock().touch(partition_hash(&k), now);
-            }
+        if let Some(l) = &self.limiter
+            && let Some(k) = partition_key(ct, e)
+        {
+            l.lock().touch(partition_hash(&k), now);
         }
     }
 
@@ -440,10 +438,10 @@ impl Document {
         let mut out = Vec::new();
         for ct in CredentialType::ALL {
             for (_, e) in self.entries_of(ct) {
-                if let Some(k) = partition_key(ct, &e) {
-                    if seen.insert(k.clone()) {
-                        out.push(k);
-                    }
+                if let Some(k) = partition_key(ct, &e)
+                    && seen.insert(k.clone())
+                {
+                    out.push(k);
                 }
             }
         }

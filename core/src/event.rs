@@ -321,10 +321,10 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
         b.set_value("local_account_id", &local_account_id);
         b.set_value("username", &username);
         b.set_value("authority_type", &authority);
-        if let Some(grant) = event.get("grant_type").and_then(Value::as_str) {
-            if ACCOUNT_ESTABLISHING_GRANTS.contains(&grant) {
-                b.set_str("account_source", grant);
-            }
+        if let Some(grant) = event.get("grant_type").and_then(Value::as_str)
+            && ACCOUNT_ESTABLISHING_GRANTS.contains(&grant)
+        {
+            b.set_str("account_source", grant);
         }
         let key = crate::schema::cache_key(CredentialType::Account, &parts(""));
         out.push((CredentialType::Account, key, b.build()?));

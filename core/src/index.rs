@@ -158,10 +158,10 @@ fn post(map: &mut PostingMap, h: u64, slot: u32) {
 }
 
 fn unpost(map: &mut PostingMap, h: u64, slot: u32) {
-    if let hashbrown::hash_map::Entry::Occupied(mut o) = map.entry(h) {
-        if o.get_mut().remove(slot) {
-            o.remove();
-        }
+    if let hashbrown::hash_map::Entry::Occupied(mut o) = map.entry(h)
+        && o.get_mut().remove(slot)
+    {
+        o.remove();
     }
 }
 

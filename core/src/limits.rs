@@ -85,15 +85,15 @@ impl Limiter {
     pub(crate) fn removed(&mut self, partition: Option<u64>, bytes: usize) {
         self.entries = self.entries.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(bytes);
-        if let Some(p) = partition {
-            if let Some(u) = self.lru.peek_mut(&p) {
-                u.entries = u.entries.saturating_sub(1);
-                u.bytes = u.bytes.saturating_sub(bytes);
-                if u.entries == 0 {
-                    let created = u.created;
-                    self.lru.pop(&p);
-                    self.by_created.remove(&(created, p));
-                }
+        if let Some(p) = partition
+            && let Some(u) = self.lru.peek_mut(&p)
+        {
+            u.entries = u.entries.saturating_sub(1);
+            u.bytes = u.bytes.saturating_sub(bytes);
+            if u.entries == 0 {
+                let created = u.created;
+                self.lru.pop(&p);
+                self.by_created.remove(&(created, p));
             }
         }
     }
@@ -112,19 +112,17 @@ impl Limiter {
     /// The next partition to evict and why, if any is due at `now`. `protect` is
     /// never chosen for capacity (the partition just written).
     pub(crate) fn next_victim(&self, now: i64, protect: Option<u64>) -> Option<(u64, Reason)> {
-        if let Some(sliding) = self.limits.sliding_expiration_secs {
-            if let Some((p, u)) = self.lru.peek_lru() {
-                if u.last_access.saturating_add(sliding) < now {
-                    return Some((*p, Reason::Sliding));
-                }
-            }
+        if let Some(sliding) = self.limits.sliding_expiration_secs
+            && let Some((p, u)) = self.lru.peek_lru()
+            && u.last_access.saturating_add(sliding) < now
+        {
+            return Some((*p, Reason::Sliding));
         }
-        if let Some(abs) = self.limits.absolute_expiration_secs {
-            if let Some((created, p)) = self.by_created.first() {
-                if created.saturating_add(abs) < now {
-                    return Some((*p, Reason::Absolute));
-                }
-            }
+        if let Some(abs) = self.limits.absolute_expiration_secs
+            && let Some((created, p)) = self.by_created.first()
+            && created.saturating_add(abs) < now
+        {
+            return Some((*p, Reason::Absolute));
         }
         if self.over_capacity() {
             return self.lru.iter().rev().map(|(p, _)| *p).find(|p| Some(*p) != protect).map(|p| (p, Reason::Capacity));

@@ -21,12 +21,11 @@ pub fn partition_key(ct: CredentialType, e: &Entry) -> Option<String> {
     if ct == CredentialType::AppMetadata {
         return None;
     }
-    if matches!(ct, CredentialType::AccessToken | CredentialType::RefreshToken) {
-        if let Some(h) =
+    if matches!(ct, CredentialType::AccessToken | CredentialType::RefreshToken)
+        && let Some(h) =
             nonempty(e.str_by_id(field::USER_ASSERTION_HASH)).or_else(|| nonempty(e.get_str("userAssertionHash")))
-        {
-            return Some(h.into_owned());
-        }
+    {
+        return Some(h.into_owned());
     }
     if let Some(hid) = nonempty(e.str_by_id(field::HOME_ACCOUNT_ID)) {
         return Some(hid.into_owned());

@@ -105,11 +105,9 @@ impl Store for MemoryStore {
                 return Ok(Some(item.value.clone()));
             }
         };
-        if expired {
-            if let Some(item) = inner.lru.pop(key) {
-                inner.bytes -= cost(key, &item.value);
-                inner.evicted_expired += 1;
-            }
+        if expired && let Some(item) = inner.lru.pop(key) {
+            inner.bytes -= cost(key, &item.value);
+            inner.evicted_expired += 1;
         }
         Ok(None)
     }
