@@ -258,16 +258,24 @@ impl Document {
         }
     }
 
-    /// Removes slot `i` of `ct`.
-    pub(crate) fn remove_at_slot(&mut self, ct: CredentialType, i: u32) -> Option<Stored> {
+    /// Removes slot `i` of `ct`. Slot numbers stay valid until
+    /// [`compact_if_sparse`](Self::compact_if_sparse), which every public removal
+    /// calls once at its end, so a batch of removals may use numbers taken before it.
+    fn remove_at_slot(&mut self, ct: CredentialType, i: u32) -> Option<Stored> {
         let slot = self.section_mut(ct)?.remove_slot(i)?;
         if let Stored::Entry(e) = &slot.value {
             self.unregister(ct, i, &slot.key, e);
         }
-        if self.section(ct).is_some_and(Section::wants_compaction) {
-            self.compact(ct);
-        }
         Some(slot.value)
+    }
+
+    /// Renumbers the sections that are mostly tombstones.
+    fn compact_if_sparse(&mut self) {
+        for ct in CredentialType::ALL {
+            if self.section(ct).is_some_and(Section::wants_compaction) {
+                self.compact(ct);
+            }
+        }
     }
 
     fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64) {
@@ -372,6 +380,7 @@ impl Document {
         for (ct, slot) in &members {
             self.remove_at_slot(*ct, *slot);
         }
+        self.compact_if_sparse();
         members.len()
     }
 
@@ -398,6 +407,7 @@ impl Document {
                 let (ct, slot) = unpack(m);
                 self.remove_at_slot(ct, slot);
             }
+            self.compact_if_sparse();
             if let Some(l) = &self.limiter {
                 l.lock().forget(h);
             }
@@ -507,6 +517,9 @@ impl Document {
         match p.peek() {
             Some(b'{') => {}
             Some(b'[') => {
+                // Syntax errors first (they carry a position), then the shape.
+                p.value(0)?;
+                p.finish()?;
                 return Err(not_a_cache(if text.contains("\"Key\"") && text.contains("access_tokens") {
                     "this is the MSAL.NET 2.x dictionary format (a JSON array), not a unified token cache"
                 } else {
@@ -685,7 +698,9 @@ impl Document {
     pub(crate) fn remove_canonical(&mut self, ct: CredentialType, key: &str) -> Option<Stored> {
         let escaped = escape_key(key);
         let i = self.section_or_create(ct).find(&escaped)?;
-        self.remove_at_slot(ct, i)
+        let removed = self.remove_at_slot(ct, i);
+        self.compact_if_sparse();
+        removed
     }
 
     /// Access tokens with `expires_on < now` (slot order).

@@ -202,9 +202,15 @@ pub(crate) fn expires_on(entry: &Entry) -> Option<i64> {
     entry.raw_by_id(field::EXPIRES_ON).and_then(|r| r.to_value().to_python_int())
 }
 
+/// Python's `str.isspace()` for one character: Unicode White_Space plus the
+/// information separators U+001C..U+001F.
+fn python_is_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
 /// The whitespace-separated scopes of a target (Python's `str.split()`).
 pub(crate) fn scopes_of(target: &str) -> impl Iterator<Item = &str> {
-    target.split_whitespace()
+    target.split(python_is_space).filter(|s| !s.is_empty())
 }
 
 impl SectionIndex {

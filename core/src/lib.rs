@@ -42,6 +42,7 @@ mod limits;
 mod notify;
 mod partition;
 mod persisted;
+mod provider;
 mod schema;
 pub mod store;
 
@@ -54,4 +55,5 @@ pub use limits::{CacheLimits, EvictionCounts};
 pub use notify::{AccessEvent, AccessObserver, Operation};
 pub use partition::partition_key;
 pub use persisted::{FileIoCounts, OnCorrupt, PersistOptions, PersistedTokenCache};
+pub use provider::{CacheProvider, OnBadBlob, PartitionCache, ProviderOptions, ProviderStats};
 pub use schema::{CredentialType, authority_type};

@@ -73,11 +73,18 @@ pub(crate) fn python_float_repr(f: f64) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
-    // Rust's `{:e}` gives the shortest round-trip digits, e.g. "1.2345e-5".
-    let sci = format!("{:e}", f.abs());
+    // Rust's `{:e}` gives the shortest round-trip digit count, e.g. "1.2345e-5"; but
+    // where two candidates of that length are equally close it may pick either, while
+    // Python picks the correctly rounded one (ties to even). `{:.N$e}` rounds exactly.
+    let shortest = format!("{:e}", f.abs());
+    let n = shortest.split_once('e').map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let sci = format!("{:.*e}", n.saturating_sub(1), f.abs());
     let (mantissa, exp) = sci.split_once('e').expect("{:e} always has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
     // Python's decpt: value = 0.DIGITS * 10^decpt
     let decpt = exp + 1;
     let mut out = String::new();
@@ -137,6 +144,11 @@ mod tests {
             (1e300, "1e+300"),
             (1700000000.5, "1700000000.5"),
             (-0.0, "-0.0"),
+            (1125899906842624.25, "1125899906842624.2"),
+            (756716708459839.25, "756716708459839.2"),
+            (-34144067629171.0625, "-34144067629171.062"),
+            (5e-324, "5e-324"),
+            (1e23, "1e+23"),
         ] {
             assert_eq!(python_float_repr(x), want, "{x}");
         }

@@ -1,0 +1,378 @@
+//! [`RedisStore`]: blobs in Redis (standalone or Redis Cluster), the distributed L2
+//! that several machines share.
+//!
+//! Connections are the `redis` crate's blocking ones, pooled by `r2d2`: the `Store`
+//! trait is synchronous, so an async client would need a runtime inside a library
+//! that must not impose one, and the crate's own `ConnectionManager` is async-only.
+//! The pool bounds concurrent connections, drops those the server closed, and bounds
+//! the wait for a free connection by the connect timeout.
+//!
+//! Each partition is one Redis hash `{prefix}{partition}` with the blob in field
+//! `data` and, for sliding expiry, `sld` (seconds) and `abs` (Unix time) — the
+//! layout Microsoft.Extensions.Caching.StackExchangeRedis uses. The key's TTL is
+//! the entry's deadline; a read of a sliding entry extends it in the same round
+//! trip (a Lua script). The braces make the partition the key's hash tag, so in a
+//! cluster everything stored for one partition lives in one slot.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::{ConnectionLike, RedisError, RedisResult};
+
+use super::{Clock, Expiry, Store, system_clock};
+use crate::error::{Error, ErrorKind, Result};
+
+/// How a [`RedisStore`] connects and names its keys.
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// Prepended to every key, e.g. `"myapp:tokens:"`. Must not contain `{` or `}`
+    /// (it would become the hash tag and put every key in one cluster slot).
+    /// Default `"tokencache:"`.
+    pub key_prefix: String,
+    /// Most connections open at once. Default 16.
+    pub max_connections: u32,
+    /// Bound on establishing a connection, and on waiting for a free pooled one.
+    /// Default 1 s.
+    pub connect_timeout: Duration,
+    /// Bound on waiting for a reply. Default 1 s.
+    pub read_timeout: Duration,
+    /// Bound on sending a request. Default 1 s.
+    pub write_timeout: Duration,
+    /// Source of the current time for TTLs (tests inject one).
+    pub clock: Clock,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            key_prefix: "tokencache:".into(),
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            write_timeout: Duration::from_secs(1),
+            clock: system_clock(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("key_prefix", &self.key_prefix)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Redis key of `partition` under `prefix`: `{prefix}{{partition}}`. The braces
+/// make the partition key the Redis Cluster hash tag.
+pub fn redis_key(prefix: &str, partition: &str) -> String {
+    let mut k = String::with_capacity(prefix.len() + partition.len() + 2);
+    k.push_str(prefix);
+    k.push('{');
+    k.push_str(partition);
+    k.push('}');
+    k
+}
+
+/// `url` with any password replaced by `***`, for messages and `Debug`.
+fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+enum Backend {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+struct Connector {
+    backend: Backend,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    write_timeout: Duration,
+}
+
+type Connection = Box<dyn ConnectionLike + Send>;
+
+impl r2d2::ManageConnection for Connector {
+    type Connection = Connection;
+    type Error = RedisError;
+
+    fn connect(&self) -> RedisResult<Connection> {
+        match &self.backend {
+            Backend::Single(client) => {
+                let conn = client.get_connection_with_timeout(self.connect_timeout)?;
+                conn.set_read_timeout(Some(self.read_timeout))?;
+                conn.set_write_timeout(Some(self.write_timeout))?;
+                Ok(Box::new(conn))
+            }
+            Backend::Cluster(client) => {
+                let conn = client.get_connection()?;
+                conn.set_read_timeout(Some(self.read_timeout))?;
+                conn.set_write_timeout(Some(self.write_timeout))?;
+                Ok(Box::new(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> RedisResult<()> {
+        if conn.check_connection() {
+            Ok(())
+        } else {
+            Err(RedisError::from((redis::ErrorKind::Io, "connection closed")))
+        }
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        !conn.is_open()
+    }
+}
+
+/// Connection failures are reported by the operation that needed the connection;
+/// the pool's own attempts only go to the debug log.
+#[derive(Debug)]
+struct DebugLogErrors;
+
+impl r2d2::HandleError<RedisError> for DebugLogErrors {
+    fn handle_error(&self, e: RedisError) {
+        log::debug!("redis connection attempt failed: {e}");
+    }
+}
+
+/// Reads a blob and, for a sliding entry, pushes its TTL forward (capped by its
+/// absolute deadline) in the same round trip. ARGV[1] = now (Unix seconds).
+static GET_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local v = redis.call('HMGET', KEYS[1], 'data', 'sld', 'abs')
+if not v[1] then return false end
+if v[2] then
+  local ttl = tonumber(v[2])
+  if v[3] then
+    local left = tonumber(v[3]) - tonumber(ARGV[1])
+    if left < ttl then ttl = left end
+  end
+  if ttl <= 0 then
+    redis.call('DEL', KEYS[1])
+    return false
+  end
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+return v[1]
+",
+    )
+});
+
+/// Replaces a blob atomically. ARGV: data, TTL seconds (0 = none), sliding seconds
+/// ('' = none), absolute deadline ('' = none).
+static SET_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'data', ARGV[1])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'sld', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'abs', ARGV[4]) end
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+",
+    )
+});
+
+/// Blobs in Redis, standalone or cluster, over a pool of blocking connections.
+/// Thread-safe. Opening does not connect: a store created while Redis is down
+/// works once it is up ([`ping`](Self::ping) checks now).
+///
+/// `rediss://` URLs use TLS (feature `redis-tls`, on by default) with the system's
+/// root certificates.
+pub struct RedisStore {
+    pool: r2d2::Pool<Connector>,
+    prefix: String,
+    clock: Clock,
+    /// The URL(s) without passwords.
+    target: String,
+    cluster: bool,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.target)
+            .field("cluster", &self.cluster)
+            .field("key_prefix", &self.prefix)
+            .finish()
+    }
+}
+
+fn install_tls_provider(urls: &[&str]) {
+    #[cfg(feature = "redis-tls")]
+    if urls.iter().any(|u| u.starts_with("rediss:")) {
+        // rustls needs a process-wide crypto provider; install ours unless the
+        // application already chose one (then this fails, harmlessly).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    #[cfg(not(feature = "redis-tls"))]
+    let _ = urls;
+}
+
+fn config_error(target: &str, e: &RedisError) -> Error {
+    Error::new(ErrorKind::InvalidArgument, format!("redis {target}: {e}"))
+}
+
+impl RedisStore {
+    /// A store on the standalone server at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// `rediss://` for TLS).
+    pub fn open(url: &str, options: RedisOptions) -> Result<Self> {
+        let target = redact(url);
+        install_tls_provider(&[url]);
+        let client = redis::Client::open(url).map_err(|e| config_error(&target, &e))?;
+        Self::build(Backend::Single(client), target, false, options)
+    }
+
+    /// A store on the Redis Cluster reached through `nodes` (one or more seed URLs;
+    /// the rest of the cluster is discovered).
+    pub fn open_cluster<'a>(nodes: impl IntoIterator<Item = &'a str>, options: RedisOptions) -> Result<Self> {
+        let nodes: Vec<&str> = nodes.into_iter().collect();
+        let target = nodes.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",");
+        if nodes.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidArgument, "redis cluster: no seed node given"));
+        }
+        install_tls_provider(&nodes);
+        let client = redis::cluster::ClusterClient::builder(nodes)
+            .connection_timeout(options.connect_timeout)
+            .response_timeout(options.read_timeout)
+            .build()
+            .map_err(|e| config_error(&target, &e))?;
+        Self::build(Backend::Cluster(client), target, true, options)
+    }
+
+    fn build(backend: Backend, target: String, cluster: bool, options: RedisOptions) -> Result<Self> {
+        if options.key_prefix.contains(['{', '}']) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "redis key prefix must not contain '{' or '}' (the partition key is the hash tag)",
+            ));
+        }
+        if options.max_connections == 0 {
+            return Err(Error::new(ErrorKind::InvalidArgument, "redis max_connections must be at least 1"));
+        }
+        let connector = Connector {
+            backend,
+            connect_timeout: options.connect_timeout,
+            read_timeout: options.read_timeout,
+            write_timeout: options.write_timeout,
+        };
+        // No idle minimum: connections open on demand, so a down server costs
+        // nothing until an operation needs it. No checkout test: it would add a
+        // PING round trip to every operation; a dropped connection is retried instead.
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_connections)
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            .test_on_check_out(false)
+            .error_handler(Box::new(DebugLogErrors))
+            .build_unchecked(connector);
+        Ok(RedisStore { pool, prefix: options.key_prefix, clock: options.clock, target, cluster })
+    }
+
+    /// The Redis key that holds `partition`.
+    pub fn key_for(&self, partition: &str) -> String {
+        redis_key(&self.prefix, partition)
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// Checks that Redis answers (a `PING`).
+    pub fn ping(&self) -> Result<()> {
+        self.run("ping", |c| redis::cmd("PING").query::<String>(c).map(drop))
+    }
+
+    fn unavailable(&self, what: &str, e: &dyn std::fmt::Display) -> Error {
+        Error::new(ErrorKind::StoreUnavailable, format!("redis {}: {what}: {e}", self.target))
+    }
+
+    /// Runs `op` on a pooled connection. A connection the server has closed since
+    /// it was pooled (a restart, an idle timeout) fails its first request; that one
+    /// case is retried once on a fresh connection. Every operation here is idempotent.
+    fn run<T>(&self, what: &str, op: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>) -> Result<T> {
+        let mut conn = self.pool.get().map_err(|e| self.unavailable(what, &e))?;
+        match op(&mut **conn) {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_connection_dropped() => {
+                drop(conn);
+                log::debug!("redis {}: {what}: pooled connection was closed ({e}); retrying", self.target);
+                let mut conn = self.pool.get().map_err(|e| self.unavailable(what, &e))?;
+                op(&mut **conn).map_err(|e| self.unavailable(what, &e))
+            }
+            Err(e) => Err(self.unavailable(what, &e)),
+        }
+    }
+}
+
+impl Store for RedisStore {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let now = (self.clock)();
+        let k = self.key_for(key);
+        let v: Option<Vec<u8>> = self.run("read", |c| GET_SCRIPT.key(&k).arg(now).invoke(c))?;
+        Ok(v.map(Bytes::from))
+    }
+
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        let now = (self.clock)();
+        let k = self.key_for(key);
+        let ttl = match expiry.deadline(now) {
+            // Already past: Redis rejects a non-positive TTL; the entry is gone anyway.
+            Some(d) if d <= now => return self.remove(key),
+            Some(d) => d - now,
+            None => 0,
+        };
+        let (sliding, absolute) = match expiry.sliding_secs {
+            Some(s) => (s.to_string(), expiry.absolute.map(|a| a.to_string()).unwrap_or_default()),
+            None => (String::new(), String::new()),
+        };
+        self.run("write", |c| SET_SCRIPT.key(&k).arg(&value[..]).arg(ttl).arg(&sliding).arg(&absolute).invoke::<i64>(c))
+            .map(drop)
+    }
+
+    fn remove(&self, key: &str) -> Result<()> {
+        let k = self.key_for(key);
+        self.run("delete", |c| redis::cmd("DEL").arg(&k).query::<i64>(c)).map(drop)
+    }
+
+    /// Redis drops expired keys itself: nothing to do, returns 0.
+    fn purge_expired(&self) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("redis://:hunter2@host:6379/0"), "redis://***@host:6379/0");
+        assert_eq!(redact("rediss://user:p@ss@host"), "rediss://***@host");
+        assert_eq!(redact("redis://host:6379/0?x=a@b"), "redis://host:6379/0?x=a@b");
+        assert_eq!(redact("unix:///tmp/redis.sock"), "unix:///tmp/redis.sock");
+    }
+
+    #[test]
+    fn the_partition_is_the_hash_tag() {
+        assert_eq!(redis_key("app:", "uid.utid"), "app:{uid.utid}");
+        assert_eq!(redis_key("", ""), "{}");
+    }
+}

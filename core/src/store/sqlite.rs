@@ -1,0 +1,339 @@
+//! [`SqliteStore`]: blobs in one SQLite database file, shared by every process on the
+//! host that opens it. The table follows Microsoft.Extensions.Caching.SqlServer's
+//! (`id`, `value`, `expires_at`, `sliding_seconds`, `absolute_expiration`) with an
+//! index on `expires_at`, so purging expired rows is a range delete.
+//!
+//! Concurrency between processes is SQLite's: WAL journal (readers never block the
+//! writer) and a busy timeout (a writer waits for another instead of failing at once).
+//! Within a process one connection is shared behind a mutex.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use super::{Clock, Expiry, Store, system_clock};
+use crate::error::{Error, ErrorKind, Result};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tokencache (
+    id TEXT NOT NULL PRIMARY KEY,
+    value BLOB NOT NULL,
+    expires_at INTEGER NULL,
+    sliding_seconds INTEGER NULL,
+    absolute_expiration INTEGER NULL
+);
+CREATE INDEX IF NOT EXISTS tokencache_expires_at ON tokencache (expires_at);
+";
+
+/// How a [`SqliteStore`] opens its file.
+#[derive(Clone)]
+pub struct SqliteOptions {
+    /// How long a write waits for another connection's write lock before failing
+    /// with [`ErrorKind::LockTimeout`]. Default 5 s.
+    pub busy_timeout: Duration,
+    /// Purge expired rows on a background thread this often; `None` (the default)
+    /// leaves purging to [`Store::purge_expired`].
+    pub purge_interval: Option<Duration>,
+    /// Source of the current time (tests inject one).
+    pub clock: Clock,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { busy_timeout: Duration::from_secs(5), purge_interval: None, clock: system_clock() }
+    }
+}
+
+impl std::fmt::Debug for SqliteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteOptions")
+            .field("busy_timeout", &self.busy_timeout)
+            .field("purge_interval", &self.purge_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    conn: Mutex<Connection>,
+    clock: Clock,
+    path: PathBuf,
+    purged: AtomicU64,
+    purge_errors: AtomicU64,
+}
+
+/// Stops the background purge thread when dropped (and waits for it).
+struct Purger {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Purger {
+    fn drop(&mut self) {
+        // Dropping the sender wakes the thread out of its wait at once.
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Blobs in a SQLite database file; persistent, shared by processes on one host.
+/// Thread-safe. Expired rows are never returned; they are deleted by
+/// [`purge_expired`](Store::purge_expired), by the optional background purge, and
+/// when a read finds one.
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+    purger: Option<Purger>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.path)
+            .field("background_purge", &self.purger.is_some())
+            .finish()
+    }
+}
+
+fn sql_error(path: &Path, what: &str, e: rusqlite::Error) -> Error {
+    let kind = match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ErrorKind::LockTimeout,
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => ErrorKind::Corrupt,
+        Some(ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::DiskFull | ErrorCode::ReadOnly) => {
+            ErrorKind::Io
+        }
+        _ => ErrorKind::StoreUnavailable,
+    };
+    let hint = if kind == ErrorKind::Corrupt { " (the file was left in place)" } else { "" };
+    // rusqlite's messages name the SQLite condition, never bound values.
+    Error::new(kind, format!("sqlite {what} {}: {e}{hint}", path.display()))
+}
+
+/// Creates the file owner-only before SQLite opens it: it holds tokens. SQLite
+/// gives its `-wal` and `-shm` files the database file's permissions.
+fn create_private(path: &Path) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(drop).map_err(|e| Error::io(path, "create", &e))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            create_private(&path)?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| sql_error(&path, "open", e))?;
+        Self::init(conn, path, options)
+    }
+
+    /// A private in-memory database (tests, or a process-local store with SQL semantics).
+    pub fn open_in_memory(options: SqliteOptions) -> Result<Self> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sql_error(&path, "open", e))?;
+        Self::init(conn, path, options)
+    }
+
+    fn init(conn: Connection, path: PathBuf, options: SqliteOptions) -> Result<Self> {
+        conn.busy_timeout(options.busy_timeout).map_err(|e| sql_error(&path, "busy_timeout", e))?;
+        // WAL: readers in other processes don't block our writes nor we theirs.
+        // synchronous=NORMAL is durable across process crashes, which is what a
+        // cache needs; a power loss may drop the last writes.
+        let _: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| sql_error(&path, "journal_mode", e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql_error(&path, "synchronous", e))?;
+        let version: i64 =
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| sql_error(&path, "user_version", e))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::new(
+                ErrorKind::StoreUnavailable,
+                format!(
+                    "sqlite {}: schema version {version} is newer than this library's ({SCHEMA_VERSION})",
+                    path.display()
+                ),
+            ));
+        }
+        conn.execute_batch(SCHEMA).map_err(|e| sql_error(&path, "create schema", e))?;
+        if version < SCHEMA_VERSION {
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(|e| sql_error(&path, "user_version", e))?;
+        }
+        let shared = Arc::new(Shared {
+            conn: Mutex::new(conn),
+            clock: options.clock,
+            path,
+            purged: AtomicU64::new(0),
+            purge_errors: AtomicU64::new(0),
+        });
+        let purger = options.purge_interval.map(|every| start_purger(shared.clone(), every)).transpose()?;
+        Ok(SqliteStore { shared, purger })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Rows in the table, expired or not.
+    pub fn row_count(&self) -> Result<u64> {
+        let conn = self.shared.conn.lock();
+        conn.query_row("SELECT COUNT(*) FROM tokencache", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| sql_error(&self.shared.path, "count", e))
+    }
+
+    /// Rows deleted as expired since open (by any purge or read of this store).
+    pub fn purged(&self) -> u64 {
+        self.shared.purged.load(Ordering::Relaxed)
+    }
+
+    /// Background purges that failed (each was logged).
+    pub fn purge_errors(&self) -> u64 {
+        self.shared.purge_errors.load(Ordering::Relaxed)
+    }
+}
+
+fn start_purger(shared: Arc<Shared>, every: Duration) -> Result<Purger> {
+    let (stop, wait) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("tokencache-sqlite-purge".into())
+        .spawn(move || {
+            loop {
+                match wait.recv_timeout(every) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // Stop requested (or the store is gone).
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                match shared.purge() {
+                    Ok(n) if n > 0 => log::debug!("sqlite {}: purged {n} expired rows", shared.path.display()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        shared.purge_errors.fetch_add(1, Ordering::Relaxed);
+                        log::warn!("sqlite background purge failed: {e}");
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::new(ErrorKind::Io, format!("spawn the SQLite purge thread: {e}")))?;
+    Ok(Purger { stop: Some(stop), thread: Some(thread) })
+}
+
+impl Shared {
+    fn purge(&self) -> Result<u64> {
+        let now = (self.clock)();
+        let conn = self.conn.lock();
+        let n = conn
+            .prepare_cached("DELETE FROM tokencache WHERE expires_at IS NOT NULL AND expires_at <= ?1")
+            .and_then(|mut st| st.execute(params![now]))
+            .map_err(|e| sql_error(&self.path, "purge", e))? as u64;
+        self.purged.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+type Row = (Vec<u8>, Option<i64>, Option<i64>, Option<i64>);
+
+impl Store for SqliteStore {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let s = &*self.shared;
+        let now = (s.clock)();
+        let conn = s.conn.lock();
+        let row: Option<Row> = conn
+            .prepare_cached(
+                "SELECT value, expires_at, sliding_seconds, absolute_expiration FROM tokencache WHERE id = ?1",
+            )
+            .and_then(|mut st| st.query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional())
+            .map_err(|e| sql_error(&s.path, "read", e))?;
+        let Some((value, expires_at, sliding, absolute)) = row else { return Ok(None) };
+        if expires_at.is_some_and(|t| t <= now) {
+            // Only if still expired: another process may have just rewritten it.
+            let n = conn
+                .prepare_cached("DELETE FROM tokencache WHERE id = ?1 AND expires_at <= ?2")
+                .and_then(|mut st| st.execute(params![key, now]))
+                .map_err(|e| sql_error(&s.path, "delete expired", e))?;
+            s.purged.fetch_add(n as u64, Ordering::Relaxed);
+            return Ok(None);
+        }
+        if sliding.is_some() {
+            let deadline = Expiry { absolute, sliding_secs: sliding }.deadline(now);
+            conn.prepare_cached("UPDATE tokencache SET expires_at = ?2 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![key, deadline]))
+                .map_err(|e| sql_error(&s.path, "refresh sliding expiry", e))?;
+        }
+        Ok(Some(Bytes::from(value)))
+    }
+
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        let s = &*self.shared;
+        let now = (s.clock)();
+        let deadline = expiry.deadline(now);
+        let conn = s.conn.lock();
+        if deadline.is_some_and(|d| d <= now) {
+            // Already expired: storing it would only serve a purge.
+            return conn
+                .prepare_cached("DELETE FROM tokencache WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![key]))
+                .map(drop)
+                .map_err(|e| sql_error(&s.path, "delete", e));
+        }
+        conn.prepare_cached(
+            "INSERT INTO tokencache (id, value, expires_at, sliding_seconds, absolute_expiration)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+                 sliding_seconds = excluded.sliding_seconds, absolute_expiration = excluded.absolute_expiration",
+        )
+        .and_then(|mut st| st.execute(params![key, &value[..], deadline, expiry.sliding_secs, expiry.absolute]))
+        .map(drop)
+        .map_err(|e| sql_error(&s.path, "write", e))
+    }
+
+    fn remove(&self, key: &str) -> Result<()> {
+        let s = &*self.shared;
+        let conn = s.conn.lock();
+        conn.prepare_cached("DELETE FROM tokencache WHERE id = ?1")
+            .and_then(|mut st| st.execute(params![key]))
+            .map(drop)
+            .map_err(|e| sql_error(&s.path, "delete", e))
+    }
+
+    fn purge_expired(&self) -> Result<u64> {
+        self.shared.purge()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn already_expired_set_deletes() {
+        let s = SqliteStore::open_in_memory(SqliteOptions { clock: Arc::new(|| 1000), ..Default::default() }).unwrap();
+        s.set("k", Bytes::from_static(b"v"), Expiry::at(2000)).unwrap();
+        assert_eq!(s.row_count().unwrap(), 1);
+        s.set("k", Bytes::from_static(b"v"), Expiry::at(1000)).unwrap();
+        assert_eq!(s.row_count().unwrap(), 0);
+    }
+}
