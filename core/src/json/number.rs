@@ -129,6 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the ties need every digit
     fn float_repr_matches_python() {
         // Each pair checked against CPython 3.11 `json.dumps(float(x))`.
         for (x, want) in [
