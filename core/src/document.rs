@@ -188,7 +188,9 @@ impl Query {
     }
 
     pub(crate) fn matches(&self, e: &Entry, scopes: &[&str]) -> bool {
-        self.conditions.iter().all(|(k, kind, text)| e.raw(k) == Some(RawField { kind: *kind, text }))
+        self.conditions
+            .iter()
+            .all(|(k, kind, text)| e.raw(k).is_some_and(|v| v.python_eq(RawField { kind: *kind, text })))
             && (scopes.is_empty() || {
                 let target = e.str_by_id(field::TARGET);
                 let target = target.as_deref().unwrap_or("");
@@ -676,6 +678,10 @@ impl Document {
     pub(crate) fn candidates(section: &Section, q: &Query, scopes: &[&str]) -> Option<Vec<u32>> {
         let mut postings: Vec<Option<&Posting>> = Vec::new();
         for (name, kind, text) in &q.conditions {
+            let wanted = RawField { kind: *kind, text };
+            if !wanted.has_unique_text() {
+                continue; // 1 == 1.0 == True: verified on the candidates instead
+            }
             if let Some(pos) = crate::schema::known_field_id(name).and_then(indexed_position) {
                 postings.push(section.index.field_posting(pos, value_hash(RawField { kind: *kind, text })));
             }

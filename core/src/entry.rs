@@ -89,6 +89,23 @@ impl<'a> RawField<'a> {
     }
 }
 
+impl RawField<'_> {
+    /// Python `==` between two stored values. Equal text is equal; otherwise only
+    /// non-string values can still be equal (`1` and `1.0`, `true` and `1`, dicts in
+    /// another order), and only then are they decoded.
+    pub(crate) fn python_eq(self, other: RawField<'_>) -> bool {
+        if self == other {
+            return true;
+        }
+        self.kind == Kind::Raw && other.kind == Kind::Raw && json::python_eq(&self.to_value(), &other.to_value())
+    }
+
+    /// Whether equal values always have equal text, so the value can key an index.
+    pub(crate) fn has_unique_text(self) -> bool {
+        self.kind == Kind::Str || self.text == "null"
+    }
+}
+
 /// The canonical stored form of a value (what [`RawField`] holds).
 pub(crate) fn canonical(v: &Value) -> (Kind, String) {
     let mut s = String::new();
@@ -229,7 +246,7 @@ impl Entry {
         self.0.slots.len() == other.0.slots.len()
             && self.0.slots.iter().all(|s| {
                 let name = self.slot_name(s);
-                other.raw(&name) == Some(self.slot_raw(s))
+                other.raw(&name).is_some_and(|o| o.python_eq(self.slot_raw(s)))
             })
     }
 

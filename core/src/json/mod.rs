@@ -14,6 +14,6 @@ mod write;
 
 pub(crate) use parse::Parser;
 pub use parse::{ParseError, parse};
-pub use value::{Map, Number, Value};
+pub use value::{Map, Number, Value, python_eq};
 pub(crate) use write::{INDENT, escape_into, needs_escape, write_compact, write_indented};
 pub use write::{to_compact_string, to_python_string};

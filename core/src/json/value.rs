@@ -226,6 +226,31 @@ impl Value {
     }
 }
 
+/// Python's `==` between two values as `json.loads` would have produced them:
+/// `1 == 1.0 == True`, dicts equal whatever their order, `NaN` unequal to itself.
+pub fn python_eq(a: &Value, b: &Value) -> bool {
+    fn num(v: &Value) -> Option<f64> {
+        match v {
+            Value::Number(n) => n.as_str().parse().ok(),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        }
+    }
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Number(x), Value::Number(y)) if x.is_integer() && y.is_integer() => x == y,
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| python_eq(p, q)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| python_eq(v, w)))
+        }
+        _ => match (num(a), num(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    }
+}
+
 /// Python's `repr()` of a value as `json.loads` would have produced it.
 fn python_repr(v: &Value) -> String {
     match v {

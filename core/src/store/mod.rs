@@ -4,12 +4,23 @@
 //!
 //! - [`MemoryStore`]: in-process, LRU by bytes, sliding and absolute expiry (the L1).
 //! - [`FileStore`]: one file holding a whole cache, locked the msal-extensions way.
+//! - `SqliteStore` (feature `sqlite`): a database file shared by the processes of one host.
+//! - `RedisStore` (feature `redis`): Redis or Redis Cluster, the distributed L2.
+//! - [`TieredStore`]: an in-memory L1 over an L2, with a failure policy and a circuit breaker.
+//! - `EncryptedStore` (feature `encryption`): AES-256-GCM over any store, with a key ring.
 //!
 //! Stores know nothing of tokens: [`crate::CacheProvider`] binds a
 //! [`TokenCache`](crate::TokenCache) to one.
 
+#[cfg(feature = "encryption")]
+mod encrypted;
 pub mod file;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod tiered;
 
 use std::sync::Arc;
 
@@ -17,8 +28,15 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
+#[cfg(feature = "encryption")]
+pub use encrypted::{EncryptedStore, EncryptionKey, EncryptionOptions, EncryptionStats, KeyId, KeyRing};
 pub use file::{FileStamp, FileStore, LockOptions};
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisOptions, RedisStore, redis_key};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStore};
+pub use tiered::{CircuitState, L2FailurePolicy, TieredOptions, TieredStats, TieredStore};
 
 /// When a stored blob expires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

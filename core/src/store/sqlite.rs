@@ -143,9 +143,7 @@ impl SqliteStore {
         if !path.exists() {
             create_private(&path)?;
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| sql_error(&path, "open", e))?;
         Self::init(conn, path, options)
     }
@@ -179,7 +177,8 @@ impl SqliteStore {
         }
         conn.execute_batch(SCHEMA).map_err(|e| sql_error(&path, "create schema", e))?;
         if version < SCHEMA_VERSION {
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(|e| sql_error(&path, "user_version", e))?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(|e| sql_error(&path, "user_version", e))?;
         }
         let shared = Arc::new(Shared {
             conn: Mutex::new(conn),
@@ -265,7 +264,9 @@ impl Store for SqliteStore {
             .prepare_cached(
                 "SELECT value, expires_at, sliding_seconds, absolute_expiration FROM tokencache WHERE id = ?1",
             )
-            .and_then(|mut st| st.query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional())
+            .and_then(|mut st| {
+                st.query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()
+            })
             .map_err(|e| sql_error(&s.path, "read", e))?;
         let Some((value, expires_at, sliding, absolute)) = row else { return Ok(None) };
         if expires_at.is_some_and(|t| t <= now) {

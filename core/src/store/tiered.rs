@@ -1,0 +1,591 @@
+//! [`TieredStore`]: an in-memory L1 ([`MemoryStore`]) over a shared L2 (usually
+//! [`RedisStore`](super::RedisStore)), as Microsoft.Identity.Web's
+//! `MsalDistributedTokenCacheAdapter` does it — with its options
+//! ([`TieredOptions`]) — but with L2 failures that are never silent: each one is
+//! logged through `log`, counted in [`TieredStats`], and handled by an explicit
+//! [`L2FailurePolicy`]; a circuit breaker stops paying timeouts to a dead L2 and
+//! probes it again after a cool-down.
+//!
+//! Reads go to L1, then to L2 (and a hit there is copied into L1). Writes go to
+//! both. An L1 copy never outlives the L2 entry it copies: its lifetime is the L2
+//! lifetime times [`TieredOptions::l1_expiration_ratio`], counted from the write,
+//! without sliding. A copy made on a read, when L2's remaining lifetime is unknown,
+//! lives at most [`TieredOptions::l1_backfill_ttl`].
+
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::memory::DEFAULT_MAX_BYTES;
+use super::{Clock, Expiry, MemoryStore, Store, system_clock};
+use crate::error::{Error, ErrorKind, Result};
+
+/// What a [`TieredStore`] does when an L2 operation fails (or is skipped because
+/// the circuit breaker is open). Every failure is logged and counted whatever the
+/// policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum L2FailurePolicy {
+    /// Try the operation once more at once; if that fails too, return the error.
+    /// (Microsoft.Identity.Web's `OnL2CacheFailure` returning true, as its
+    /// documentation describes it.)
+    RetryOnce,
+    /// Carry on with L1 alone: a read that missed L1 is a miss, a write or remove
+    /// reaches L1 only. Microsoft.Identity.Web's default.
+    #[default]
+    ServeFromL1,
+    /// Return the error to the caller. L1 was still updated by a write.
+    Propagate,
+}
+
+/// Options of a [`TieredStore`], named after Microsoft.Identity.Web's
+/// `MsalDistributedTokenCacheAdapterOptions` where one exists.
+#[derive(Clone)]
+pub struct TieredOptions {
+    /// L1 size limit in bytes (blob plus key lengths). Default 500 MiB.
+    pub l1_max_bytes: usize,
+    /// No L1: every read goes to L2. For several apps sharing one L2, where an
+    /// L1 copy could be stale. Default false.
+    pub disable_l1: bool,
+    /// L1 lifetime = L2 lifetime × this ratio, in (0, 1]. Default 1.
+    pub l1_expiration_ratio: f64,
+    /// Caps every entry's lifetime (L1 and L2) from its write. Default none.
+    pub absolute_expiration_relative_to_now: Option<Duration>,
+    /// Sliding expiration for entries written without one. Default none.
+    pub sliding_expiration: Option<Duration>,
+    /// Lifetime of an L1 copy made from an L2 read (before the ratio). Default 5 min.
+    pub l1_backfill_ttl: Duration,
+    /// What an L2 failure does. Default [`L2FailurePolicy::ServeFromL1`].
+    pub on_l2_failure: L2FailurePolicy,
+    /// Consecutive failed L2 operations that open the circuit; 0 disables the
+    /// breaker. Default 3.
+    pub circuit_failure_threshold: u32,
+    /// How long an open circuit skips L2 before one operation probes it. Default 10 s.
+    pub circuit_cool_down: Duration,
+    /// Source of the current time for expiry (tests inject one). The breaker and
+    /// the latency histogram use the monotonic clock.
+    pub clock: Clock,
+}
+
+impl Default for TieredOptions {
+    fn default() -> Self {
+        TieredOptions {
+            l1_max_bytes: DEFAULT_MAX_BYTES,
+            disable_l1: false,
+            l1_expiration_ratio: 1.0,
+            absolute_expiration_relative_to_now: None,
+            sliding_expiration: None,
+            l1_backfill_ttl: Duration::from_secs(300),
+            on_l2_failure: L2FailurePolicy::default(),
+            circuit_failure_threshold: 3,
+            circuit_cool_down: Duration::from_secs(10),
+            clock: system_clock(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TieredOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredOptions")
+            .field("l1_max_bytes", &self.l1_max_bytes)
+            .field("disable_l1", &self.disable_l1)
+            .field("l1_expiration_ratio", &self.l1_expiration_ratio)
+            .field("absolute_expiration_relative_to_now", &self.absolute_expiration_relative_to_now)
+            .field("sliding_expiration", &self.sliding_expiration)
+            .field("l1_backfill_ttl", &self.l1_backfill_ttl)
+            .field("on_l2_failure", &self.on_l2_failure)
+            .field("circuit_failure_threshold", &self.circuit_failure_threshold)
+            .field("circuit_cool_down", &self.circuit_cool_down)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The circuit breaker's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CircuitState {
+    /// L2 is used.
+    Closed,
+    /// L2 is skipped until the cool-down ends.
+    Open,
+    /// One operation is probing L2; the others skip it.
+    HalfOpen,
+}
+
+/// Counters of a [`TieredStore`] since creation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TieredStats {
+    /// Reads answered by L1.
+    pub l1_hits: u64,
+    /// Reads answered by L2 (after an L1 miss).
+    pub l2_hits: u64,
+    /// Reads answered by neither (including reads whose L2 part failed and was
+    /// served as a miss).
+    pub misses: u64,
+    /// Failed L2 attempts (a retried operation that fails twice counts two).
+    pub l2_errors: u64,
+    /// L2 retries made under [`L2FailurePolicy::RetryOnce`].
+    pub l2_retries: u64,
+    /// L2 operations not attempted because the circuit was open.
+    pub l2_skipped: u64,
+    /// Times the circuit opened.
+    pub circuit_opened: u64,
+    /// The circuit breaker now.
+    pub circuit: Option<CircuitState>,
+    /// Median L2 operation latency (successes and failures), to about 12%.
+    pub l2_latency_p50: Option<Duration>,
+    /// 99th percentile L2 operation latency, to about 12%.
+    pub l2_latency_p99: Option<Duration>,
+    /// Blobs in L1.
+    pub l1_entries: usize,
+    /// Bytes in L1 (blobs plus keys).
+    pub l1_bytes: usize,
+}
+
+/// L1 over L2; see the [module docs](self). Thread-safe; the counters, the breaker
+/// and the latency histogram are atomics (the only lock is L1's own).
+pub struct TieredStore<L2: Store> {
+    l1: Option<MemoryStore>,
+    l2: L2,
+    opts: TieredOptions,
+    breaker: Breaker,
+    latency: LatencyHistogram,
+    l1_hits: AtomicU64,
+    l2_hits: AtomicU64,
+    misses: AtomicU64,
+    l2_errors: AtomicU64,
+    l2_retries: AtomicU64,
+    l2_skipped: AtomicU64,
+}
+
+impl<L2: Store + std::fmt::Debug> std::fmt::Debug for TieredStore<L2> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredStore")
+            .field("l1", &self.l1)
+            .field("l2", &self.l2)
+            .field("options", &self.opts)
+            .field("circuit", &self.breaker.state())
+            .finish()
+    }
+}
+
+impl<L2: Store> TieredStore<L2> {
+    /// An L1 of `options.l1_max_bytes` over `l2`.
+    pub fn new(l2: L2, options: TieredOptions) -> Result<Self> {
+        if !(options.l1_expiration_ratio > 0.0 && options.l1_expiration_ratio <= 1.0) {
+            return Err(Error::new(ErrorKind::InvalidArgument, "l1_expiration_ratio must be in (0, 1]"));
+        }
+        let l1 = (!options.disable_l1).then(|| MemoryStore::with_clock(options.l1_max_bytes, options.clock.clone()));
+        Ok(TieredStore {
+            l1,
+            l2,
+            breaker: Breaker::new(options.circuit_failure_threshold, options.circuit_cool_down),
+            opts: options,
+            latency: LatencyHistogram::new(),
+            l1_hits: AtomicU64::new(0),
+            l2_hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            l2_errors: AtomicU64::new(0),
+            l2_retries: AtomicU64::new(0),
+            l2_skipped: AtomicU64::new(0),
+        })
+    }
+
+    /// The L1, unless disabled.
+    pub fn l1(&self) -> Option<&MemoryStore> {
+        self.l1.as_ref()
+    }
+
+    /// The L2.
+    pub fn l2(&self) -> &L2 {
+        &self.l2
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> TieredStats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TieredStats {
+            l1_hits: load(&self.l1_hits),
+            l2_hits: load(&self.l2_hits),
+            misses: load(&self.misses),
+            l2_errors: load(&self.l2_errors),
+            l2_retries: load(&self.l2_retries),
+            l2_skipped: load(&self.l2_skipped),
+            circuit_opened: load(&self.breaker.opened),
+            circuit: self.breaker.enabled().then(|| self.breaker.state()),
+            l2_latency_p50: self.latency.quantile(0.50),
+            l2_latency_p99: self.latency.quantile(0.99),
+            l1_entries: self.l1.as_ref().map_or(0, MemoryStore::len),
+            l1_bytes: self.l1.as_ref().map_or(0, MemoryStore::bytes),
+        }
+    }
+
+    /// `expiry` capped by the options' absolute and sliding expiration.
+    fn l2_expiry(&self, expiry: Expiry, now: i64) -> Expiry {
+        let cap = self.opts.absolute_expiration_relative_to_now.map(|d| now.saturating_add(secs(d)));
+        let absolute = match (expiry.absolute, cap) {
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (a, c) => a.or(c),
+        };
+        let sliding_secs = expiry.sliding_secs.or(self.opts.sliding_expiration.map(secs));
+        Expiry { absolute, sliding_secs }
+    }
+
+    /// An absolute L1 deadline: `ratio` of the time left until `deadline`. No sliding
+    /// in L1: an L1 hit does not refresh L2, so a sliding L1 copy could outlive L2.
+    fn l1_expiry(&self, deadline: Option<i64>, now: i64) -> Expiry {
+        match deadline {
+            None => Expiry::NEVER,
+            Some(d) => {
+                let left = (d - now).max(0) as f64 * self.opts.l1_expiration_ratio;
+                Expiry::at(now + left.floor() as i64)
+            }
+        }
+    }
+
+    /// Runs one L2 operation through the breaker, timing it, counting and logging
+    /// failures, retrying once under [`L2FailurePolicy::RetryOnce`].
+    fn call_l2<T>(&self, what: &str, op: impl Fn() -> Result<T>) -> Result<T> {
+        let probing = match self.breaker.admit() {
+            Admit::Yes => false,
+            Admit::Probe => {
+                log::info!("tiered store: probing L2 with a {what} after the cool-down");
+                true
+            }
+            Admit::No => {
+                self.l2_skipped.fetch_add(1, Ordering::Relaxed);
+                log::debug!("tiered store: L2 {what} skipped, circuit open");
+                return Err(Error::new(
+                    ErrorKind::StoreUnavailable,
+                    format!("L2 {what} skipped: the circuit is open after repeated L2 failures"),
+                ));
+            }
+        };
+        let attempts = if self.opts.on_l2_failure == L2FailurePolicy::RetryOnce { 2 } else { 1 };
+        let mut result = self.timed(&op);
+        for attempt in 1..=attempts {
+            match &result {
+                Ok(_) => break,
+                Err(e) => {
+                    self.l2_errors.fetch_add(1, Ordering::Relaxed);
+                    log::error!("tiered store: L2 {what} failed (attempt {attempt} of {attempts}): {e}");
+                    if attempt < attempts {
+                        self.l2_retries.fetch_add(1, Ordering::Relaxed);
+                        result = self.timed(&op);
+                    }
+                }
+            }
+        }
+        match &result {
+            Ok(_) => {
+                if self.breaker.success() {
+                    log::info!("tiered store: L2 answered again, circuit closed");
+                }
+            }
+            Err(_) => {
+                if self.breaker.failure(probing) {
+                    log::error!(
+                        "tiered store: circuit opened, L2 skipped for {:?} after {} consecutive failures",
+                        self.opts.circuit_cool_down,
+                        if probing { 1 } else { self.opts.circuit_failure_threshold }
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    fn timed<T>(&self, op: &impl Fn() -> Result<T>) -> Result<T> {
+        let start = Instant::now();
+        let r = op();
+        self.latency.record(start.elapsed());
+        r
+    }
+
+    /// Applies the policy to a failed L2 write or remove.
+    fn degrade(&self, r: Result<()>) -> Result<()> {
+        match r {
+            Err(_) if self.opts.on_l2_failure == L2FailurePolicy::ServeFromL1 => Ok(()),
+            r => r,
+        }
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl<L2: Store> Store for TieredStore<L2> {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        if let Some(l1) = &self.l1 {
+            if let Some(v) = l1.get(key)? {
+                self.l1_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(v));
+            }
+        }
+        match self.call_l2("read", || self.l2.get(key)) {
+            Ok(Some(v)) => {
+                self.l2_hits.fetch_add(1, Ordering::Relaxed);
+                if let Some(l1) = &self.l1 {
+                    let now = (self.opts.clock)();
+                    let bound = Expiry::at(now.saturating_add(secs(self.opts.l1_backfill_ttl)));
+                    let deadline = self.l2_expiry(bound, now).deadline(now);
+                    l1.set(key, v.clone(), self.l1_expiry(deadline, now))?;
+                }
+                Ok(Some(v))
+            }
+            Ok(None) => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => {
+                if self.opts.on_l2_failure == L2FailurePolicy::ServeFromL1 {
+                    self.misses.fetch_add(1, Ordering::Relaxed);
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        let now = (self.opts.clock)();
+        let l2_expiry = self.l2_expiry(expiry, now);
+        if let Some(l1) = &self.l1 {
+            l1.set(key, value.clone(), self.l1_expiry(l2_expiry.deadline(now), now))?;
+        }
+        self.degrade(self.call_l2("write", || self.l2.set(key, value.clone(), l2_expiry)))
+    }
+
+    fn remove(&self, key: &str) -> Result<()> {
+        if let Some(l1) = &self.l1 {
+            l1.remove(key)?;
+        }
+        self.degrade(self.call_l2("remove", || self.l2.remove(key)))
+    }
+
+    fn purge_expired(&self) -> Result<u64> {
+        let l1 = match &self.l1 {
+            Some(l1) => l1.purge_expired()?,
+            None => 0,
+        };
+        match self.call_l2("purge", || self.l2.purge_expired()) {
+            Ok(n) => Ok(l1 + n),
+            Err(_) if self.opts.on_l2_failure == L2FailurePolicy::ServeFromL1 => Ok(l1),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+enum Admit {
+    Yes,
+    Probe,
+    No,
+}
+
+const CLOSED: u8 = 0;
+const OPEN: u8 = 1;
+const HALF_OPEN: u8 = 2;
+
+/// Lock-free circuit breaker: `threshold` consecutive failures open it; after
+/// `cool_down` one caller probes (half-open) while the others keep skipping; the
+/// probe's success closes it, its failure reopens it for another cool-down.
+struct Breaker {
+    threshold: u32,
+    cool_down: Duration,
+    epoch: Instant,
+    state: AtomicU8,
+    failures: AtomicU32,
+    opened_at_nanos: AtomicU64,
+    opened: AtomicU64,
+}
+
+impl Breaker {
+    fn new(threshold: u32, cool_down: Duration) -> Self {
+        Breaker {
+            threshold,
+            cool_down,
+            epoch: Instant::now(),
+            state: AtomicU8::new(CLOSED),
+            failures: AtomicU32::new(0),
+            opened_at_nanos: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.threshold > 0
+    }
+
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn state(&self) -> CircuitState {
+        match self.state.load(Ordering::Acquire) {
+            CLOSED => CircuitState::Closed,
+            OPEN => CircuitState::Open,
+            _ => CircuitState::HalfOpen,
+        }
+    }
+
+    fn admit(&self) -> Admit {
+        if !self.enabled() {
+            return Admit::Yes;
+        }
+        match self.state.load(Ordering::Acquire) {
+            CLOSED => Admit::Yes,
+            OPEN => {
+                let since = self.now_nanos().saturating_sub(self.opened_at_nanos.load(Ordering::Acquire));
+                let cooled = since >= u64::try_from(self.cool_down.as_nanos()).unwrap_or(u64::MAX);
+                if cooled && self.state.compare_exchange(OPEN, HALF_OPEN, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    Admit::Probe
+                } else {
+                    Admit::No
+                }
+            }
+            _ => Admit::No,
+        }
+    }
+
+    /// Returns true when this success closed an open circuit.
+    fn success(&self) -> bool {
+        if !self.enabled() {
+            return false;
+        }
+        self.failures.store(0, Ordering::Relaxed);
+        self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED
+    }
+
+    /// Returns true when this failure opened the circuit.
+    fn failure(&self, probing: bool) -> bool {
+        if !self.enabled() {
+            return false;
+        }
+        if probing {
+            self.open(HALF_OPEN);
+            return true;
+        }
+        let n = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+        n >= self.threshold && self.open(CLOSED)
+    }
+
+    fn open(&self, from: u8) -> bool {
+        // The time first, so whoever sees OPEN sees a cool-down start at least this late.
+        self.opened_at_nanos.store(self.now_nanos(), Ordering::Release);
+        let opened = self.state.compare_exchange(from, OPEN, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        if opened {
+            self.failures.store(0, Ordering::Relaxed);
+            self.opened.fetch_add(1, Ordering::Relaxed);
+        }
+        opened
+    }
+}
+
+/// Microseconds in log-linear buckets: exact below 8 µs, then 8 buckets per
+/// power of two (each within 12.5% of its values), up to 2^40 µs. Lock-free.
+struct LatencyHistogram {
+    buckets: Box<[AtomicU64]>,
+}
+
+const SUB_BITS: u32 = 3;
+const SUB: u64 = 1 << SUB_BITS;
+const MAX_EXP: u32 = 40;
+const BUCKETS: usize = (SUB + (MAX_EXP - SUB_BITS + 1) as u64 * SUB) as usize;
+
+impl LatencyHistogram {
+    fn new() -> Self {
+        LatencyHistogram { buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    fn index(micros: u64) -> usize {
+        if micros < SUB {
+            return micros as usize;
+        }
+        let exp = (63 - micros.leading_zeros()).min(MAX_EXP);
+        let sub = (micros >> (exp - SUB_BITS)) & (SUB - 1);
+        (SUB + u64::from(exp - SUB_BITS) * SUB + sub) as usize
+    }
+
+    /// The largest value in bucket `i`.
+    fn upper(i: usize) -> u64 {
+        let i = i as u64;
+        if i < SUB {
+            return i;
+        }
+        let exp = (i - SUB) / SUB + u64::from(SUB_BITS);
+        let sub = (i - SUB) % SUB;
+        ((SUB + sub) << (exp - u64::from(SUB_BITS))) + (1 << (exp - u64::from(SUB_BITS))) - 1
+    }
+
+    fn record(&self, d: Duration) {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.buckets[Self::index(micros).min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn quantile(&self, q: f64) -> Option<Duration> {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(Duration::from_micros(Self::upper(i)));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_bound_their_values() {
+        for v in [0u64, 1, 7, 8, 9, 15, 16, 100, 1000, 12_345, 1 << 20, (1 << 30) + 7] {
+            let i = LatencyHistogram::index(v);
+            assert!(LatencyHistogram::upper(i) >= v, "{v} in bucket {i}");
+            assert!(LatencyHistogram::upper(i) as f64 <= v as f64 * 1.125 + 1.0, "{v} bucket too wide");
+            if i > 0 {
+                assert!(LatencyHistogram::upper(i - 1) < v, "{v} belongs to an earlier bucket");
+            }
+        }
+        assert!(LatencyHistogram::index(u64::MAX) < BUCKETS);
+    }
+
+    #[test]
+    fn quantiles() {
+        let h = LatencyHistogram::new();
+        assert_eq!(h.quantile(0.5), None);
+        for _ in 0..98 {
+            h.record(Duration::from_micros(100));
+        }
+        h.record(Duration::from_millis(50));
+        h.record(Duration::from_millis(50));
+        let p50 = h.quantile(0.5).unwrap();
+        let p99 = h.quantile(0.99).unwrap();
+        assert!(p50 >= Duration::from_micros(100) && p50 < Duration::from_micros(113), "{p50:?}");
+        assert!(p99 >= Duration::from_millis(50), "{p99:?}");
+    }
+
+    #[test]
+    fn breaker_opens_probes_and_closes() {
+        let b = Breaker::new(2, Duration::ZERO);
+        assert!(matches!(b.admit(), Admit::Yes));
+        assert!(!b.failure(false));
+        assert!(b.failure(false), "second consecutive failure opens");
+        assert_eq!(b.state(), CircuitState::Open);
+        assert!(matches!(b.admit(), Admit::Probe), "zero cool-down: next caller probes");
+        assert!(matches!(b.admit(), Admit::No), "only one probe at a time");
+        assert!(b.failure(true), "a failed probe reopens");
+        assert!(matches!(b.admit(), Admit::Probe));
+        assert!(b.success());
+        assert_eq!(b.state(), CircuitState::Closed);
+        assert_eq!(b.opened.load(Ordering::Relaxed), 2);
+    }
+}
