@@ -28,12 +28,12 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisOptions, RedisStore, redis_key};
 #[cfg(feature = "encryption")]
 pub use encrypted::{EncryptedStore, EncryptionKey, EncryptionOptions, EncryptionStats, KeyId, KeyRing};
 pub use file::{FileStamp, FileStore, LockOptions};
 pub use memory::MemoryStore;
-#[cfg(feature = "redis")]
-pub use self::redis::{RedisOptions, RedisStore, redis_key};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use tiered::{CircuitState, L2FailurePolicy, TieredOptions, TieredStats, TieredStore};

@@ -316,11 +316,11 @@ fn secs(d: Duration) -> i64 {
 
 impl<L2: Store> Store for TieredStore<L2> {
     fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        if let Some(l1) = &self.l1 {
-            if let Some(v) = l1.get(key)? {
-                self.l1_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(Some(v));
-            }
+        if let Some(l1) = &self.l1
+            && let Some(v) = l1.get(key)?
+        {
+            self.l1_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(v));
         }
         match self.call_l2("read", || self.l2.get(key)) {
             Ok(Some(v)) => {
