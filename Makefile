@@ -13,7 +13,7 @@ help: ## List the targets
 demo: ## Run the main job end to end: populate, save, reload, look up
 	$(CARGO) run --quiet --release -p tokencache --example demo
 
-test: lint test-rust test-differential test-c test-python fuzz-smoke ## Run every test (installs what it needs)
+test: lint test-rust test-stores test-differential test-c test-python fuzz-smoke ## Run every test (installs what it needs)
 	@echo "make test: all suites passed"
 
 lint: ## rustfmt check, clippy with warnings as errors, docs
@@ -23,6 +23,9 @@ lint: ## rustfmt check, clippy with warnings as errors, docs
 
 test-rust: ## Unit, API, vector, property and stress tests
 	$(CARGO) test --workspace --quiet
+
+test-stores: ## SQLite, Redis (real redis-server and cluster on 127.0.0.1), tiered and encrypted stores
+	scripts/redis-server.sh run $(CARGO) test --quiet -p tokencache --test 'stores_*'
 
 test-differential: ## Random event sequences through real msal and through us, compared
 	mkdir -p $(BUILD)
