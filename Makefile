@@ -37,7 +37,9 @@ test-c: ## The C ABI: header check, C and C++ tests, sanitizers, valgrind, examp
 	@echo "test-c: (the C ABI is not built yet)"
 
 test-python: ## The Python package: wheel, pytest, drop-in tests against msal, stubtest
-	@echo "test-python: (the Python package is not built yet)"
+	PY=$$(cd "$$(dirname "$$(scripts/venv.sh)")" && pwd)/python && scripts/python-wheel.sh "$$PY" \
+		&& $$PY -m pytest -W error --timeout=300 -q tests/python \
+		&& (cd /tmp && $$PY -m mypy.stubtest tokencache)
 
 fuzz-smoke: ## A short bounded fuzz run of every fuzz target
 	scripts/fuzz-smoke.sh

@@ -1,0 +1,108 @@
+"""tokencache: msal's token cache, indexed, in Rust.
+
+Drop-in replacements for ``msal.TokenCache`` and ``msal.SerializableTokenCache``::
+
+    import msal, tokencache
+    cache = tokencache.SerializableTokenCache()
+    app = msal.PublicClientApplication(client_id, token_cache=cache)
+
+They behave as msal's classes do, method by method, and write the same JSON byte
+for byte; every search is answered from indexes instead of a scan. Differences
+from msal (all on purpose):
+
+* ``search()`` yields *copies*: changing a dict it returned does not change the
+  cache (msal hands out its stored dicts). It works on a snapshot taken at the
+  first ``next()`` instead of holding the cache's lock while suspended.
+* ``deserialize()`` rejects JSON that is not a token cache (``[]``, ``1``, ...)
+  with :class:`NotACacheError` at once; msal accepts it and fails later.
+* A bad event changes nothing: every check runs before the first write.
+* ``len(cache)`` counts entries, yet the cache is always truthy (msal's
+  applications do ``token_cache or TokenCache()``).
+* Instances cannot be pickled or copied: they hold secrets; persist them with
+  ``serialize()``.
+* ``add()`` and expired-token eviction do not call an overridden ``modify()``.
+"""
+import warnings
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+from ._errors import (
+    CorruptError,
+    DecryptionFailedError,
+    InvalidArgumentError,
+    InvalidEntryError,
+    InvalidEventError,
+    InvalidJsonError,
+    IoError,
+    KeyMismatchError,
+    LockTimeoutError,
+    NotACacheError,
+    StoreUnavailableError,
+    TokenCacheError,
+)
+from ._tokencache import SearchResults, SerializableTokenCacheCore, TokenCacheCore, __version__
+
+__all__ = [
+    "TokenCache",
+    "SerializableTokenCache",
+    "SearchResults",
+    "TokenCacheError",
+    "InvalidJsonError",
+    "NotACacheError",
+    "InvalidEventError",
+    "InvalidEntryError",
+    "InvalidArgumentError",
+    "IoError",
+    "LockTimeoutError",
+    "CorruptError",
+    "KeyMismatchError",
+    "DecryptionFailedError",
+    "StoreUnavailableError",
+    "__version__",
+]
+
+
+class TokenCache(TokenCacheCore):
+    """msal's ``TokenCache``: minimal cache behaviour, no serialization.
+
+    Methods: ``add``, ``search``, ``find`` (deprecated), ``modify``, ``remove_rt``,
+    ``update_rt``, ``remove_at``, ``remove_idt``, ``remove_account``,
+    ``_get_access_token``, ``_get_app_metadata``.
+    """
+
+    class CredentialType:
+        ACCESS_TOKEN = "AccessToken"
+        ACCESS_TOKEN_EXTENDED = "atext"  # the key segment of an AT with ext_cache_key
+        REFRESH_TOKEN = "RefreshToken"
+        ACCOUNT = "Account"  # not exactly a credential type, but a section all the same
+        ID_TOKEN = "IdToken"
+        APP_METADATA = "AppMetadata"
+
+    class AuthorityType:
+        ADFS = "ADFS"
+        MSSTS = "MSSTS"  # AAD v2, for both AAD and MSA
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def find(
+        self,
+        credential_type: str,
+        target: Optional[Iterable[str]] = None,
+        query: Optional[Mapping[str, Any]] = None,
+        *,
+        now: Optional[float] = None,
+    ) -> List[Dict[str, Any]]:
+        """Equivalent to ``list(search(...))`` (deprecated, as in msal)."""
+        warnings.warn("Use list(search(...)) instead to explicitly get a list.", DeprecationWarning)
+        return list(self.search(credential_type, target=target, query=query, now=now))
+
+
+class SerializableTokenCache(SerializableTokenCacheCore, TokenCache):
+    """msal's ``SerializableTokenCache``: a :class:`TokenCache` that serializes.
+
+    ``serialize()`` returns exactly what msal's would; ``deserialize(state)``
+    loads any MSAL SDK's cache file; ``has_state_changed`` tells whether to save.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()

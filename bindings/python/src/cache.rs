@@ -1,0 +1,302 @@
+//! The native halves of `tokencache.TokenCache` and `tokencache.SerializableTokenCache`.
+//!
+//! Each method converts its arguments, releases the GIL for the core call, and
+//! converts the result back. The Python classes in `tokencache/__init__.py` add what
+//! is plain data or plain Python in msal (`CredentialType`, `AuthorityType`, `find`).
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use tokencache::{CredentialType, Entry, Map, TokenCache};
+
+use crate::convert::{entry_to_dict, to_entry, to_map, to_now, to_scopes};
+use crate::errors::to_py_err;
+use crate::search::SearchResults;
+
+/// msal's `TokenCache`: add token responses, search them, remove them.
+#[pyclass(module = "tokencache._tokencache", subclass, frozen)]
+pub(crate) struct TokenCacheCore {
+    pub(crate) inner: Arc<TokenCache>,
+}
+
+fn credential_type(ct: &Bound<'_, PyAny>) -> PyResult<CredentialType> {
+    let name = ct
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err("tokencache: credential_type must be a str"))?
+        .to_cow()?;
+    CredentialType::from_str(&name).map_err(|e| to_py_err(ct.py(), e, None))
+}
+
+fn dict_or_default<'py>(py: Python<'py>, e: Option<Entry>, default: Option<Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
+    match e {
+        Some(e) => Ok(entry_to_dict(py, &e)?.into_any().unbind()),
+        None => Ok(default.map_or_else(|| py.None(), Bound::unbind)),
+    }
+}
+
+/// `value or ""` for a key part, as msal's key makers read it.
+fn key_part(v: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    match v {
+        Some(v) if v.is_truthy()? => Ok(v.str()?.to_cow()?.into_owned()),
+        _ => Ok(String::new()),
+    }
+}
+
+impl TokenCacheCore {
+    fn remove_with(
+        &self,
+        py: Python<'_>,
+        item: &Bound<'_, PyAny>,
+        what: &str,
+        remove: fn(&TokenCache, &Entry) -> tokencache::Result<()>,
+    ) -> PyResult<()> {
+        let entry = to_entry(item, what)?;
+        let inner = &self.inner;
+        py.detach(|| remove(inner, &entry)).map_err(|e| to_py_err(py, e, None))
+    }
+}
+
+#[pymethods]
+impl TokenCacheCore {
+    /// Extra arguments are accepted (and ignored) so that subclasses may take their own.
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        TokenCacheCore { inner: Arc::new(TokenCache::new()) }
+    }
+
+    /// Caches what a token response event carries (msal's `add(event, now=None)`).
+    #[pyo3(signature = (event, now=None))]
+    fn add(&self, py: Python<'_>, event: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let event = to_map(event, "event")?;
+        let now = to_now(now)?;
+        let inner = &self.inner;
+        py.detach(|| inner.add(&event, now)).map_err(|e| to_py_err(py, e, None))
+    }
+
+    /// The matching entries, as dicts, lazily (msal's `search` generator).
+    #[pyo3(signature = (credential_type, target=None, query=None, *, now=None))]
+    fn search(
+        &self,
+        credential_type: Bound<'_, PyAny>,
+        target: Option<Bound<'_, PyAny>>,
+        query: Option<Bound<'_, PyAny>>,
+        now: Option<Bound<'_, PyAny>>,
+    ) -> SearchResults {
+        SearchResults::new(self.inner.clone(), credential_type, target, query, now)
+    }
+
+    /// msal's `modify(credential_type, old_entry, new_key_value_pairs=None)`.
+    #[pyo3(signature = (credential_type, old_entry, new_key_value_pairs=None))]
+    fn modify(
+        &self,
+        py: Python<'_>,
+        credential_type: &Bound<'_, PyAny>,
+        old_entry: &Bound<'_, PyAny>,
+        new_key_value_pairs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let ct = self::credential_type(credential_type)?;
+        let old = to_entry(old_entry, "old_entry")?;
+        let changes: Option<Map> = match new_key_value_pairs {
+            Some(c) if !c.is_none() => Some(to_map(c, "new_key_value_pairs")?),
+            _ => None,
+        };
+        let inner = &self.inner;
+        py.detach(|| inner.modify(ct, &old, changes.as_ref())).map_err(|e| to_py_err(py, e, None))
+    }
+
+    /// Removes a refresh token entry (as `search` returned it).
+    fn remove_rt(&self, py: Python<'_>, rt_item: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.remove_with(py, rt_item, "rt_item", TokenCache::remove_rt)
+    }
+
+    /// Replaces a refresh token's secret and stamps `last_modification_time` with
+    /// `now` (default: the clock, as msal).
+    #[pyo3(signature = (rt_item, new_rt, *, now=None))]
+    fn update_rt(
+        &self,
+        py: Python<'_>,
+        rt_item: &Bound<'_, PyAny>,
+        new_rt: &Bound<'_, PyString>,
+        now: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let entry = to_entry(rt_item, "rt_item")?;
+        let new_rt = new_rt.to_cow()?;
+        let now = to_now(now)?;
+        let inner = &self.inner;
+        py.detach(|| inner.update_rt(&entry, &new_rt, now)).map_err(|e| to_py_err(py, e, None))
+    }
+
+    /// Removes an access token entry.
+    fn remove_at(&self, py: Python<'_>, at_item: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.remove_with(py, at_item, "at_item", TokenCache::remove_at)
+    }
+
+    /// Removes an ID token entry.
+    fn remove_idt(&self, py: Python<'_>, idt_item: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.remove_with(py, idt_item, "idt_item", TokenCache::remove_idt)
+    }
+
+    /// Removes an account entry.
+    fn remove_account(&self, py: Python<'_>, account_item: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.remove_with(py, account_item, "account_item", TokenCache::remove_account)
+    }
+
+    /// The access token filed under the key these fields make, or `default`
+    /// (msal's O(1) `_get_access_token`; `target` is joined as given, unsorted).
+    #[pyo3(signature = (home_account_id, environment, client_id, realm, target, ext_cache_key=None, default=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _get_access_token<'py>(
+        &self,
+        py: Python<'py>,
+        home_account_id: Option<&Bound<'py, PyAny>>,
+        environment: Option<&Bound<'py, PyAny>>,
+        client_id: Option<&Bound<'py, PyAny>>,
+        realm: Option<&Bound<'py, PyAny>>,
+        target: &Bound<'py, PyAny>,
+        ext_cache_key: Option<&Bound<'py, PyAny>>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let hid = key_part(home_account_id)?;
+        let env = key_part(environment)?;
+        let cid = key_part(client_id)?;
+        let realm = key_part(realm)?;
+        // msal joins `target` as given; handing the core the joined text as a single
+        // scope keeps that (the core would sort a list).
+        let joined = to_scopes(Some(target))?.join(" ");
+        let ext = key_part(ext_cache_key)?;
+        let inner = &self.inner;
+        let found = py.detach(|| {
+            let hid = (!hid.is_empty()).then_some(hid.as_str());
+            let ext = (!ext.is_empty()).then_some(ext.as_str());
+            inner.get_access_token(hid, &env, &cid, &realm, &[joined.as_str()], ext)
+        });
+        dict_or_default(py, found, default)
+    }
+
+    /// The app metadata of `client_id` in `environment`, or `default` (msal's
+    /// `_get_app_metadata`, which msal's applications call).
+    #[pyo3(signature = (environment, client_id, default=None))]
+    fn _get_app_metadata<'py>(
+        &self,
+        py: Python<'py>,
+        environment: Option<&Bound<'py, PyAny>>,
+        client_id: Option<&Bound<'py, PyAny>>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let env = key_part(environment)?;
+        let cid = key_part(client_id)?;
+        let inner = &self.inner;
+        let found = py.detach(|| inner.get_app_metadata(&env, &cid));
+        dict_or_default(py, found, default)
+    }
+
+    /// Entries in the five known sections.
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Always true, empty or not: msal's applications do `token_cache or TokenCache()`,
+    /// and a falsy empty cache would be silently replaced.
+    fn __bool__(&self) -> bool {
+        true
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let cls = slf.get_type();
+        let (module, name) = (cls.module()?, cls.qualname()?);
+        let cache = &slf.get().inner;
+        Ok(format!("<{module}.{name}: {} entries, has_state_changed={}>", cache.len(), py_bool(cache)))
+    }
+
+    fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Err(not_picklable(slf))
+    }
+
+    fn __reduce_ex__(slf: &Bound<'_, Self>, _protocol: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        Err(not_picklable(slf))
+    }
+}
+
+fn py_bool(cache: &TokenCache) -> &'static str {
+    if cache.has_state_changed() { "True" } else { "False" }
+}
+
+fn not_picklable(slf: &Bound<'_, TokenCacheCore>) -> PyErr {
+    let name = slf.get_type().qualname().map_or_else(|_| "token cache".to_owned(), |n| n.to_string());
+    PyTypeError::new_err(format!(
+        "cannot pickle or copy a {name}: it holds secrets. Persist it with serialize() and \
+         deserialize() (SerializableTokenCache), where you choose how the text is protected."
+    ))
+}
+
+/// msal's `SerializableTokenCache`: a [`TokenCacheCore`] that saves and loads
+/// itself and tells whether it changed since.
+#[pyclass(module = "tokencache._tokencache", extends = TokenCacheCore, subclass, frozen)]
+pub(crate) struct SerializableTokenCacheCore;
+
+#[pymethods]
+impl SerializableTokenCacheCore {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyClassInitializer<Self> {
+        PyClassInitializer::from(TokenCacheCore { inner: Arc::new(TokenCache::new()) })
+            .add_subclass(SerializableTokenCacheCore)
+    }
+
+    /// The whole cache as msal writes it (`json.dumps(indent=4)`), byte for byte;
+    /// clears `has_state_changed`.
+    fn serialize<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyString> {
+        let py = slf.py();
+        let inner = &slf.as_super().get().inner;
+        let text = py.detach(|| inner.serialize());
+        PyString::new(py, &text)
+    }
+
+    /// Replaces the whole cache with `state` (str or bytes; `None` or empty empties
+    /// it); clears `has_state_changed`. On error the cache is unchanged.
+    fn deserialize(slf: &Bound<'_, Self>, state: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let inner = &slf.as_super().get().inner;
+        let text = match state {
+            None => std::borrow::Cow::Borrowed(""),
+            Some(s) if s.is_none() || !s.is_truthy()? => std::borrow::Cow::Borrowed(""),
+            Some(s) => state_text(s)?,
+        };
+        py.detach(|| inner.deserialize(&text)).map_err(|e| to_py_err(py, e, Some(&text)))
+    }
+
+    /// Whether the cache changed since the last `serialize` or `deserialize`.
+    #[getter]
+    fn get_has_state_changed(slf: &Bound<'_, Self>) -> bool {
+        slf.as_super().get().inner.has_state_changed()
+    }
+
+    #[setter]
+    fn set_has_state_changed(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        slf.as_super().get().inner.set_state_changed(value.is_truthy()?);
+        Ok(())
+    }
+}
+
+/// `json.loads` takes str, bytes and bytearray; so does `deserialize`.
+fn state_text<'a>(s: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
+    if let Ok(text) = s.cast::<PyString>() {
+        return Ok(std::borrow::Cow::Owned(text.to_cow()?.into_owned()));
+    }
+    if let Ok(b) = s.cast::<pyo3::types::PyBytes>() {
+        return std::str::from_utf8(b.as_bytes()).map(std::borrow::Cow::Borrowed).map_err(|_| not_utf8());
+    }
+    if let Ok(b) = s.cast::<pyo3::types::PyByteArray>() {
+        return String::from_utf8(b.to_vec()).map(std::borrow::Cow::Owned).map_err(|_| not_utf8());
+    }
+    Err(PyTypeError::new_err("tokencache: state must be str, bytes or bytearray"))
+}
+
+/// `json.loads` would raise `UnicodeDecodeError`, a `ValueError`.
+fn not_utf8() -> PyErr {
+    pyo3::exceptions::PyValueError::new_err("tokencache: state is not UTF-8 text")
+}

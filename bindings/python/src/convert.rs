@@ -1,0 +1,170 @@
+//! Python objects to and from the core's JSON values, directly (no `json.dumps`
+//! round trip): an event, a query or an entry crosses as the objects themselves.
+//!
+//! Python to JSON follows what msal does with the same objects: `str`, `int`,
+//! `float`, `bool`, `None`, `dict` (any mapping), `list` and `tuple` map to their
+//! JSON counterparts; anything else becomes `str(obj)`, which is what msal's
+//! extended cache key hashes and its debug log prints (`bytes` assertions, for one).
+//! Messages name types, never values: these objects carry tokens.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
+use tokencache::{Entry, Map, Value};
+
+/// Deeper than any token response; a cycle (a dict holding itself) stops here
+/// instead of overflowing the stack (Python's `json` raises for it too).
+const MAX_DEPTH: usize = 128;
+
+fn too_deep() -> PyErr {
+    PyValueError::new_err("tokencache: the object is nested too deeply (or refers to itself)")
+}
+
+fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(s.to_cow()?.into_owned()));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        return Ok(match i.extract::<i64>() {
+            Ok(n) => Value::from(n),
+            // Python ints are unbounded; the core keeps a number as its decimal text.
+            Err(_) => tokencache::json::parse(&i.str()?.to_cow()?).unwrap_or(Value::Null),
+        });
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::Number(tokencache::json::Number::from_f64(f.value())));
+    }
+    if depth >= MAX_DEPTH {
+        return Err(too_deep());
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(Value::Object(dict_at(d, depth + 1)?));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return l.iter().map(|x| value_at(&x, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t.iter().map(|x| value_at(&x, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+    }
+    if let Ok(m) = obj.cast::<PyMapping>() {
+        let d = PyDict::new(obj.py());
+        d.update(m)?;
+        return Ok(Value::Object(dict_at(&d, depth + 1)?));
+    }
+    Ok(Value::String(obj.str()?.to_cow()?.into_owned()))
+}
+
+fn dict_at(d: &Bound<'_, PyDict>, depth: usize) -> PyResult<Map> {
+    let mut m = Map::new();
+    for (k, v) in d.iter() {
+        let key = k
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("tokencache: dict keys must be str, not {}", type_name(&k))))?;
+        m.insert(key.to_cow()?.into_owned(), value_at(&v, depth)?);
+    }
+    Ok(m)
+}
+
+/// A dict (or any mapping) as a JSON object; `what` names the argument in errors.
+pub(crate) fn to_map(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map> {
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return dict_at(d, 1);
+    }
+    match value_at(obj, 0)? {
+        Value::Object(m) if obj.cast::<PyMapping>().is_ok() => Ok(m),
+        _ => Err(PyTypeError::new_err(format!("tokencache: {what} must be a dict, not {}", type_name(obj)))),
+    }
+}
+
+/// A Python dict as a cache entry (what `remove_*`, `update_rt` and `modify` take).
+pub(crate) fn to_entry(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Entry> {
+    let map = to_map(obj, what)?;
+    Entry::from_map(&map).map_err(|e| crate::errors::to_py_err(obj.py(), e, None))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string())
+}
+
+/// A JSON value as the Python object `json.loads` would make.
+pub(crate) fn from_value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Number(n) => number(py, n.as_str())?,
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for x in items {
+                list.append(from_value(py, x)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(m) => {
+            let d = PyDict::new(py);
+            for (k, x) in m.iter() {
+                d.set_item(k, from_value(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Ok(n.into_pyobject(py)?.into_any());
+        }
+        return py.get_type::<PyInt>().call1((text,));
+    }
+    // "Infinity", "-Infinity" and "NaN" parse too, as Python's json reads them.
+    let f: f64 = text.parse().unwrap_or(f64::NAN);
+    Ok(PyFloat::new(py, f).into_any())
+}
+
+/// A cache entry as a new dict, fields in stored order.
+pub(crate) fn entry_to_dict<'py>(py: Python<'py>, e: &Entry) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, value) in e.iter() {
+        d.set_item(PyString::new(py, &name), from_value(py, &value)?)?;
+    }
+    Ok(d)
+}
+
+/// msal's `int(time.time() if now is None else now)`, without the clock: `None`
+/// stays `None` and the core reads the clock.
+pub(crate) fn to_now(now: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    match now {
+        None => Ok(None),
+        Some(n) if n.is_none() => Ok(None),
+        Some(n) => match n.extract::<i64>() {
+            Ok(v) => Ok(Some(v)),
+            Err(_) => Ok(Some(n.py().get_type::<PyInt>().call1((n,))?.extract::<i64>()?)),
+        },
+    }
+}
+
+/// Scopes Python-style: `sorted(target or [])` iterates whatever it is given; each
+/// scope must be a str. The core sorts.
+pub(crate) fn to_scopes(target: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    let Some(t) = target else { return Ok(Vec::new()) };
+    if t.is_none() || !t.is_truthy()? {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for item in t.try_iter()? {
+        let item = item?;
+        let s = item.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!("tokencache: a scope must be a str, not {}", type_name(&item)))
+        })?;
+        out.push(s.to_cow()?.into_owned());
+    }
+    Ok(out)
+}

@@ -1,0 +1,34 @@
+//! # tokencache-python
+//!
+//! The native module `tokencache._tokencache` of the Python package `tokencache`:
+//! drop-ins for msal's `TokenCache` and `SerializableTokenCache` backed by the
+//! `tokencache` crate. A thin adapter: it converts Python objects to the core's
+//! JSON values and back, releases the GIL around core work, and maps the core's
+//! errors to exception classes. Every rule about what a cache holds lives in the
+//! core; see `core/src/lib.rs`.
+//!
+//! The public Python classes are in `python/tokencache/__init__.py` (they subclass
+//! the native ones here and add what msal defines as plain data or plain Python).
+//! Build with maturin (`pyproject.toml`); tests are in `tests/python`.
+//!
+//! ```python
+//! import msal, tokencache
+//! cache = tokencache.SerializableTokenCache()
+//! app = msal.ConfidentialClientApplication(client_id, client_credential=secret, token_cache=cache)
+//! ```
+
+mod cache;
+mod convert;
+mod errors;
+mod search;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _tokencache(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<cache::TokenCacheCore>()?;
+    m.add_class::<cache::SerializableTokenCacheCore>()?;
+    m.add_class::<search::SearchResults>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
