@@ -12,7 +12,7 @@ use bytes::Bytes;
 use redis::Commands;
 use stores_support::{ManualClock, poll_until, raw_redis, redis_cluster_urls, redis_url, unique_prefix};
 use tokencache::ErrorKind;
-use tokencache::store::{Expiry, RedisOptions, RedisStore, Store, redis_key};
+use tokencache::store::{Expiry, L2Store, RedisOptions, RedisStore, Store, TieredOptions, TieredStore, redis_key};
 
 fn store(url: &str, tag: &str, clock: Option<&ManualClock>) -> RedisStore {
     let mut o = RedisOptions { key_prefix: unique_prefix(tag), ..Default::default() };
@@ -210,4 +210,30 @@ fn cluster_partitions_spread_over_nodes_and_read_back() {
         holders += usize::from(!keys.is_empty());
     }
     assert_eq!(holders, urls.len(), "200 partitions land on all {} masters", urls.len());
+}
+
+#[test]
+fn reads_report_the_ttl_so_an_l1_copy_never_outlives_the_key() {
+    let Some(url) = redis_url("reads_report_the_ttl_so_an_l1_copy_never_outlives_the_key") else { return };
+    let clock = ManualClock::at(tokencache::unix_now());
+    let prefix = unique_prefix("deadline");
+    let open = || {
+        let o = RedisOptions { key_prefix: prefix.clone(), clock: clock.clock(), ..Default::default() };
+        RedisStore::open(&url, o).unwrap()
+    };
+    let writer = open();
+    writer.set("k", Bytes::from_static(b"v"), Expiry::at(clock.now() + 100)).unwrap();
+    writer.set("forever", Bytes::from_static(b"v"), Expiry::NEVER).unwrap();
+    let (_, deadline) = writer.get_with_deadline("k").unwrap().unwrap();
+    let d = deadline.unwrap();
+    assert!((clock.now() + 98..=clock.now() + 100).contains(&d), "{d}");
+    assert_eq!(writer.get_with_deadline("forever").unwrap().unwrap().1, None);
+
+    // Another machine's tiered store reads it: its L1 copy ends with the key.
+    let reader = TieredStore::new(open(), TieredOptions { clock: clock.clock(), ..Default::default() }).unwrap();
+    assert!(reader.get("k").unwrap().is_some());
+    clock.set(d - 1);
+    assert!(reader.l1().unwrap().get("k").unwrap().is_some());
+    clock.set(d);
+    assert_eq!(reader.l1().unwrap().get("k").unwrap(), None, "not the 300 s back-fill default: Redis' TTL");
 }

@@ -1,22 +1,4 @@
-//! [`EncryptedStore`]: encryption at rest over any [`Store`], with AES-256-GCM
-//! (RustCrypto's `aes-gcm`) and a [`KeyRing`] for rotation.
-//!
-//! A stored blob is an envelope:
-//!
-//! ```text
-//! magic "TCE\x01" (4) | key id (8) | nonce (12) | ciphertext + GCM tag (16)
-//! ```
-//!
-//! The key id is a fingerprint of the key (the first 8 bytes of
-//! SHA-256(`"tokencache-key-id\0"` ‖ key)), so a reader knows which key of its ring
-//! to use without trying them all, and a key it lacks is reported as
-//! [`ErrorKind::KeyMismatch`] rather than as tampering. The associated data is the
-//! envelope header and the partition key the blob is stored under: a blob copied to
-//! another partition's key (another user's) fails authentication
-//! ([`ErrorKind::DecryptionFailed`]). Nonces are 96 random bits from the OS; rotate
-//! the primary key well before 2^32 writes under it.
-//!
-//! Key bytes never appear in `Debug` output, logs or errors: only key ids do.
+//! [`EncryptedStore`]: AES-256-GCM at rest over any store, with a key ring.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,7 +12,7 @@ use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{Expiry, Store};
+use super::{Expiry, L2Store, Store};
 use crate::error::{Error, ErrorKind, Result};
 
 const MAGIC: &[u8; 4] = b"TCE\x01";
@@ -44,6 +26,13 @@ pub const ENVELOPE_OVERHEAD: usize = HEADER_LEN + NONCE_LEN + TAG_LEN;
 /// A key id: a fingerprint of the key, safe to show.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyId([u8; KEY_ID_LEN]);
+
+impl KeyId {
+    /// The id as stored in an envelope.
+    pub fn bytes(&self) -> [u8; KEY_ID_LEN] {
+        self.0
+    }
+}
 
 impl std::fmt::Display for KeyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -292,8 +281,26 @@ pub struct EncryptionStats {
     pub unencrypted_reads: u64,
 }
 
-/// Encrypts blobs on their way into `S` and decrypts them on the way out; see the
-/// [module docs](self). Thread-safe; the key ring can be replaced while in use.
+/// Encrypts blobs on their way into `S` and decrypts them on the way out, with
+/// AES-256-GCM (RustCrypto's `aes-gcm`) and a [`KeyRing`] for rotation.
+/// Thread-safe; the key ring can be replaced while in use.
+///
+/// A stored blob is an envelope:
+///
+/// ```text
+/// magic "TCE\x01" (4) | key id (8) | nonce (12) | ciphertext + GCM tag (16)
+/// ```
+///
+/// The key id is a fingerprint of the key (the first 8 bytes of
+/// SHA-256(`"tokencache-key-id\0"` ‖ key)), so a reader knows which key of its ring
+/// to use without trying them all, and a key it lacks is reported as
+/// [`ErrorKind::KeyMismatch`] rather than as tampering. The associated data is the
+/// envelope header and the partition key the blob is stored under: a blob copied to
+/// another partition's key (another user's) fails authentication
+/// ([`ErrorKind::DecryptionFailed`]). Nonces are 96 random bits from the OS; rotate
+/// the primary key well before 2^32 writes under it.
+///
+/// Key bytes never appear in `Debug` output, logs or errors: only key ids do.
 pub struct EncryptedStore<S: Store> {
     inner: S,
     ring: RwLock<Arc<KeyRing>>,
@@ -356,9 +363,8 @@ impl<S: Store> EncryptedStore<S> {
     }
 }
 
-impl<S: Store> Store for EncryptedStore<S> {
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let Some(blob) = self.inner.get(key)? else { return Ok(None) };
+impl<S: Store> EncryptedStore<S> {
+    fn open_blob(&self, key: &str, blob: Bytes) -> Result<Option<Bytes>> {
         if self.options.allow_unencrypted && !blob.starts_with(MAGIC) {
             self.unencrypted_reads.fetch_add(1, Ordering::Relaxed);
             log::warn!("encrypted store: returned an unencrypted blob as is (allow_unencrypted)");
@@ -382,6 +388,24 @@ impl<S: Store> Store for EncryptedStore<S> {
                 log::warn!("encrypted store: {e}");
                 Err(e)
             }
+        }
+    }
+}
+
+/// The deadline is the inner store's: an L1 above may cache the decrypted blob
+/// exactly as long.
+impl<S: L2Store> L2Store for EncryptedStore<S> {
+    fn get_with_deadline(&self, key: &str) -> Result<Option<(Bytes, Option<i64>)>> {
+        let Some((blob, deadline)) = self.inner.get_with_deadline(key)? else { return Ok(None) };
+        Ok(self.open_blob(key, blob)?.map(|b| (b, deadline)))
+    }
+}
+
+impl<S: Store> Store for EncryptedStore<S> {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        match self.inner.get(key)? {
+            Some(blob) => self.open_blob(key, blob),
+            None => Ok(None),
         }
     }
 

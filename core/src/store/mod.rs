@@ -36,7 +36,7 @@ pub use file::{FileStamp, FileStore, LockOptions};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use tiered::{CircuitState, L2FailurePolicy, TieredOptions, TieredStats, TieredStore};
+pub use tiered::{CircuitState, L2FailurePolicy, L2Store, TieredOptions, TieredStats, TieredStore};
 
 /// When a stored blob expires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

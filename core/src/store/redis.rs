@@ -1,18 +1,4 @@
-//! [`RedisStore`]: blobs in Redis (standalone or Redis Cluster), the distributed L2
-//! that several machines share.
-//!
-//! Connections are the `redis` crate's blocking ones, pooled by `r2d2`: the `Store`
-//! trait is synchronous, so an async client would need a runtime inside a library
-//! that must not impose one, and the crate's own `ConnectionManager` is async-only.
-//! The pool bounds concurrent connections, drops those the server closed, and bounds
-//! the wait for a free connection by the connect timeout.
-//!
-//! Each partition is one Redis hash `{prefix}{partition}` with the blob in field
-//! `data` and, for sliding expiry, `sld` (seconds) and `abs` (Unix time) — the
-//! layout Microsoft.Extensions.Caching.StackExchangeRedis uses. The key's TTL is
-//! the entry's deadline; a read of a sliding entry extends it in the same round
-//! trip (a Lua script). The braces make the partition the key's hash tag, so in a
-//! cluster everything stored for one partition lives in one slot.
+//! [`RedisStore`]: blobs in Redis (standalone or Redis Cluster), the distributed L2.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -20,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use redis::{ConnectionLike, RedisError, RedisResult};
 
-use super::{Clock, Expiry, Store, system_clock};
+use super::{Clock, Expiry, L2Store, Store, system_clock};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How a [`RedisStore`] connects and names its keys.
@@ -150,7 +136,8 @@ impl r2d2::HandleError<RedisError> for DebugLogErrors {
 }
 
 /// Reads a blob and, for a sliding entry, pushes its TTL forward (capped by its
-/// absolute deadline) in the same round trip. ARGV[1] = now (Unix seconds).
+/// absolute deadline) in the same round trip; returns `{blob, ttl}` (ttl -1: none).
+/// ARGV[1] = now (Unix seconds).
 static GET_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -167,8 +154,9 @@ if v[2] then
     return false
   end
   redis.call('EXPIRE', KEYS[1], ttl)
+  return {v[1], ttl}
 end
-return v[1]
+return {v[1], redis.call('TTL', KEYS[1])}
 ",
     )
 });
@@ -192,6 +180,19 @@ return 1
 /// Blobs in Redis, standalone or cluster, over a pool of blocking connections.
 /// Thread-safe. Opening does not connect: a store created while Redis is down
 /// works once it is up ([`ping`](Self::ping) checks now).
+///
+/// Connections are the `redis` crate's blocking ones, pooled by `r2d2`: the `Store`
+/// trait is synchronous, so an async client would need a runtime inside a library
+/// that must not impose one, and the crate's own `ConnectionManager` is async-only.
+/// The pool bounds concurrent connections, drops those the server closed, and bounds
+/// the wait for a free connection by the connect timeout.
+///
+/// Each partition is one Redis hash `<prefix>{<partition>}` with the blob in field
+/// `data` and, for sliding expiry, `sld` (seconds) and `abs` (Unix time) — the
+/// layout Microsoft.Extensions.Caching.StackExchangeRedis uses. The key's TTL is
+/// the entry's deadline; a read of a sliding entry extends it in the same round
+/// trip (a Lua script). The braces make the partition the key's hash tag, so in a
+/// cluster everything stored for one partition lives in one slot.
 ///
 /// `rediss://` URLs use TLS (feature `redis-tls`, on by default) with the system's
 /// root certificates.
@@ -322,12 +323,18 @@ impl RedisStore {
     }
 }
 
-impl Store for RedisStore {
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+impl L2Store for RedisStore {
+    fn get_with_deadline(&self, key: &str) -> Result<Option<(Bytes, Option<i64>)>> {
         let now = (self.clock)();
         let k = self.key_for(key);
-        let v: Option<Vec<u8>> = self.run("read", |c| GET_SCRIPT.key(&k).arg(now).invoke(c))?;
-        Ok(v.map(Bytes::from))
+        let v: Option<(Vec<u8>, i64)> = self.run("read", |c| GET_SCRIPT.key(&k).arg(now).invoke(c))?;
+        Ok(v.map(|(blob, ttl)| (Bytes::from(blob), (ttl > 0).then(|| now + ttl))))
+    }
+}
+
+impl Store for RedisStore {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.get_with_deadline(key)?.map(|(blob, _)| blob))
     }
 
     fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {

@@ -1,11 +1,4 @@
-//! [`SqliteStore`]: blobs in one SQLite database file, shared by every process on the
-//! host that opens it. The table follows Microsoft.Extensions.Caching.SqlServer's
-//! (`id`, `value`, `expires_at`, `sliding_seconds`, `absolute_expiration`) with an
-//! index on `expires_at`, so purging expired rows is a range delete.
-//!
-//! Concurrency between processes is SQLite's: WAL journal (readers never block the
-//! writer) and a busy timeout (a writer waits for another instead of failing at once).
-//! Within a process one connection is shared behind a mutex.
+//! [`SqliteStore`]: blobs in one SQLite database file shared by the processes of a host.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +11,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use super::{Clock, Expiry, Store, system_clock};
+use super::{Clock, Expiry, L2Store, Store, system_clock};
 use crate::error::{Error, ErrorKind, Result};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -87,6 +80,15 @@ impl Drop for Purger {
 }
 
 /// Blobs in a SQLite database file; persistent, shared by processes on one host.
+///
+/// The table follows Microsoft.Extensions.Caching.SqlServer's
+/// (`id`, `value`, `expires_at`, `sliding_seconds`, `absolute_expiration`) with an
+/// index on `expires_at`, so purging expired rows is a range delete.
+///
+/// Concurrency between processes is SQLite's: WAL journal (readers never block the
+/// writer) and a busy timeout (a writer waits for another instead of failing at once).
+/// Within a process one connection is shared behind a mutex.
+///
 /// Thread-safe. Expired rows are never returned; they are deleted by
 /// [`purge_expired`](Store::purge_expired), by the optional background purge, and
 /// when a read finds one.
@@ -255,8 +257,8 @@ impl Shared {
 
 type Row = (Vec<u8>, Option<i64>, Option<i64>, Option<i64>);
 
-impl Store for SqliteStore {
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+impl L2Store for SqliteStore {
+    fn get_with_deadline(&self, key: &str) -> Result<Option<(Bytes, Option<i64>)>> {
         let s = &*self.shared;
         let now = (s.clock)();
         let conn = s.conn.lock();
@@ -278,13 +280,20 @@ impl Store for SqliteStore {
             s.purged.fetch_add(n as u64, Ordering::Relaxed);
             return Ok(None);
         }
+        let mut deadline = expires_at;
         if sliding.is_some() {
-            let deadline = Expiry { absolute, sliding_secs: sliding }.deadline(now);
+            deadline = Expiry { absolute, sliding_secs: sliding }.deadline(now);
             conn.prepare_cached("UPDATE tokencache SET expires_at = ?2 WHERE id = ?1")
                 .and_then(|mut st| st.execute(params![key, deadline]))
                 .map_err(|e| sql_error(&s.path, "refresh sliding expiry", e))?;
         }
-        Ok(Some(Bytes::from(value)))
+        Ok(Some((Bytes::from(value), deadline)))
+    }
+}
+
+impl Store for SqliteStore {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.get_with_deadline(key)?.map(|(blob, _)| blob))
     }
 
     fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {

@@ -1,17 +1,7 @@
-//! [`TieredStore`]: an in-memory L1 ([`MemoryStore`]) over a shared L2 (usually
-//! [`RedisStore`](super::RedisStore)), as Microsoft.Identity.Web's
-//! `MsalDistributedTokenCacheAdapter` does it — with its options
-//! ([`TieredOptions`]) — but with L2 failures that are never silent: each one is
-//! logged through `log`, counted in [`TieredStats`], and handled by an explicit
-//! [`L2FailurePolicy`]; a circuit breaker stops paying timeouts to a dead L2 and
-//! probes it again after a cool-down.
-//!
-//! Reads go to L1, then to L2 (and a hit there is copied into L1). Writes go to
-//! both. An L1 copy never outlives the L2 entry it copies: its lifetime is the L2
-//! lifetime times [`TieredOptions::l1_expiration_ratio`], counted from the write,
-//! without sliding. A copy made on a read, when L2's remaining lifetime is unknown,
-//! lives at most [`TieredOptions::l1_backfill_ttl`].
+//! [`TieredStore`]: an in-memory L1 over a shared L2, with a failure policy, a
+//! circuit breaker and stats.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,6 +10,27 @@ use bytes::Bytes;
 use super::memory::DEFAULT_MAX_BYTES;
 use super::{Clock, Expiry, MemoryStore, Store, system_clock};
 use crate::error::{Error, ErrorKind, Result};
+
+/// A [`Store`] that can serve as a [`TieredStore`]'s L2: besides the blob, it can
+/// tell when the blob expires, so the L1 copy made from it never outlives it.
+///
+/// A store that cannot tell keeps the default, and its L1 copies live at most
+/// [`TieredOptions::l1_backfill_ttl`].
+pub trait L2Store: Store {
+    /// As [`Store::get`], with the blob's deadline (Unix seconds) when it has one
+    /// and the store knows it.
+    fn get_with_deadline(&self, key: &str) -> Result<Option<(Bytes, Option<i64>)>> {
+        Ok(self.get(key)?.map(|b| (b, None)))
+    }
+}
+
+impl L2Store for MemoryStore {}
+
+impl<S: L2Store + ?Sized> L2Store for Arc<S> {
+    fn get_with_deadline(&self, key: &str) -> Result<Option<(Bytes, Option<i64>)>> {
+        (**self).get_with_deadline(key)
+    }
+}
 
 /// What a [`TieredStore`] does when an L2 operation fails (or is skipped because
 /// the circuit breaker is open). Every failure is logged and counted whatever the
@@ -141,9 +152,24 @@ pub struct TieredStats {
     pub l1_bytes: usize,
 }
 
-/// L1 over L2; see the [module docs](self). Thread-safe; the counters, the breaker
-/// and the latency histogram are atomics (the only lock is L1's own).
-pub struct TieredStore<L2: Store> {
+/// An in-memory L1 ([`MemoryStore`]) over a shared L2 (usually a `RedisStore`,
+/// possibly inside an `EncryptedStore`), as Microsoft.Identity.Web's
+/// `MsalDistributedTokenCacheAdapter` does it — with its options
+/// ([`TieredOptions`]) — but with L2 failures that are never silent: each one is
+/// logged through `log`, counted in [`TieredStats`], and handled by an explicit
+/// [`L2FailurePolicy`]; a circuit breaker stops paying timeouts to a dead L2 and
+/// probes it again after a cool-down.
+///
+/// Reads go to L1, then to L2 (and a hit there is copied into L1). Writes go to
+/// both. An L1 copy never outlives the L2 entry it copies: its lifetime is the L2
+/// lifetime times [`TieredOptions::l1_expiration_ratio`], counted from the write,
+/// without sliding. A copy made on a read gets the same ratio of the lifetime L2
+/// reports ([`L2Store::get_with_deadline`]), and at most
+/// [`TieredOptions::l1_backfill_ttl`].
+///
+/// Thread-safe; the counters, the breaker and the latency histogram are atomics
+/// (the only lock is L1's own).
+pub struct TieredStore<L2: L2Store> {
     l1: Option<MemoryStore>,
     l2: L2,
     opts: TieredOptions,
@@ -157,7 +183,7 @@ pub struct TieredStore<L2: Store> {
     l2_skipped: AtomicU64,
 }
 
-impl<L2: Store + std::fmt::Debug> std::fmt::Debug for TieredStore<L2> {
+impl<L2: L2Store + std::fmt::Debug> std::fmt::Debug for TieredStore<L2> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TieredStore")
             .field("l1", &self.l1)
@@ -168,7 +194,7 @@ impl<L2: Store + std::fmt::Debug> std::fmt::Debug for TieredStore<L2> {
     }
 }
 
-impl<L2: Store> TieredStore<L2> {
+impl<L2: L2Store> TieredStore<L2> {
     /// An L1 of `options.l1_max_bytes` over `l2`.
     pub fn new(l2: L2, options: TieredOptions) -> Result<Self> {
         if !(options.l1_expiration_ratio > 0.0 && options.l1_expiration_ratio <= 1.0) {
@@ -314,7 +340,7 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-impl<L2: Store> Store for TieredStore<L2> {
+impl<L2: L2Store> Store for TieredStore<L2> {
     fn get(&self, key: &str) -> Result<Option<Bytes>> {
         if let Some(l1) = &self.l1
             && let Some(v) = l1.get(key)?
@@ -322,12 +348,13 @@ impl<L2: Store> Store for TieredStore<L2> {
             self.l1_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(v));
         }
-        match self.call_l2("read", || self.l2.get(key)) {
-            Ok(Some(v)) => {
+        match self.call_l2("read", || self.l2.get_with_deadline(key)) {
+            Ok(Some((v, l2_deadline))) => {
                 self.l2_hits.fetch_add(1, Ordering::Relaxed);
                 if let Some(l1) = &self.l1 {
                     let now = (self.opts.clock)();
-                    let bound = Expiry::at(now.saturating_add(secs(self.opts.l1_backfill_ttl)));
+                    let backfill = now.saturating_add(secs(self.opts.l1_backfill_ttl));
+                    let bound = Expiry::at(l2_deadline.map_or(backfill, |d| d.min(backfill)));
                     let deadline = self.l2_expiry(bound, now).deadline(now);
                     l1.set(key, v.clone(), self.l1_expiry(deadline, now))?;
                 }
