@@ -133,6 +133,15 @@ pub(crate) fn unescape(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A field value as [`Entry::fields`] yields it. No `Debug`: it may be a secret.
+#[derive(Clone)]
+pub enum FieldValue<'a> {
+    /// A string, borrowed from the entry when it has nothing to unescape.
+    Str(Cow<'a, str>),
+    /// Any other JSON value, decoded.
+    Other(Value),
+}
+
 /// A cache entry (an access token, refresh token, ID token, account or app metadata
 /// record). Cheap to clone; immutable; owned by whoever holds it.
 ///
@@ -220,6 +229,19 @@ impl Entry {
     /// Field names and decoded values, in stored order.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Value)> + '_ {
         self.0.slots.iter().map(|s| (self.slot_name(s), self.slot_raw(s).to_value()))
+    }
+
+    /// Field names and values in stored order, without copying: strings are borrowed
+    /// unless they hold escapes (for a binding that turns them into its own strings).
+    pub fn fields(&self) -> impl Iterator<Item = (Cow<'_, str>, FieldValue<'_>)> + '_ {
+        self.0.slots.iter().map(|s| {
+            let raw = self.slot_raw(s);
+            let value = match raw.kind {
+                Kind::Str => FieldValue::Str(unescape(raw.text)),
+                Kind::Raw => FieldValue::Other(raw.to_value()),
+            };
+            (self.slot_name(s), value)
+        })
     }
 
     pub(crate) fn iter_raw(&self) -> impl Iterator<Item = (Cow<'_, str>, RawField<'_>)> + '_ {

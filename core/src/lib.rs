@@ -47,7 +47,7 @@ mod schema;
 pub mod store;
 
 pub use cache::{CacheStats, TokenCache, unix_now};
-pub use entry::Entry;
+pub use entry::{Entry, FieldValue};
 pub use error::{Error, ErrorKind, Result};
 pub use event::ext_cache_key;
 pub use json::{Map, Value};
