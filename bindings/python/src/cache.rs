@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use tokencache::{CredentialType, Entry, Map, TokenCache};
 
 use crate::convert::{entry_to_dict, to_entry, to_map, to_now, to_scopes};
@@ -261,12 +261,23 @@ impl SerializableTokenCacheCore {
     fn deserialize(slf: &Bound<'_, Self>, state: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let py = slf.py();
         let inner = &slf.as_super().get().inner;
-        let text = match state {
-            None => std::borrow::Cow::Borrowed(""),
-            Some(s) if s.is_none() || !s.is_truthy()? => std::borrow::Cow::Borrowed(""),
-            Some(s) => state_text(s)?,
+        let state = match state {
+            Some(s) if !s.is_none() && s.is_truthy()? => s,
+            _ => return py.detach(|| inner.deserialize("")).map_err(|e| to_py_err(py, e, None)),
         };
-        py.detach(|| inner.deserialize(&text)).map_err(|e| to_py_err(py, e, Some(&text)))
+        // str is read through its UTF-8 bytes, borrowed: no copy of a large document.
+        let owned;
+        let bytes: &[u8] = if let Ok(text) = state.cast::<PyString>() {
+            owned = text.encode_utf8()?;
+            owned.as_bytes()
+        } else if let Ok(b) = state.cast::<PyBytes>() {
+            b.as_bytes()
+        } else if let Ok(b) = state.cast::<PyByteArray>() {
+            return deserialize_text(py, inner, &String::from_utf8(b.to_vec()).map_err(|_| not_utf8())?);
+        } else {
+            return Err(PyTypeError::new_err("tokencache: state must be str, bytes or bytearray"));
+        };
+        deserialize_text(py, inner, std::str::from_utf8(bytes).map_err(|_| not_utf8())?)
     }
 
     /// Whether the cache changed since the last `serialize` or `deserialize`.
@@ -282,18 +293,8 @@ impl SerializableTokenCacheCore {
     }
 }
 
-/// `json.loads` takes str, bytes and bytearray; so does `deserialize`.
-fn state_text<'a>(s: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
-    if let Ok(text) = s.cast::<PyString>() {
-        return Ok(std::borrow::Cow::Owned(text.to_cow()?.into_owned()));
-    }
-    if let Ok(b) = s.cast::<pyo3::types::PyBytes>() {
-        return std::str::from_utf8(b.as_bytes()).map(std::borrow::Cow::Borrowed).map_err(|_| not_utf8());
-    }
-    if let Ok(b) = s.cast::<pyo3::types::PyByteArray>() {
-        return String::from_utf8(b.to_vec()).map(std::borrow::Cow::Owned).map_err(|_| not_utf8());
-    }
-    Err(PyTypeError::new_err("tokencache: state must be str, bytes or bytearray"))
+fn deserialize_text(py: Python<'_>, cache: &TokenCache, text: &str) -> PyResult<()> {
+    py.detach(|| cache.deserialize(text)).map_err(|e| to_py_err(py, e, Some(text)))
 }
 
 /// `json.loads` would raise `UnicodeDecodeError`, a `ValueError`.

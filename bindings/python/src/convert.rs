@@ -7,10 +7,14 @@
 //! extended cache key hashes and its debug log prints (`bytes` assertions, for one).
 //! Messages name types, never values: these objects carry tokens.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
-use tokencache::{Entry, Map, Value};
+use tokencache::{Entry, FieldValue, Map, Value};
 
 /// Deeper than any token response; a cycle (a dict holding itself) stops here
 /// instead of overflowing the stack (Python's `json` raises for it too).
@@ -129,11 +133,34 @@ fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     Ok(PyFloat::new(py, f).into_any())
 }
 
+/// Field names already made into (interned) Python strings: a dict built with them
+/// neither allocates its keys nor hashes them again. Bounded, since names of unknown
+/// fields come from the documents loaded.
+static FIELD_NAMES: PyOnceLock<Mutex<HashMap<Box<str>, Py<PyString>>>> = PyOnceLock::new();
+const MAX_FIELD_NAMES: usize = 1024;
+
+fn field_name<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyString> {
+    let names = FIELD_NAMES.get_or_init(py, Default::default);
+    let mut names = names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(s) = names.get(name) {
+        return s.bind(py).clone();
+    }
+    let s = PyString::intern(py, name);
+    if names.len() < MAX_FIELD_NAMES {
+        names.insert(name.into(), s.clone().unbind());
+    }
+    s
+}
+
 /// A cache entry as a new dict, fields in stored order.
 pub(crate) fn entry_to_dict<'py>(py: Python<'py>, e: &Entry) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    for (name, value) in e.iter() {
-        d.set_item(PyString::new(py, &name), from_value(py, &value)?)?;
+    for (name, value) in e.fields() {
+        let value = match value {
+            FieldValue::Str(s) => PyString::new(py, &s).into_any(),
+            FieldValue::Other(v) => from_value(py, &v)?,
+        };
+        d.set_item(field_name(py, &name), value)?;
     }
     Ok(d)
 }
