@@ -165,15 +165,24 @@ fn an_unreachable_server_is_store_unavailable_without_the_password() {
 
 #[cfg(feature = "redis-tls")]
 #[test]
-fn rediss_urls_are_accepted() {
-    // TLS is compiled in: the URL parses and a connection attempt fails as
-    // unavailable (nothing listens), not as an unsupported scheme.
+fn tls_by_url_scheme_with_a_private_ca() {
+    let Some(url) = stores_support::redis_tls_url("tls_by_url_scheme_with_a_private_ca") else { return };
+    let ca = std::fs::read(std::env::var("TOKENCACHE_REDIS_TLS_CA").unwrap()).unwrap();
     let s = RedisStore::open(
-        "rediss://127.0.0.1:1/",
-        RedisOptions { connect_timeout: Duration::from_millis(200), ..Default::default() },
+        &url,
+        RedisOptions { key_prefix: unique_prefix("tls"), tls_root_certificates_pem: Some(ca), ..Default::default() },
     )
     .unwrap();
-    assert_eq!(s.get("k").unwrap_err().kind(), ErrorKind::StoreUnavailable);
+    s.set("alice", Bytes::from_static(b"over tls"), Expiry::NEVER).unwrap();
+    assert_eq!(s.get("alice").unwrap().as_deref(), Some(&b"over tls"[..]));
+    assert!(format!("{s:?}").contains("rediss://"));
+    // The system's roots do not know the test CA: the certificate is checked.
+    let untrusted =
+        RedisStore::open(&url, RedisOptions { connect_timeout: Duration::from_millis(500), ..Default::default() })
+            .unwrap();
+    let e = untrusted.get("alice").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::StoreUnavailable);
+    assert!(e.message().contains("certificate"), "{e}");
 }
 
 #[test]

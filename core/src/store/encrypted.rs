@@ -301,6 +301,19 @@ pub struct EncryptionStats {
 /// the primary key well before 2^32 writes under it.
 ///
 /// Key bytes never appear in `Debug` output, logs or errors: only key ids do.
+///
+/// ```
+/// use bytes::Bytes;
+/// use tokencache::store::{EncryptedStore, EncryptionKey, Expiry, KeyRing, MemoryStore, Store};
+///
+/// let old = EncryptionKey::generate()?;
+/// let store = EncryptedStore::new(MemoryStore::default(), KeyRing::new(old.clone()));
+/// store.set("uid.utid", Bytes::from_static(b"{}"), Expiry::NEVER)?;
+/// // Rotate: a new primary, the old key kept for what it wrote.
+/// store.set_key_ring(KeyRing::new(EncryptionKey::generate()?).with_key(old));
+/// assert_eq!(store.get("uid.utid")?.as_deref(), Some(&b"{}"[..]));
+/// # Ok::<(), tokencache::Error>(())
+/// ```
 pub struct EncryptedStore<S: Store> {
     inner: S,
     ring: RwLock<Arc<KeyRing>>,

@@ -25,6 +25,10 @@ pub struct RedisOptions {
     pub read_timeout: Duration,
     /// Bound on sending a request. Default 1 s.
     pub write_timeout: Duration,
+    /// For `rediss://`: the PEM certificate(s) of the CA that signed the server's
+    /// certificate, instead of the system's roots (a private CA, as managed Redis
+    /// services and self-hosted clusters often use). Default none.
+    pub tls_root_certificates_pem: Option<Vec<u8>>,
     /// Source of the current time for TTLs (tests inject one).
     pub clock: Clock,
 }
@@ -37,6 +41,7 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
             write_timeout: Duration::from_secs(1),
+            tls_root_certificates_pem: None,
             clock: system_clock(),
         }
     }
@@ -50,6 +55,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
+            .field("tls_root_certificates_pem", &self.tls_root_certificates_pem.as_ref().map(|_| "(set)"))
             .finish_non_exhaustive()
     }
 }
@@ -226,6 +232,25 @@ fn install_tls_provider(urls: &[&str]) {
     let _ = urls;
 }
 
+#[cfg(feature = "redis-tls")]
+fn tls_certificates(options: &RedisOptions) -> Result<Option<redis::TlsCertificates>> {
+    Ok(options
+        .tls_root_certificates_pem
+        .clone()
+        .map(|pem| redis::TlsCertificates { client_tls: None, root_cert: Some(pem) }))
+}
+
+#[cfg(not(feature = "redis-tls"))]
+fn tls_certificates(options: &RedisOptions) -> Result<Option<std::convert::Infallible>> {
+    match options.tls_root_certificates_pem {
+        Some(_) => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "tls_root_certificates_pem needs the redis-tls feature of tokencache",
+        )),
+        None => Ok(None),
+    }
+}
+
 fn config_error(target: &str, e: &RedisError) -> Error {
     Error::new(ErrorKind::InvalidArgument, format!("redis {target}: {e}"))
 }
@@ -236,7 +261,12 @@ impl RedisStore {
     pub fn open(url: &str, options: RedisOptions) -> Result<Self> {
         let target = redact(url);
         install_tls_provider(&[url]);
-        let client = redis::Client::open(url).map_err(|e| config_error(&target, &e))?;
+        let client = match tls_certificates(&options)? {
+            #[cfg(feature = "redis-tls")]
+            Some(certs) => redis::Client::build_with_tls(url, certs),
+            _ => redis::Client::open(url),
+        }
+        .map_err(|e| config_error(&target, &e))?;
         Self::build(Backend::Single(client), target, false, options)
     }
 
@@ -249,11 +279,15 @@ impl RedisStore {
             return Err(Error::new(ErrorKind::InvalidArgument, "redis cluster: no seed node given"));
         }
         install_tls_provider(&nodes);
-        let client = redis::cluster::ClusterClient::builder(nodes)
+        let builder = redis::cluster::ClusterClient::builder(nodes)
             .connection_timeout(options.connect_timeout)
-            .response_timeout(options.read_timeout)
-            .build()
-            .map_err(|e| config_error(&target, &e))?;
+            .response_timeout(options.read_timeout);
+        #[cfg(feature = "redis-tls")]
+        let builder = match tls_certificates(&options)? {
+            Some(certs) => builder.certs(certs),
+            None => builder,
+        };
+        let client = builder.build().map_err(|e| config_error(&target, &e))?;
         Self::build(Backend::Cluster(client), target, true, options)
     }
 

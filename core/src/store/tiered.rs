@@ -169,6 +169,25 @@ pub struct TieredStats {
 ///
 /// Thread-safe; the counters, the breaker and the latency histogram are atomics
 /// (the only lock is L1's own).
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use tokencache::store::{Expiry, L2FailurePolicy, MemoryStore, Store, TieredOptions, TieredStore};
+///
+/// // In production the L2 is a RedisStore (or an EncryptedStore over one).
+/// let l2 = MemoryStore::default();
+/// let store = TieredStore::new(l2, TieredOptions {
+///     l1_expiration_ratio: 0.5,
+///     on_l2_failure: L2FailurePolicy::ServeFromL1,
+///     circuit_cool_down: Duration::from_secs(5),
+///     ..Default::default()
+/// })?;
+/// store.set("uid.utid", Bytes::from_static(b"{}"), Expiry::at(tokencache::unix_now() + 3600))?;
+/// assert!(store.get("uid.utid")?.is_some());
+/// assert_eq!(store.stats().l1_hits, 1);
+/// # Ok::<(), tokencache::Error>(())
+/// ```
 pub struct TieredStore<L2: L2Store> {
     l1: Option<MemoryStore>,
     l2: L2,

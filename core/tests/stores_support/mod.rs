@@ -32,6 +32,11 @@ pub fn redis_url(test: &str) -> Option<String> {
     env_or_skip("TOKENCACHE_REDIS_URL", test)
 }
 
+/// The TLS test server's `rediss://` URL (its CA is in TOKENCACHE_REDIS_TLS_CA).
+pub fn redis_tls_url(test: &str) -> Option<String> {
+    env_or_skip("TOKENCACHE_REDIS_TLS_URL", test)
+}
+
 /// The test cluster's seed URLs.
 pub fn redis_cluster_urls(test: &str) -> Option<Vec<String>> {
     env_or_skip("TOKENCACHE_REDIS_CLUSTER_URLS", test).map(|v| v.split(',').map(str::to_owned).collect())
