@@ -4,8 +4,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DIFF_SEQUENCES ?= 2000
 BUILD := $(CURDIR)/target/tokencache-test
+PREFIX ?= /usr/local
 
-.PHONY: help demo test test-rust test-differential test-c test-python fuzz-smoke lint bench fmt
+.PHONY: help demo test test-rust test-differential test-c test-python bench-python fuzz-smoke lint bench fmt header install bench-c
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,17 +35,30 @@ test-differential: ## Random event sequences through real msal and through us, c
 		$(CARGO) test --quiet -p tokencache --test differential -- --nocapture
 
 test-c: ## The C ABI: header check, C and C++ tests, sanitizers, valgrind, examples
-	@echo "test-c: (the C ABI is not built yet)"
+	BUILD=$(BUILD) scripts/test-c.sh
+
+header: ## Regenerate include/tokencache.h with the pinned cbindgen
+	scripts/cbindgen.sh include/tokencache.h
+
+install: ## Install libtokencache, tokencache.h, tokencache.pc and the CMake package under PREFIX
+	scripts/install-c.sh "$(PREFIX)"
+
+bench-c: ## The C benchmark of the ABI against the same lookups in Rust (BENCHMARKS.md)
+	BUILD=$(BUILD) scripts/bench-c.sh
 
 test-python: ## The Python package: wheel, pytest, drop-in tests against msal, stubtest
 	PY=$$(cd "$$(dirname "$$(scripts/venv.sh)")" && pwd)/python && scripts/python-wheel.sh "$$PY" \
 		&& $$PY -m pytest -W error --timeout=300 -q tests/python \
 		&& (cd /tmp && $$PY -m mypy.stubtest tokencache)
 
+bench-python: ## msal vs the Python package on W1/W2 (1k-100k), ratios (BENCHMARKS.md)
+	PY=$$(cd "$$(dirname "$$(scripts/venv.sh)")" && pwd)/python && scripts/python-wheel.sh "$$PY" \
+		&& $$PY bench/python_compare.py
+
 fuzz-smoke: ## A short bounded fuzz run of every fuzz target
 	scripts/fuzz-smoke.sh
 
-bench: ## Criterion benchmarks and the comparison against msal (see BENCHMARKS.md)
+bench: bench-c ## Criterion benchmarks and the comparison against msal (see BENCHMARKS.md)
 	$(CARGO) bench -p tokencache --bench cache
 
 fmt: ## Format the code

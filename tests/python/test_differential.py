@@ -9,7 +9,7 @@ import pytest
 import msal_oracle
 import tokencache
 
-SEQUENCES = 400
+SEQUENCES = 1000
 
 # msal's exception class names, as the oracle records them -> the built-in class our
 # error must also be an instance of (JSONDecodeError, UnicodeDecodeError and
