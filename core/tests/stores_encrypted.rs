@@ -209,3 +209,25 @@ fn over_real_redis() {
     assert!(stored.starts_with(b"TCE\x01") && !stored.windows(15).any(|w| w == b"at-secret-value"));
     assert_eq!(s.get("alice").unwrap().as_deref(), Some(PARTITION_JSON));
 }
+
+#[test]
+fn as_the_l2_of_a_tiered_store_only_l2_holds_ciphertext() {
+    use tokencache::store::{TieredOptions, TieredStore};
+    let l2 = std::sync::Arc::new(MemoryStore::default());
+    let t = TieredStore::new(EncryptedStore::new(l2.clone(), KeyRing::new(key(8))), TieredOptions::default()).unwrap();
+    t.set("alice", Bytes::from_static(PARTITION_JSON), Expiry::NEVER).unwrap();
+    assert!(l2.get("alice").unwrap().unwrap().starts_with(b"TCE\x01"), "L2 (shared) holds the envelope");
+    assert_eq!(t.l1().unwrap().get("alice").unwrap().as_deref(), Some(PARTITION_JSON), "L1 (process) plaintext");
+    t.l1().unwrap().remove("alice").unwrap();
+    assert_eq!(t.get("alice").unwrap().as_deref(), Some(PARTITION_JSON), "decrypted on the way up");
+    // A blob under a foreign key surfaces through the tier as KeyMismatch even under
+    // ServeFromL1: L2 answered, so it is no outage (no retry, no breaker), and the
+    // policy never turns a wrong blob into a silent miss.
+    l2.set("bob", Bytes::from(KeyRing::new(key(9)).encrypt("bob", b"x").unwrap()), Expiry::NEVER).unwrap();
+    for _ in 0..5 {
+        assert_eq!(t.get("bob").unwrap_err().kind(), ErrorKind::KeyMismatch);
+    }
+    let st = t.stats();
+    assert_eq!((st.l2_errors, st.circuit_opened), (0, 0), "a bad blob is not an L2 outage: {st:?}");
+    assert_eq!(t.l2().stats().key_mismatches, 5);
+}

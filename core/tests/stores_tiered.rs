@@ -2,6 +2,7 @@
 //! clock), the Microsoft.Identity.Web options, the three L2 failure policies, the
 //! circuit breaker, stats and logging. The L2 here is a MemoryStore behind a switch
 //! that makes it fail; `stores_tiered_redis` does the same against a real Redis.
+#![cfg(any(feature = "sqlite", feature = "redis"))]
 
 mod stores_support;
 
@@ -53,11 +54,24 @@ impl SwitchableL2 {
     }
 }
 
-/// What the switchable L2 fails with. `Error` can only be made inside the crate, so
-/// this is a real one (its kind is irrelevant here: the tiered store passes it on).
+/// What the switchable L2 fails with: an outage-kind error. `Error` can only be
+/// made inside the crate, so this is a real one from a store that cannot work.
 fn l2_error() -> tokencache::Error {
     static E: OnceLock<tokencache::Error> = OnceLock::new();
-    E.get_or_init(|| tokencache::TokenCache::new().deserialize("L2 is down").unwrap_err()).clone()
+    E.get_or_init(|| {
+        #[cfg(feature = "sqlite")]
+        let e = tokencache::store::SqliteStore::open("/nonexistent-tokencache-dir/x.db").unwrap_err();
+        #[cfg(not(feature = "sqlite"))]
+        let e = tokencache::store::RedisStore::open(
+            "redis://127.0.0.1:1/",
+            tokencache::store::RedisOptions { connect_timeout: Duration::from_millis(50), ..Default::default() },
+        )
+        .unwrap()
+        .get("x")
+        .unwrap_err();
+        e
+    })
+    .clone()
 }
 
 impl Store for SwitchableL2 {
@@ -299,7 +313,7 @@ fn circuit_breaker_skips_a_failing_l2_then_probes_it() {
         l2.clone(),
         TieredOptions {
             circuit_failure_threshold: 3,
-            circuit_cool_down: Duration::from_millis(100),
+            circuit_cool_down: Duration::from_millis(300),
             on_l2_failure: L2FailurePolicy::ServeFromL1,
             ..opts(&clock)
         },

@@ -35,6 +35,12 @@ impl<S: L2Store + ?Sized> L2Store for Arc<S> {
 /// What a [`TieredStore`] does when an L2 operation fails (or is skipped because
 /// the circuit breaker is open). Every failure is logged and counted whatever the
 /// policy.
+///
+/// A failure here is an outage: [`ErrorKind::StoreUnavailable`], [`ErrorKind::Io`],
+/// [`ErrorKind::LockTimeout`]. An L2 that answers with a blob that cannot be read
+/// ([`ErrorKind::KeyMismatch`], [`ErrorKind::DecryptionFailed`], ...) is not down:
+/// that error reaches the caller under every policy, without retry, and does not
+/// count towards the circuit breaker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum L2FailurePolicy {
     /// Try the operation once more at once; if that fails too, return the error.
@@ -310,6 +316,10 @@ impl<L2: L2Store> TieredStore<L2> {
         for attempt in 1..=attempts {
             match &result {
                 Ok(_) => break,
+                // L2 answered, with something wrong in what it holds (a blob under a
+                // foreign key, a tampered one): not an outage, so no retry, no breaker,
+                // no policy — the caller gets the error as it is.
+                Err(e) if !is_outage(e) => break,
                 Err(e) => {
                     self.l2_errors.fetch_add(1, Ordering::Relaxed);
                     log::error!("tiered store: L2 {what} failed (attempt {attempt} of {attempts}): {e}");
@@ -320,21 +330,16 @@ impl<L2: L2Store> TieredStore<L2> {
                 }
             }
         }
-        match &result {
-            Ok(_) => {
-                if self.breaker.success() {
-                    log::info!("tiered store: L2 answered again, circuit closed");
-                }
+        if result.as_ref().err().is_some_and(is_outage) {
+            if self.breaker.failure(probing) {
+                log::error!(
+                    "tiered store: circuit opened, L2 skipped for {:?} after {} consecutive failures",
+                    self.opts.circuit_cool_down,
+                    if probing { 1 } else { self.opts.circuit_failure_threshold }
+                );
             }
-            Err(_) => {
-                if self.breaker.failure(probing) {
-                    log::error!(
-                        "tiered store: circuit opened, L2 skipped for {:?} after {} consecutive failures",
-                        self.opts.circuit_cool_down,
-                        if probing { 1 } else { self.opts.circuit_failure_threshold }
-                    );
-                }
-            }
+        } else if self.breaker.success() {
+            log::info!("tiered store: L2 answered again, circuit closed");
         }
         result
     }
@@ -346,13 +351,24 @@ impl<L2: L2Store> TieredStore<L2> {
         r
     }
 
+    /// Whether the policy turns this failed L2 operation into "carry on with L1".
+    fn serve_from_l1(&self, e: &Error) -> bool {
+        self.opts.on_l2_failure == L2FailurePolicy::ServeFromL1 && is_outage(e)
+    }
+
     /// Applies the policy to a failed L2 write or remove.
     fn degrade(&self, r: Result<()>) -> Result<()> {
         match r {
-            Err(_) if self.opts.on_l2_failure == L2FailurePolicy::ServeFromL1 => Ok(()),
+            Err(e) if self.serve_from_l1(&e) => Ok(()),
             r => r,
         }
     }
+}
+
+/// L2 could not be used (down, unreachable, locked) — as opposed to an L2 that
+/// answered with a blob that cannot be read, which no policy hides.
+fn is_outage(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::StoreUnavailable | ErrorKind::Io | ErrorKind::LockTimeout)
 }
 
 fn secs(d: Duration) -> i64 {
@@ -383,14 +399,11 @@ impl<L2: L2Store> Store for TieredStore<L2> {
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 Ok(None)
             }
-            Err(e) => {
-                if self.opts.on_l2_failure == L2FailurePolicy::ServeFromL1 {
-                    self.misses.fetch_add(1, Ordering::Relaxed);
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
+            Err(e) if self.serve_from_l1(&e) => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
             }
+            Err(e) => Err(e),
         }
     }
 
@@ -417,7 +430,7 @@ impl<L2: L2Store> Store for TieredStore<L2> {
         };
         match self.call_l2("purge", || self.l2.purge_expired()) {
             Ok(n) => Ok(l1 + n),
-            Err(_) if self.opts.on_l2_failure == L2FailurePolicy::ServeFromL1 => Ok(l1),
+            Err(e) if self.serve_from_l1(&e) => Ok(l1),
             Err(e) => Err(e),
         }
     }
