@@ -386,3 +386,14 @@ fn concurrent_load_with_failures_is_counted_and_never_panics() {
     assert!(st.l2_errors > 0 && st.l1_bytes <= 4096, "{st:?}");
     assert_eq!(st.l1_hits + st.l2_hits + st.misses, 6 * 2000 - 6 * 667, "every read accounted for: {st:?}");
 }
+
+/// Bindings choose the L2 at run time: a trait object works as one.
+#[test]
+fn a_dynamic_l2() {
+    let l2: Arc<dyn L2Store> = Arc::new(MemoryStore::default());
+    let t = TieredStore::new(l2.clone(), TieredOptions::default()).unwrap();
+    t.set("k", v("1"), Expiry::NEVER).unwrap();
+    assert_eq!(l2.get("k").unwrap(), Some(v("1")));
+    let dynamic: Arc<dyn Store> = Arc::new(t);
+    assert_eq!(dynamic.get("k").unwrap(), Some(v("1")));
+}
