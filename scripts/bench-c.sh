@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The C ABI benchmark (`make bench-c`): W1 at $TC_BENCH_TENANTS tenants (default
+# 100 000) looked up from C through libtokencache (bench/c/bench_abi.c, -O2, against a
+# release build installed in a temporary prefix) and the same lookups in Rust
+# (ffi/benches/rust_lookup.rs), then a table of both and their ratio.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${BUILD:-$root/target/tokencache-test}/bench-c
+export TC_BENCH_TENANTS=${TC_BENCH_TENANTS:-100000}
+mkdir -p "$build"
+prefix="$build/prefix"
+scripts/install-c.sh "$prefix" >/dev/null
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+cc -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror bench/c/bench_abi.c $(pkg-config --cflags --libs tokencache) \
+    -Wl,-rpath,"$(pkg-config --variable=libdir tokencache)" -o "$build/bench_abi"
+
+echo "W1 at $TC_BENCH_TENANTS tenants; median ns per call over 300 batches of 1000"
+rust=$("${CARGO:-cargo}" bench --quiet -p tokencache-ffi --bench rust_lookup | grep '^RESULT')
+c=$("$build/bench_abi" | grep '^RESULT')
+value() { printf '%s\n%s\n' "$rust" "$c" | awk -v k="$1" '$2 == k {print $3}'; }
+row() { printf '| %-58s | %8.0f |\n' "$1" "$(value "$2")"; }
+ratio() { awk -v a="$(value "$2")" -v b="$(value "$3")" 'BEGIN {printf "| %-58s | %7.2fx |\n", "'"$1"'", a / b}'; }
+echo "| measurement                                                | ns/call  |"
+echo "|------------------------------------------------------------|---------:|"
+row "Rust: TokenCache::get_access_token (+ secret, expires_on)" rust_get_access_token
+row "Rust calling the exported tc_cache_get_access_token" rust_calls_abi_get_access_token
+row "C: tc_cache_get_access_token (libtokencache.so, -O2)" c_get_access_token
+ratio "typed hot path, C over Rust" c_get_access_token rust_get_access_token
+row "Rust: TokenCache::search with a parsed query" rust_search
+row "C: tc_cache_search (query JSON in, JSON array out, freed)" c_search_json
+ratio "search, C (JSON) over Rust (parsed)" c_search_json rust_search
+row "C: tc_cache_add_event (W1 event, 1.6 KB of JSON)" c_add_event
