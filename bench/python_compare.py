@@ -25,7 +25,7 @@ OUT = os.path.join(ROOT, "target", "bench")
 OPS = [  # (key, label, kind) kind: "key" = msal answers it from its dict key, "scan" = msal scans
     ("add", "add(event)", "add"),
     ("search_at_first", "search(AT) first hit (msal's app path)", "key"),
-    ("search_at_first_subset_scope", "search(AT) first hit, subset of scopes", "key"),
+    ("search_at_first_subset_scope", "search(AT) first hit, subset of scopes (msal scans)", "scan"),
     ("find_at", "find(AT) hit (list: msal scans on)", "scan"),
     ("find_at_miss", "find(AT) miss", "scan"),
     ("find_rt", "find(RT) by env + home_account_id + client_id", "scan"),

@@ -11,8 +11,15 @@ for byte; every search is answered from indexes instead of a scan. Differences
 from msal (all on purpose):
 
 * ``search()`` yields *copies*: changing a dict it returned does not change the
-  cache (msal hands out its stored dicts). It works on a snapshot taken at the
-  first ``next()`` instead of holding the cache's lock while suspended.
+  cache (msal hands out its stored dicts). It returns an iterator with msal's
+  generator semantics (nothing runs before the first ``next()``; expired access
+  tokens are removed only once every result was read, so a lookup that stops at
+  its first hit leaves ``has_state_changed`` alone) and ``close()``, but it is not
+  a generator object, and it works on a snapshot taken at the first ``next()``
+  instead of holding the cache's lock while suspended.
+* A search for a section name other than the five (an unknown section kept from
+  another SDK's file) finds nothing; msal would scan it.
+* ``update_rt`` also takes ``now=`` (msal reads the clock).
 * ``deserialize()`` rejects JSON that is not a token cache (``[]``, ``1``, ...)
   with :class:`NotACacheError` at once; msal accepts it and fails later.
 * A bad event changes nothing: every check runs before the first write.
