@@ -14,7 +14,7 @@ help: ## List the targets
 demo: ## Run the main job end to end: populate, save, reload, look up
 	$(CARGO) run --quiet --release -p tokencache --example demo
 
-test: lint test-rust test-stores test-differential test-c test-python fuzz-smoke ## Run every test (installs what it needs)
+test: lint test-rust test-stores test-differential test-c test-python fuzz-smoke test-compat ## Run every test (installs what it needs)
 	@echo "make test: all suites passed"
 
 lint: ## rustfmt check, clippy with warnings as errors, docs
@@ -63,3 +63,6 @@ bench: bench-c ## Criterion benchmarks and the comparison against msal (see BENC
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
+
+test-compat: ## Round trips through msal Python, msal-node, MSAL Go, msal4j (offline); writes COMPATIBILITY.md
+	CARGO="$(CARGO)" python3 tests/compat/driver.py --report COMPATIBILITY.md
