@@ -26,14 +26,12 @@ A peer whose toolchain is missing is skipped with a banner; any failed cell fail
 """
 import argparse
 import concurrent.futures
-import copy
 import datetime
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import traceback
 
@@ -120,7 +118,7 @@ class Skip(Exception):
     pass
 
 
-def run(cmd, cwd=None, env=None, quiet=True):
+def run(cmd, cwd=None, env=None):
     res = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if res.returncode != 0:
         raise RuntimeError("%s failed (%d):\n%s" % (" ".join(cmd), res.returncode, res.stdout[-4000:]))
@@ -875,7 +873,6 @@ class Suite:
         self.args = args
         self.work = os.path.join(TARGET, "run")
         self.tool = None
-        self.lock = threading.Lock()
 
     def build_tool(self):
         cargo = os.environ.get("CARGO", "cargo")
@@ -890,6 +887,7 @@ class Suite:
             peer.check_toolchain()
             cmd, extra_env = peer.setup()
         except Skip as e:
+            print("### SKIPPING PEER %s: %s" % (peer.name, e), flush=True)
             return peer, None, str(e), time.time() - started
         setup_s = time.time() - started
         cells = []
