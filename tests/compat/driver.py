@@ -687,6 +687,7 @@ def on_behalf_of(c):
                "Replace()s the partitioned manager but Export()s the unpartitioned one) and reads back in its own "
                "non-unified shape: its OBO tokens never reach the file, so only the account-based half of this "
                "cell applies" % c.peer.name)
+        c.limited = True
     if c.direction == "peer-first":
         c.peer_op(api, obo(graph), cache_out=f1, respond=[_user_resp(c, WEB_API, HOME, graph, "P1", "P1")],
                   expect_token=tok(c, "at", "P1"), expect_source="network", expect_grant=OBO_GRANT)
@@ -714,7 +715,6 @@ def on_behalf_of(c):
         c.check_kept(f1, f2, c.peer.short, fail=False)
         c.check_no_duplicates(f2, c.peer.short, fail=False)
         if not c.peer.obo_persisted:
-            c.limited = True
             return
         doc = c.load(f2)
         fields = sorted({f for e in (doc.get("AccessToken") or {}).values() if isinstance(e, dict)
