@@ -2,7 +2,8 @@
 # The C ABI suite (`make test-c`): checks the committed header against the pinned
 # cbindgen, installs libtokencache into a temporary prefix, builds the C and C++ tests
 # against that installed copy and runs them as is, under valgrind, and under
-# AddressSanitizer + UBSan, then builds and runs the examples with pkg-config and CMake.
+# AddressSanitizer + UBSan, builds and runs the examples with pkg-config and CMake, and
+# runs the Rust-side tests of the exported functions under Miri.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -86,6 +87,13 @@ if ldd "$build/example-c-static" | grep -q tokencache; then
     echo "test-c: the static example still loads libtokencache.so" >&2
     exit 1
 fi
+
+step "Rust-side ABI tests under Miri"
+if ! "${CARGO:-cargo}" +nightly miri --version >/dev/null 2>&1; then
+    rustup component add --toolchain nightly miri rust-src
+fi
+# Isolation off: the cache reads the wall clock.
+MIRIFLAGS="-Zmiri-disable-isolation ${MIRIFLAGS:-}" "${CARGO:-cargo}" +nightly miri test --quiet -p tokencache-ffi --lib --tests
 
 echo
 echo "test-c: all C ABI checks passed"

@@ -58,3 +58,37 @@ macro_rules! ffi_panic_boundary {
     };
 }
 pub(crate) use ffi_panic_boundary;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::tc_bytes;
+
+    fn panicking() -> tc_result {
+        ffi_panic_boundary! {
+            let items: Vec<u8> = Vec::new();
+            if items.is_empty() {
+                panic!("an index out of range in the body");
+            }
+            tc_result::Ok
+        }
+    }
+
+    fn panicking_void() {
+        ffi_panic_boundary! { panic!("in a function without a result") }
+    }
+
+    #[test]
+    fn a_panic_becomes_a_code_and_a_message_not_an_unwind() {
+        assert_eq!(panicking(), tc_result::Panic);
+        let mut message = tc_bytes { data: ptr::null(), len: 0 };
+        // SAFETY: a valid out-pointer; the buffer is freed once below.
+        unsafe {
+            assert_eq!(crate::tc_last_error_message(&mut message), tc_result::Ok);
+            let text = std::str::from_utf8(message.as_slice()).unwrap().to_owned();
+            crate::tc_bytes_free(&mut message);
+            assert!(text.contains("panic in tokencache") && text.contains("index out of range"), "{text}");
+        }
+        panicking_void();
+    }
+}

@@ -24,6 +24,7 @@ fn cache_files() -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "parsing every vector under Miri takes many minutes; run natively and by the C suites")]
 fn every_cache_file_round_trips_through_the_abi() {
     let mut loaded = 0;
     for name in cache_files() {
@@ -50,6 +51,7 @@ fn every_cache_file_round_trips_through_the_abi() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "parsing every vector under Miri takes many minutes; run natively and by the C suites")]
 fn msal_python_events_replay_byte_for_byte() {
     let mut replayed = 0;
     for name in fs::read_dir(vectors_dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()) {

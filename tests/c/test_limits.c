@@ -64,8 +64,10 @@ static void byte_limit(void) {
     }
     tc_cache_stats stats;
     CHECK_RESULT(tc_cache_get_stats(cache, &stats), TC_RESULT_OK);
-    CHECK(stats.bytes <= 4096 + 2048); /* about: the partition just written is kept */
-    CHECK(stats.evicted_capacity > 0);
+    /* Bytes are counted roughly (core's estimate); the partition just written is always
+     * kept, so the cache holds a few entries at most, not fifty. */
+    CHECK(stats.entries < 10);
+    CHECK(stats.evicted_capacity >= 40);
     CHECK_RESULT(lookup(cache, 49), TC_RESULT_OK);
     tc_cache_free(cache);
 }
