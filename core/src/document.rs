@@ -71,10 +71,17 @@ impl Section {
     }
 
     /// Python's `section[key] = value`: an existing key keeps its position.
-    /// Returns the slot and the entry it replaced.
-    pub(crate) fn put(&mut self, escaped_key: &str, value: Stored) -> (u32, Option<Stored>) {
+    /// Returns the slot and the entry it replaced; `None` when the key already held
+    /// an equal entry, which is then left as it is.
+    pub(crate) fn put(&mut self, escaped_key: &str, value: Stored) -> Option<(u32, Option<Stored>)> {
         if let Some(i) = self.find(escaped_key) {
             let slot = self.slots[i as usize].as_mut().expect("found slots are live");
+            // Re-adding what is already there (app metadata on every add) changes nothing.
+            if let (Stored::Entry(old), Stored::Entry(new)) = (&slot.value, &value) {
+                if old.same_content(new) {
+                    return None;
+                }
+            }
             if let Stored::Entry(old) = &slot.value {
                 self.index.remove(i, old, self.track_expiry);
             }
@@ -82,7 +89,7 @@ impl Section {
             if let Stored::Entry(new) = &self.slots[i as usize].as_ref().expect("live").value {
                 self.index.insert(i, new, self.track_expiry);
             }
-            return (i, Some(old));
+            return Some((i, Some(old)));
         }
         let i = self.slots.len() as u32;
         if let Stored::Entry(e) = &value {
@@ -94,7 +101,7 @@ impl Section {
         self.by_key.insert_unique(key_hash(escaped_key), i, |&j| {
             key_hash(&slots[j as usize].as_ref().expect("indexed slots are live").key)
         });
-        (i, None)
+        Some((i, None))
     }
 
     /// Python's `section.pop(key, None)`.
@@ -150,6 +157,26 @@ pub(crate) struct Document {
     /// Usage accounting, only when limits are set. Behind a mutex so that readers
     /// can record use under the shared lock.
     limiter: Option<parking_lot::Mutex<Limiter>>,
+}
+
+/// Files an entry under its partition (and counts it), given the parts of the
+/// document it touches, so callers can hold a section borrowed at the same time.
+fn register_in(
+    partitions: &mut hashbrown::HashMap<u64, Posting, crate::index::PassThrough>,
+    limiter: Option<&parking_lot::Mutex<Limiter>>,
+    ct: CredentialType,
+    slot: u32,
+    key: &str,
+    e: &Entry,
+    now: i64,
+) {
+    let p = partition_key(ct, e).map(|k| partition_hash(&k));
+    if let Some(h) = p {
+        partitions.entry(h).or_insert_with(|| Posting::Few(Vec::new())).insert(pack(ct, slot));
+    }
+    if let Some(l) = limiter {
+        l.lock().added(p, entry_bytes(key, e), now);
+    }
 }
 
 fn entry_bytes(key: &str, e: &Entry) -> usize {
@@ -251,7 +278,7 @@ impl Document {
     /// Files `value` under `escaped_key` in `ct` (Python's `section[key] = value`),
     /// keeping partitions and usage up to date.
     pub(crate) fn put(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64) {
-        let (slot, old) = self.section_or_create(ct).put(escaped_key, value);
+        let Some((slot, old)) = self.section_or_create(ct).put(escaped_key, value) else { return };
         if let Some(Stored::Entry(old)) = old {
             self.unregister(ct, slot, escaped_key, &old);
         }
@@ -281,13 +308,7 @@ impl Document {
     }
 
     fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64) {
-        let p = partition_key(ct, e).map(|k| partition_hash(&k));
-        if let Some(h) = p {
-            self.partitions.entry(h).or_insert_with(|| Posting::Few(Vec::new())).insert(pack(ct, slot));
-        }
-        if let Some(l) = &self.limiter {
-            l.lock().added(p, entry_bytes(key, e), now);
-        }
+        register_in(&mut self.partitions, self.limiter.as_ref(), ct, slot, key, e, now);
     }
 
     fn unregister(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry) {
@@ -340,19 +361,11 @@ impl Document {
         self.partitions.clear();
         self.limiter = (!limits.is_unbounded()).then(|| parking_lot::Mutex::new(Limiter::new(limits)));
         for ct in CredentialType::ALL {
-            let keyed: Vec<(u32, Box<str>, Entry)> = self
-                .section(ct)
-                .map(|s| {
-                    s.live_slots()
-                        .filter_map(|(i, sl)| match &sl.value {
-                            Stored::Entry(e) => Some((i, sl.key.clone(), e.clone())),
-                            Stored::Opaque(_) => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            for (slot, key, e) in keyed {
-                self.register(ct, slot, &key, &e, now);
+            let Some(section) = self.sections[ct.index()].as_ref() else { continue };
+            for (i, sl) in section.live_slots() {
+                if let Stored::Entry(e) = &sl.value {
+                    register_in(&mut self.partitions, self.limiter.as_ref(), ct, i, &sl.key, e, now);
+                }
             }
         }
     }
@@ -546,6 +559,7 @@ impl Document {
         // Known sections that are not objects. Python keeps a repeated key's last
         // value, so a later well-formed repeat clears the complaint.
         let mut bad_sections: [bool; 5] = [false; 5];
+        let mut builder = EntryBuilder::with_capacity(16, 4096);
         let res = p.object(0, |p, name| {
             let name_dec = p.decode(name)?;
             match known_section(&name_dec) {
@@ -573,7 +587,7 @@ impl Document {
                     p.object(1, |p, key| {
                         let escaped_key: std::borrow::Cow<'_, str> =
                             if key.plain { key.raw.into() } else { escape_key(&p.decode(key)?).into_owned().into() };
-                        let stored = parse_entry(p)?;
+                        let stored = parse_entry(p, &mut builder)?;
                         section.put(&escaped_key, stored);
                         Ok(())
                     })
@@ -709,6 +723,29 @@ impl Document {
         removed
     }
 
+    /// Removes every access token with `expires_on < now`, whatever key it is filed
+    /// under; returns how many.
+    pub(crate) fn remove_expired_access_tokens(&mut self, now: i64) -> usize {
+        let Some(section) = self.section(CredentialType::AccessToken) else { return 0 };
+        if section.index.earliest_expiry().is_none_or(|e| e >= now) {
+            return 0;
+        }
+        let slots: Vec<u32> = section.index.expired_before(now).collect();
+        for &i in &slots {
+            self.remove_at_slot(CredentialType::AccessToken, i);
+        }
+        self.compact_if_sparse();
+        slots.len()
+    }
+
+    /// Names of the top-level members that are not one of the five sections.
+    pub(crate) fn unknown_sections(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
+        self.order.iter().filter_map(|t| match t {
+            TopLevel::Unknown { name, .. } => Some(crate::entry::unescape(name)),
+            TopLevel::Known(_) => None,
+        })
+    }
+
     /// Access tokens with `expires_on < now` (slot order).
     pub(crate) fn expired_access_tokens(&self, now: i64) -> Vec<Entry> {
         let Some(section) = self.section(CredentialType::AccessToken) else {
@@ -765,15 +802,14 @@ fn close(out: &mut String, compact: bool, depth: usize) {
     out.push('}');
 }
 
-/// Parses one entry value (the parser sits on it).
-fn parse_entry(p: &mut Parser<'_>) -> std::result::Result<Stored, crate::json::ParseError> {
+/// Parses one entry value (the parser sits on it), assembling it in `b`.
+fn parse_entry(p: &mut Parser<'_>, b: &mut EntryBuilder) -> std::result::Result<Stored, crate::json::ParseError> {
     if p.peek() != Some(b'{') {
         let v = p.value(ENTRY_DEPTH)?;
         let mut rendered = String::new();
         write_indented(&mut rendered, &v, ENTRY_DEPTH);
         return Ok(Stored::Opaque(rendered.into_boxed_str()));
     }
-    let mut b = EntryBuilder::with_capacity(12, 256);
     p.object(ENTRY_DEPTH, |p, name| {
         let name_dec: std::borrow::Cow<'_, str> = if name.plain { name.raw.into() } else { p.decode(name)?.into() };
         if p.peek() == Some(b'"') {
@@ -790,7 +826,7 @@ fn parse_entry(p: &mut Parser<'_>) -> std::result::Result<Stored, crate::json::P
         }
         Ok(())
     })?;
-    match b.build() {
+    match b.build_and_reset() {
         Ok(e) => Ok(Stored::Entry(e)),
         Err(_) => Err(p.error("entry too large")),
     }

@@ -396,11 +396,8 @@ impl EntryBuilder {
         EntryBuilder { buf: String::with_capacity(bytes), slots: Vec::with_capacity(fields), error: None }
     }
 
-    /// The name tag and escaped length of `name`, storing the name if it is not known.
+    /// The name tag and escaped length of an unknown `name`, storing the name.
     fn name_tag(&mut self, name: &str) -> (u32, usize) {
-        if let Some(id) = known_field_id(name) {
-            return (KNOWN | id as u32, 0);
-        }
         let start = self.buf.len();
         escape_into(&mut self.buf, name);
         let len = self.buf.len() - start;
@@ -411,23 +408,30 @@ impl EntryBuilder {
         (start as u32, len)
     }
 
-    fn find(&self, name: &str) -> Option<usize> {
-        if let Some(id) = known_field_id(name) {
+    fn find(&self, name: &str, known: Option<u8>) -> Option<usize> {
+        if let Some(id) = known {
             let tag = KNOWN | id as u32;
             return self.slots.iter().position(|s| s.name == tag);
         }
-        let mut escaped = String::new();
-        escape_into(&mut escaped, name);
+        let escaped: Cow<'_, str> = if needs_escape(name) {
+            let mut e = String::new();
+            escape_into(&mut e, name);
+            Cow::Owned(e)
+        } else {
+            Cow::Borrowed(name)
+        };
         self.slots
             .iter()
-            .position(|s| s.name & KNOWN == 0 && self.buf[s.name as usize..s.name as usize + s.name_len()] == escaped)
+            .position(|s| s.name & KNOWN == 0 && self.buf[s.name as usize..s.name as usize + s.name_len()] == *escaped)
     }
 
     fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String)) {
-        let existing = if self.slots.is_empty() { None } else { self.find(name) };
-        let (tag, name_len) = match existing {
-            Some(i) => (self.slots[i].name, self.slots[i].name_len()),
-            None => self.name_tag(name),
+        let known = known_field_id(name);
+        let existing = if self.slots.is_empty() { None } else { self.find(name, known) };
+        let (tag, name_len) = match (existing, known) {
+            (Some(i), _) => (self.slots[i].name, self.slots[i].name_len()),
+            (None, Some(id)) => (KNOWN | id as u32, 0),
+            (None, None) => self.name_tag(name),
         };
         let start = self.buf.len();
         write(&mut self.buf);
@@ -469,10 +473,24 @@ impl EntryBuilder {
     }
 
     pub(crate) fn build(self) -> Result<Entry> {
+        self.build_copy()
+    }
+
+    /// Builds an exactly sized entry and leaves the builder empty but with its
+    /// capacity, so one builder can assemble many entries without regrowing.
+    pub(crate) fn build_and_reset(&mut self) -> Result<Entry> {
+        let out = self.build_copy();
+        self.buf.clear();
+        self.slots.clear();
+        self.error = None;
+        out
+    }
+
+    fn build_copy(&self) -> Result<Entry> {
         if let Some(msg) = self.error {
             return Err(Error::new(ErrorKind::InvalidEntry, msg));
         }
-        Ok(Entry(Arc::new(EntryData { buf: self.buf.into_boxed_str(), slots: self.slots.into_boxed_slice() })))
+        Ok(Entry(Arc::new(EntryData { buf: self.buf.as_str().into(), slots: self.slots.as_slice().into() })))
     }
 }
 

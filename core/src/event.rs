@@ -259,7 +259,7 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
             Some(v) => python_int(Some(v), "ext_expires_in")?,
             None => expires_in,
         };
-        let mut b = EntryBuilder::with_capacity(14, 256 + access_token.as_str().map_or(0, str::len));
+        let mut b = EntryBuilder::with_capacity(14, 512 + access_token.as_str().map_or(0, str::len));
         b.set_str("credential_type", "AccessToken");
         b.set_value("secret", access_token);
         b.set_value("home_account_id", &home_account_id);

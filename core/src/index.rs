@@ -30,11 +30,22 @@ pub(crate) fn indexed_position(id: u8) -> Option<usize> {
 }
 
 /// Hash of a stored value. Deterministic (fixed seed) so that it can key maps.
+/// Long values (tokens) hash their length and their first and last 64 bytes: a
+/// token's tail is its signature, so that discriminates, and a rare collision only
+/// adds a candidate that the match then rejects.
 #[inline]
 pub(crate) fn value_hash(raw: RawField<'_>) -> u64 {
+    const SAMPLE: usize = 64;
     let mut h = foldhash::quality::FixedState::with_seed(0x70_6b_6e_63).build_hasher();
     h.write_u8(raw.kind as u8);
-    h.write(raw.text.as_bytes());
+    let b = raw.text.as_bytes();
+    if b.len() <= 4 * SAMPLE {
+        h.write(b);
+    } else {
+        h.write_usize(b.len());
+        h.write(&b[..SAMPLE]);
+        h.write(&b[b.len() - SAMPLE..]);
+    }
     h.finish()
 }
 

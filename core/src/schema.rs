@@ -136,8 +136,48 @@ pub(crate) mod field {
 /// The id of a known field name.
 #[inline]
 pub(crate) fn known_field_id(name: &str) -> Option<u8> {
-    // Lengths differ enough that comparing the length first makes this a short scan.
-    KNOWN_FIELDS.iter().position(|k| k.len() == name.len() && *k == name).map(|i| i as u8)
+    // A `match` on strings compiles to a length switch and a few compares.
+    Some(match name {
+        "credential_type" => 0,
+        "secret" => 1,
+        "home_account_id" => 2,
+        "environment" => 3,
+        "client_id" => 4,
+        "target" => 5,
+        "realm" => 6,
+        "token_type" => 7,
+        "cached_at" => 8,
+        "expires_on" => 9,
+        "extended_expires_on" => 10,
+        "key_id" => 11,
+        "ext_cache_key" => 12,
+        "refresh_on" => 13,
+        "local_account_id" => 14,
+        "username" => 15,
+        "authority_type" => 16,
+        "account_source" => 17,
+        "last_modification_time" => 18,
+        "family_id" => 19,
+        "user_assertion_hash" => 20,
+        "client_info" => 21,
+        "name" => 22,
+        "given_name" => 23,
+        "family_name" => 24,
+        "middle_name" => 25,
+        "alternative_account_id" => 26,
+        "ext_expires_on" => 27,
+        "kid" => 28,
+        "keyId" => 29,
+        "tokenType" => 30,
+        "userAssertionHash" => 31,
+        "requestedClaims" => 32,
+        "requestedClaimsHash" => 33,
+        "tenantProfiles" => 34,
+        "wam_account_ids" => 35,
+        "ext" => 36,
+        "persisted_cache_parameters" => 37,
+        _ => return None,
+    })
 }
 
 /// Python's `.lower()`, without allocating when the text has no upper case.
