@@ -64,7 +64,8 @@ impl log::Log for Forwarder {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) || IN_CALLBACK.with(Cell::get) {
+        // Also skipped when the thread is being torn down (the flag is gone).
+        if !self.enabled(record.metadata()) || IN_CALLBACK.try_with(Cell::get).unwrap_or(true) {
             return;
         }
         // Copy the sink out so no lock is held while the callback runs (it may
@@ -82,11 +83,11 @@ impl log::Log for Forwarder {
         let mut message = record.args().to_string();
         let len = message.len();
         message.push('\0');
-        IN_CALLBACK.with(|c| c.set(true));
+        let _ = IN_CALLBACK.try_with(|c| c.set(true));
         // SAFETY: the caller registered a function of this signature; `message` is
         // NUL-terminated and lives until the call returns.
         unsafe { (sink.callback)(sink.user_data, level, message.as_ptr().cast(), len) };
-        IN_CALLBACK.with(|c| c.set(false));
+        let _ = IN_CALLBACK.try_with(|c| c.set(false));
     }
 
     fn flush(&self) {}

@@ -164,7 +164,8 @@ impl Failure {
 
     /// Stores the message for this thread and gives the code to return.
     pub(crate) fn record(self) -> tc_result {
-        LAST_ERROR.with(|slot| *slot.borrow_mut() = self.message);
+        // try_with: during thread teardown the slot may be gone; the code still returns.
+        let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = self.message);
         self.code
     }
 }
@@ -226,7 +227,8 @@ pub extern "C" fn tc_result_describe(result: u32) -> *const c_char {
 pub unsafe extern "C" fn tc_last_error_message(message_out: *mut tc_bytes) -> tc_result {
     ffi_panic_boundary! {
         let out = try_out!(message_out);
-        out.write(LAST_ERROR.with(|slot| tc_bytes::from_string(slot.borrow().clone())));
+        let message = LAST_ERROR.try_with(|slot| slot.borrow().clone()).unwrap_or_default();
+        out.write(tc_bytes::from_string(message));
         tc_result::Ok
     }
 }
