@@ -472,8 +472,12 @@ impl EntryBuilder {
         }
     }
 
+    /// Builds the entry, handing its buffers over (no copy).
     pub(crate) fn build(self) -> Result<Entry> {
-        self.build_copy()
+        if let Some(msg) = self.error {
+            return Err(Error::new(ErrorKind::InvalidEntry, msg));
+        }
+        Ok(Entry(Arc::new(EntryData { buf: self.buf.into_boxed_str(), slots: self.slots.into_boxed_slice() })))
     }
 
     /// Builds an exactly sized entry and leaves the builder empty but with its

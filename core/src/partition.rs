@@ -33,10 +33,18 @@ pub fn partition_key(ct: CredentialType, e: &Entry) -> Option<String> {
     if ct == CredentialType::AccessToken {
         let cid = e.str_by_id(field::CLIENT_ID).unwrap_or_default();
         let realm = e.str_by_id(field::REALM).unwrap_or_default();
-        return Some(match nonempty(e.str_by_id(field::EXT_CACHE_KEY)) {
-            Some(ext) => format!("{cid}_{realm}_{ext}_AppTokenCache"),
-            None => format!("{cid}_{realm}_AppTokenCache"),
-        });
+        let ext = nonempty(e.str_by_id(field::EXT_CACHE_KEY));
+        // Built by hand: this runs on every write, and `format!` costs more than the rest.
+        let mut k = String::with_capacity(cid.len() + realm.len() + ext.as_ref().map_or(0, |x| x.len() + 1) + 16);
+        k.push_str(&cid);
+        k.push('_');
+        k.push_str(&realm);
+        if let Some(ext) = ext {
+            k.push('_');
+            k.push_str(&ext);
+        }
+        k.push_str("_AppTokenCache");
+        return Some(k);
     }
     None
 }
