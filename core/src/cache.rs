@@ -473,6 +473,26 @@ impl TokenCache {
         removed
     }
 
+    /// Removes every access token that expired before `now`, whatever key it is filed
+    /// under (unlike [`remove_expired_access_tokens`](Self::remove_expired_access_tokens),
+    /// which removes, as msal does, only those under the key their fields make, and so
+    /// never those other SDKs filed under their own keys). Returns how many; the cache
+    /// counts as changed when any were.
+    pub fn remove_all_expired_access_tokens(&self, now: Option<i64>) -> u64 {
+        let now = now.unwrap_or_else(unix_now);
+        let removed = self.doc.write().remove_expired_access_tokens(now) as u64;
+        if removed > 0 {
+            self.stats.expired_evicted.fetch_add(removed, Ordering::Relaxed);
+            self.changed.store(true, Ordering::Release);
+        }
+        removed
+    }
+
+    /// Runs `f` on the document under the read lock (for the tools that list it).
+    pub(crate) fn with_document<R>(&self, f: impl FnOnce(&Document) -> R) -> R {
+        f(&self.doc.read())
+    }
+
     /// Whether an access-token search at `now` would drop expired access tokens.
     pub fn has_expired_access_tokens(&self, now: Option<i64>) -> bool {
         let now = now.unwrap_or_else(unix_now);
@@ -615,8 +635,10 @@ impl TokenCache {
         let mut doc = if text.is_empty() { Document::default() } else { Document::parse(text)? };
         let now = unix_now();
         let mut evicted = None;
+        // The parser files entries by section only: index the partitions here, or
+        // serialize_partition, remove_partition and suggested_expiry see none.
+        doc.rebuild_partitions(self.limits, now);
         if !self.limits.is_unbounded() {
-            doc.rebuild_partitions(self.limits, now);
             evicted = Some(doc.enforce_limits(now, None));
         }
         *self.doc.write() = doc;

@@ -32,13 +32,16 @@
 //! ```
 
 mod cache;
+pub mod diagnose;
 mod document;
 mod entry;
 mod error;
 mod event;
 mod index;
+pub mod inventory;
 pub mod json;
 mod limits;
+pub mod maintenance;
 mod notify;
 mod partition;
 mod persisted;

@@ -248,6 +248,17 @@ impl KeyRing {
     }
 }
 
+/// The id of the key `blob` was sealed with, if it is an [`EncryptedStore`]
+/// envelope; `None` for anything else (plaintext). Needs no key, reveals nothing secret.
+pub fn envelope_key_id(blob: &[u8]) -> Option<KeyId> {
+    if blob.len() < ENVELOPE_OVERHEAD || !blob.starts_with(MAGIC) {
+        return None;
+    }
+    let mut id = KeyId([0; KEY_ID_LEN]);
+    id.0.copy_from_slice(&blob[MAGIC.len()..HEADER_LEN]);
+    Some(id)
+}
+
 fn aad(header: &[u8], partition_key: &str) -> Vec<u8> {
     let mut a = Vec::with_capacity(header.len() + partition_key.len());
     a.extend_from_slice(header);
@@ -439,6 +450,15 @@ impl<S: Store> Store for EncryptedStore<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envelopes_name_their_key() {
+        let ring = KeyRing::new(EncryptionKey::generate().unwrap());
+        let sealed = ring.encrypt("p", b"{}").unwrap();
+        assert_eq!(envelope_key_id(&sealed), Some(ring.primary().id()));
+        assert_eq!(envelope_key_id(b"{\"AccessToken\": {}}"), None);
+        assert_eq!(envelope_key_id(&sealed[..ENVELOPE_OVERHEAD - 1]), None);
+    }
 
     #[test]
     fn key_text_forms() {

@@ -72,7 +72,7 @@ impl Drop for FileLock {
 }
 
 /// Whether a process with this id exists (Linux: `/proc/<pid>`).
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }

@@ -29,9 +29,16 @@ use bytes::Bytes;
 use crate::error::Result;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisOptions, RedisStore, redis_key};
+pub use self::redis::{RedisOptions, RedisServerInfo, RedisStore, redis_key};
 #[cfg(feature = "encryption")]
-pub use encrypted::{EncryptedStore, EncryptionKey, EncryptionOptions, EncryptionStats, KeyId, KeyRing};
+pub use encrypted::{
+    EncryptedStore, EncryptionKey, EncryptionOptions, EncryptionStats, KeyId, KeyRing, envelope_key_id,
+};
+/// Without the `encryption` feature no key ring can exist; functions that take an
+/// optional one take `None`.
+#[cfg(not(feature = "encryption"))]
+#[derive(Clone, Debug)]
+pub enum KeyRing {}
 pub use file::{FileStamp, FileStore, LockOptions};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
@@ -91,6 +98,40 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     fn purge_expired(&self) -> Result<u64> {
         (**self).purge_expired()
     }
+}
+
+/// A blob as a store holds it, read by [`ListStore::peek`] without being touched.
+#[derive(Clone)]
+pub struct StoredBlob {
+    /// The blob (a partition's JSON, or an encryption envelope around it).
+    pub value: Bytes,
+    /// The expiry it was stored with (write it back with this to keep it).
+    pub expiry: Expiry,
+    /// When it goes as things stand (for a sliding expiry, counted from its last use).
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for StoredBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The blob holds tokens: its length only.
+        f.debug_struct("StoredBlob")
+            .field("bytes", &self.value.len())
+            .field("expiry", &self.expiry)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A store whose blobs can be listed and read without side effects: what the
+/// `tokencache` command uses to inspect, diagnose, purge and copy a store. The cache
+/// itself never lists a store, so this is apart from [`Store`], and only stores with
+/// a cheap way to enumerate their keys implement it (`SqliteStore`, `RedisStore`).
+pub trait ListStore: Store {
+    /// The key of every blob that has not expired.
+    fn keys(&self) -> Result<Vec<String>>;
+    /// The blob under `key` as stored, without refreshing a sliding expiry or
+    /// deleting it; `None` when absent or expired.
+    fn peek(&self, key: &str) -> Result<Option<StoredBlob>>;
 }
 
 /// A source of the current Unix time in seconds, injectable for tests.

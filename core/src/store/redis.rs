@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use redis::{ConnectionLike, RedisError, RedisResult};
 
-use super::{Clock, Expiry, L2Store, Store, system_clock};
+use super::{Clock, Expiry, L2Store, ListStore, Store, StoredBlob, system_clock};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How a [`RedisStore`] connects and names its keys.
@@ -183,6 +183,65 @@ return 1
     )
 });
 
+/// Reads a blob and how it was stored, touching nothing. Returns
+/// `{blob, sliding or '', absolute or '', ttl}` (ttl -1: none).
+static PEEK_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local v = redis.call('HMGET', KEYS[1], 'data', 'sld', 'abs')
+if not v[1] then return false end
+return {v[1], v[2] or '', v[3] or '', redis.call('TTL', KEYS[1])}
+",
+    )
+});
+
+/// What `INFO` says about a Redis server's memory and evictions: what decides
+/// whether it may drop cached partitions on its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisServerInfo {
+    /// `redis_version`.
+    pub version: Option<String>,
+    /// `used_memory` in bytes.
+    pub used_memory: Option<u64>,
+    /// `maxmemory` in bytes (0: no limit).
+    pub maxmemory: Option<u64>,
+    /// `maxmemory_policy`, e.g. `noeviction`, `allkeys-lru`, `volatile-lru`.
+    pub maxmemory_policy: Option<String>,
+    /// `evicted_keys`: keys dropped for memory since the server started.
+    pub evicted_keys: Option<u64>,
+}
+
+impl RedisServerInfo {
+    /// Reads the reply of `INFO` (`field:value` lines).
+    pub fn parse(info: &str) -> Self {
+        let mut out = RedisServerInfo::default();
+        for line in info.lines() {
+            let Some((k, v)) = line.trim_end().split_once(':') else { continue };
+            match k {
+                "redis_version" => out.version = Some(v.to_owned()),
+                "used_memory" => out.used_memory = v.parse().ok(),
+                "maxmemory" => out.maxmemory = v.parse().ok(),
+                "maxmemory_policy" => out.maxmemory_policy = Some(v.to_owned()),
+                "evicted_keys" => out.evicted_keys = v.parse().ok(),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// `s` with Redis glob characters escaped, for `SCAN MATCH`.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Blobs in Redis, standalone or cluster, over a pool of blocking connections.
 /// Thread-safe. Opening does not connect: a store created while Redis is down
 /// works once it is up ([`ping`](Self::ping) checks now).
@@ -335,6 +394,12 @@ impl RedisStore {
         self.run("ping", |c| redis::cmd("PING").query::<String>(c).map(drop))
     }
 
+    /// What the server's `INFO` says about memory and evictions.
+    pub fn server_info(&self) -> Result<RedisServerInfo> {
+        let text: String = self.run("info", |c| redis::cmd("INFO").query(c))?;
+        Ok(RedisServerInfo::parse(&text))
+    }
+
     fn unavailable(&self, what: &str, e: &dyn std::fmt::Display) -> Error {
         Error::new(ErrorKind::StoreUnavailable, format!("redis {}: {what}: {e}", self.target))
     }
@@ -399,9 +464,72 @@ impl Store for RedisStore {
     }
 }
 
+impl ListStore for RedisStore {
+    /// The partition keys under this store's prefix (`SCAN`, so the server is never
+    /// blocked). Standalone servers only: a cluster's keys live on several nodes.
+    fn keys(&self) -> Result<Vec<String>> {
+        if self.cluster {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("redis {}: listing the keys of a Redis Cluster is not supported", self.target),
+            ));
+        }
+        let pattern = format!("{}{{*}}", glob_escape(&self.prefix));
+        let mut cursor: u64 = 0;
+        let mut out = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<Vec<u8>>) = self.run("list", |c| {
+                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query(c)
+            })?;
+            for raw in batch {
+                let Ok(k) = String::from_utf8(raw) else { continue };
+                if let Some(p) =
+                    k.strip_prefix(self.prefix.as_str()).and_then(|r| r.strip_prefix('{')?.strip_suffix('}'))
+                {
+                    out.push(p.to_owned());
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        out.sort_unstable();
+        out.dedup(); // SCAN may return a key twice
+        Ok(out)
+    }
+
+    fn peek(&self, key: &str) -> Result<Option<StoredBlob>> {
+        let now = (self.clock)();
+        let k = self.key_for(key);
+        let v: Option<(Vec<u8>, String, String, i64)> = self.run("read", |c| PEEK_SCRIPT.key(&k).invoke(c))?;
+        Ok(v.map(|(blob, sliding, absolute, ttl)| StoredBlob {
+            value: Bytes::from(blob),
+            expiry: Expiry { absolute: absolute.parse().ok(), sliding_secs: sliding.parse().ok() },
+            expires_at: (ttl > 0).then(|| now + ttl),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_is_read() {
+        let i = RedisServerInfo::parse(
+            "# Server\r\nredis_version:7.0.15\r\n# Memory\r\nused_memory:1024\r\nmaxmemory:0\r\n\
+             maxmemory_policy:allkeys-lru\r\n# Stats\r\nevicted_keys:3\r\n",
+        );
+        assert_eq!(i.version.as_deref(), Some("7.0.15"));
+        assert_eq!((i.used_memory, i.maxmemory, i.evicted_keys), (Some(1024), Some(0), Some(3)));
+        assert_eq!(i.maxmemory_policy.as_deref(), Some("allkeys-lru"));
+    }
+
+    #[test]
+    fn prefixes_are_glob_escaped() {
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
 
     #[test]
     fn passwords_are_redacted() {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use super::{Clock, Expiry, L2Store, Store, system_clock};
+use super::{Clock, Expiry, L2Store, ListStore, Store, StoredBlob, system_clock};
 use crate::error::{Error, ErrorKind, Result};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -334,9 +334,65 @@ impl Store for SqliteStore {
     }
 }
 
+impl ListStore for SqliteStore {
+    /// Keys of the rows not expired, in key order; `row_count() - keys().len()` is
+    /// what a purge would delete.
+    fn keys(&self) -> Result<Vec<String>> {
+        let s = &*self.shared;
+        let now = (s.clock)();
+        let conn = s.conn.lock();
+        conn.prepare("SELECT id FROM tokencache WHERE expires_at IS NULL OR expires_at > ?1 ORDER BY id")
+            .and_then(|mut st| st.query_map(params![now], |r| r.get::<_, String>(0))?.collect())
+            .map_err(|e| sql_error(&s.path, "list", e))
+    }
+
+    fn peek(&self, key: &str) -> Result<Option<StoredBlob>> {
+        let s = &*self.shared;
+        let now = (s.clock)();
+        let conn = s.conn.lock();
+        let row: Option<Row> = conn
+            .prepare_cached(
+                "SELECT value, expires_at, sliding_seconds, absolute_expiration FROM tokencache WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()
+            })
+            .map_err(|e| sql_error(&s.path, "read", e))?;
+        Ok(row.filter(|(_, expires_at, _, _)| expires_at.is_none_or(|t| t > now)).map(
+            |(value, expires_at, sliding, absolute)| StoredBlob {
+                value: Bytes::from(value),
+                expiry: Expiry { absolute, sliding_secs: sliding },
+                expires_at,
+            },
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peek_and_keys_leave_rows_alone() {
+        let now = Arc::new(std::sync::atomic::AtomicI64::new(1000));
+        let clock = now.clone();
+        let s = SqliteStore::open_in_memory(SqliteOptions {
+            clock: Arc::new(move || clock.load(Ordering::Relaxed)),
+            ..Default::default()
+        })
+        .unwrap();
+        s.set("b", Bytes::from_static(b"1"), Expiry { absolute: None, sliding_secs: Some(100) }).unwrap();
+        s.set("a", Bytes::from_static(b"2"), Expiry::at(1050)).unwrap();
+        s.set("c", Bytes::from_static(b"3"), Expiry::NEVER).unwrap();
+        now.store(1060, Ordering::Relaxed);
+        assert_eq!(s.keys().unwrap(), ["b", "c"]);
+        let b = s.peek("b").unwrap().unwrap();
+        assert_eq!((b.expires_at, b.expiry.sliding_secs), (Some(1100), Some(100)));
+        assert!(s.peek("a").unwrap().is_none());
+        // Neither the expired row was deleted nor the sliding one extended.
+        assert_eq!(s.row_count().unwrap(), 3);
+        assert_eq!(s.peek("b").unwrap().unwrap().expires_at, Some(1100));
+    }
 
     #[test]
     fn already_expired_set_deletes() {
