@@ -77,10 +77,10 @@ impl Section {
         if let Some(i) = self.find(escaped_key) {
             let slot = self.slots[i as usize].as_mut().expect("found slots are live");
             // Re-adding what is already there (app metadata on every add) changes nothing.
-            if let (Stored::Entry(old), Stored::Entry(new)) = (&slot.value, &value) {
-                if old.same_content(new) {
-                    return None;
-                }
+            if let (Stored::Entry(old), Stored::Entry(new)) = (&slot.value, &value)
+                && old.same_content(new)
+            {
+                return None;
             }
             if let Stored::Entry(old) = &slot.value {
                 self.index.remove(i, old, self.track_expiry);
