@@ -283,7 +283,11 @@ fn format_fix(e: &Error) -> &'static str {
 
 fn format_finding(d: &mut Diagnosis, e: &Error, subject: Option<&str>) {
     let what = match e.position() {
-        Some((line, column)) => format!("not valid JSON at line {line}, column {column}: {}", e.message()),
+        Some((line, column)) => {
+            let m = e.message();
+            let m = m.strip_suffix(&format!(" at line {line} column {column}")).unwrap_or(m);
+            format!("not valid JSON at line {line}, column {column}: {m}")
+        }
         None => format!("not a unified token cache: {}", e.message()),
     };
     d.add(Check::Format, Severity::Error, what, subject.map(str::to_owned).into_iter().collect(), format_fix(e));
