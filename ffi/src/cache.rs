@@ -2,6 +2,7 @@
 //! changing or removing entries.
 
 use std::ffi::c_char;
+use std::sync::Arc;
 
 use tokencache_core::TokenCache;
 
@@ -42,6 +43,16 @@ pub struct tc_cache {
 impl Castable for tc_cache {
     type Ownership = OwnershipArc;
     type RustType = TokenCache;
+}
+
+impl tc_cache {
+    /// For Rust programs that hand a cache they own to C code: the `tc_cache` pointer
+    /// for one reference to `cache`, which the C side releases with `tc_cache_free`.
+    /// Rust and C then share one cache (the benchmark uses this to compare the two
+    /// paths on the same data).
+    pub fn from_arc(cache: Arc<TokenCache>) -> *const tc_cache {
+        Arc::into_raw(cache).cast()
+    }
 }
 
 /// Creates an empty, unbounded cache (msal's behaviour) and writes it to `*cache_out`.
