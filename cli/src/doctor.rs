@@ -6,11 +6,11 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 use tokencache::diagnose::{Diagnosis, Severity, Thresholds, diagnose_file, diagnose_redis, diagnose_sqlite};
-use tokencache::store::RedisStore;
+use tokencache::store::{RedisStore, SqliteOptions};
 
 use crate::inspect::count;
 use crate::output::{self, BLUE, BOLD, DIM, GREEN, RED, YELLOW, paint};
-use crate::target::{Target, redis_options, source_key_ring};
+use crate::target::{Target, clock, redis_options, source_key_ring};
 use crate::{Failure, Outcome, TargetArgs};
 
 #[derive(Args)]
@@ -49,7 +49,10 @@ pub fn run(a: &DoctorArgs) -> Result<Outcome, Failure> {
     let mut on_progress = |d, n| progress.update(d, n);
     let d = match &a.target {
         Target::File(p) => diagnose_file(p, &t, now),
-        Target::Sqlite(p) => diagnose_sqlite(p, ring.as_ref(), &t, now, &mut on_progress),
+        Target::Sqlite(p) => {
+            let options = SqliteOptions { clock: clock(&a.opts), ..SqliteOptions::default() };
+            diagnose_sqlite(p, options, ring.as_ref(), &t, now, &mut on_progress)
+        }
         Target::Redis(url) => {
             let store = RedisStore::open(url, redis_options(&a.opts, &a.opts.prefix)?)?;
             diagnose_redis(&store, ring.as_ref(), &t, now, &mut on_progress)

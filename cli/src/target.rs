@@ -101,7 +101,7 @@ impl Opened {
 
 /// The stores' clock: `--now` when given, so that what a store keeps or drops agrees
 /// with what this command judges expired.
-fn clock(args: &TargetArgs) -> Clock {
+pub fn clock(args: &TargetArgs) -> Clock {
     match args.now {
         Some(now) => std::sync::Arc::new(move || now),
         None => system_clock(),
@@ -174,7 +174,9 @@ mod tests {
     fn targets_are_told_apart() {
         assert!(matches!("cache.json".parse(), Ok(Target::File(_))));
         assert!(matches!("tokens.db".parse(), Ok(Target::Sqlite(_))));
-        assert!(matches!("sqlite:tokens.bin".parse(), Ok(Target::Sqlite(p)) if p == std::path::Path::new("tokens.bin")));
+        assert!(
+            matches!("sqlite:tokens.bin".parse(), Ok(Target::Sqlite(p)) if p == std::path::Path::new("tokens.bin"))
+        );
         assert!(matches!("rediss://h:6380".parse(), Ok(Target::Redis(_))));
         assert!("http://x".parse::<Target>().is_err());
         let t: Target = "redis://:hunter2@h:6379/0".parse().unwrap();

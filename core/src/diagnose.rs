@@ -927,11 +927,12 @@ pub fn diagnose_store(
     }
 }
 
-/// The checklist on a SQLite database: it exists and opens, expired rows are
-/// purged, then every blob.
+/// The checklist on a SQLite database: it exists and opens (with `options`, whose
+/// clock says what has expired), expired rows are purged, then every blob.
 #[cfg(feature = "sqlite")]
 pub fn diagnose_sqlite(
     path: &Path,
+    options: crate::store::SqliteOptions,
     ring: Option<&KeyRing>,
     t: &Thresholds,
     now: i64,
@@ -953,7 +954,7 @@ pub fn diagnose_sqlite(
         check_permissions(&mut d, path, &meta);
     }
     d.ran(Check::StoreReachable);
-    let store = match crate::store::SqliteStore::open(path) {
+    let store = match crate::store::SqliteStore::open_with(path, options) {
         Ok(s) => s,
         Err(e) => {
             let fix = match e.kind() {
