@@ -14,7 +14,7 @@ help: ## List the targets
 demo: ## Run the main job end to end: populate, save, reload, look up
 	$(CARGO) run --quiet --release -p tokencache --example demo
 
-test: lint test-rust test-stores test-differential test-c test-python fuzz-smoke test-compat ## Run every test (installs what it needs)
+test: lint test-rust test-stores test-differential test-c test-python fuzz-smoke test-compat test-cli ## Run every test (installs what it needs)
 	@echo "make test: all suites passed"
 
 lint: ## rustfmt check, clippy with warnings as errors, docs
@@ -66,3 +66,6 @@ fmt: ## Format the code
 
 test-compat: ## Round trips through msal Python, msal-node, MSAL Go, msal4j (offline); writes COMPATIBILITY.md
 	CARGO="$(CARGO)" python3 tests/compat/driver.py --report COMPATIBILITY.md
+
+test-cli: ## The tokencache command on the vectors, broken inputs and a real redis-server on 127.0.0.1
+	scripts/redis-server.sh run $(CARGO) test --quiet -p tokencache-cli
