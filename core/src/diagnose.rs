@@ -20,7 +20,7 @@
 //! let d = diagnose_text("{\"AccessToken\": {,}}", &Thresholds::default(), 1_700_000_000);
 //! let f = &d.findings[0];
 //! assert_eq!((f.check, f.severity), (Check::Format, Severity::Error));
-//! assert!(f.message.contains("line 1, column 17"), "{}", f.message);
+//! assert!(f.message.contains("line 1, column 18"), "{}", f.message);
 //! assert!(!d.is_healthy());
 //! ```
 
