@@ -349,6 +349,8 @@ impl StoreInventory {
 }
 
 /// A blob opened with an optional key ring.
+// Without the encryption feature every blob is plain.
+#[cfg_attr(not(feature = "encryption"), allow(dead_code))]
 pub(crate) enum Opened {
     /// Stored in clear.
     Plain(Vec<u8>),
@@ -378,6 +380,7 @@ pub(crate) fn open_blob(key: &str, blob: &[u8], ring: Option<&KeyRing>) -> Opene
 }
 
 /// Seals `plain` for `key` when a ring is given.
+#[cfg_attr(not(feature = "encryption"), allow(unused_variables))]
 pub(crate) fn seal_blob(key: &str, plain: Vec<u8>, ring: Option<&KeyRing>) -> Result<Vec<u8>> {
     match ring {
         #[cfg(feature = "encryption")]
