@@ -270,11 +270,9 @@ fn bytes_free_resets_and_tolerates_empty() {
     }
 }
 
-/// Partition calls on a cache that was loaded rather than built by adds. Core's
-/// `deserialize` rebuilds the partition index only when limits are set, so on an
-/// unbounded cache these find nothing (a core bug, reported; not an ABI matter).
+/// Partition calls on a cache that was loaded rather than built by adds (core indexes
+/// partitions on every load).
 #[test]
-#[ignore = "core: deserialize skips the partition index of unbounded caches"]
 fn partitions_of_a_loaded_cache() {
     let built = Cache::new();
     built.add(&user_event(), NOW);

@@ -25,21 +25,10 @@ static bool is_not_a_cache(const char *name) {
     return false;
 }
 
-/* A bounded cache (limits far away): partitions are tracked from the moment it loads. */
-static const tc_cache *partitioned_cache(void) {
-    tc_cache_options *options = NULL;
-    CHECK_RESULT(tc_cache_options_new(&options), TC_RESULT_OK);
-    CHECK_RESULT(tc_cache_options_set_max_entries(options, 1u << 30), TC_RESULT_OK);
-    const tc_cache *cache = NULL;
-    CHECK_RESULT(tc_cache_new_with_options(options, &cache), TC_RESULT_OK);
-    tc_cache_options_free(options);
-    return cache;
-}
-
 /* Exports every partition of `from` and imports it into a fresh cache; returns how many. */
 static int partitions_round_trip(const char *name, const char *text, size_t len) {
-    const tc_cache *from = partitioned_cache();
-    const tc_cache *to = partitioned_cache();
+    const tc_cache *from = test_new_cache();
+    const tc_cache *to = test_new_cache();
     CHECK_RESULT(tc_cache_deserialize(from, (const uint8_t *)text, len), TC_RESULT_OK);
     tc_bytes keys = {NULL, 0};
     CHECK_RESULT(tc_cache_partition_keys(from, &keys), TC_RESULT_OK);
