@@ -6,7 +6,8 @@
 #include "test_support.h"
 
 static void version_and_result_names(void) {
-    CHECK(strcmp(tc_version(), "0.1.0") == 0);
+    const char *version = tc_version(); /* "MAJOR.MINOR.PATCH" */
+    CHECK(version != NULL && version[0] >= '0' && version[0] <= '9' && strchr(version, '.') != NULL);
     CHECK(strcmp(tc_result_describe(TC_RESULT_OK), "ok") == 0);
     const tc_result every_code[] = {
         TC_RESULT_NULL_PARAMETER, TC_RESULT_INVALID_UTF8,   TC_RESULT_INVALID_ENUM,

