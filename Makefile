@@ -58,8 +58,8 @@ bench-python: ## msal vs the Python package on W1/W2 (1k-100k), ratios (BENCHMAR
 fuzz-smoke: ## A short bounded fuzz run of every fuzz target
 	scripts/fuzz-smoke.sh
 
-bench: bench-c ## Criterion benchmarks and the comparison against msal (see BENCHMARKS.md)
-	$(CARGO) bench -p tokencache --bench cache
+bench: bench-c bench-python ## Every benchmark: Rust core vs msal, C ABI, Python package (see BENCHMARKS.md)
+	python3 bench/compare.py
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
