@@ -374,9 +374,12 @@ impl TokenCache {
             }
             if let Some(section) = doc.section(ct) {
                 let mut examined = 0u64;
+                // The expiry index knows whether anything expired at all: if not, skip
+                // reading each candidate's expires_on.
+                let check_expiry = is_at && section.index.earliest_expiry().is_some_and(|e| e < now);
                 let mut consider = |e: &Entry| {
                     examined += 1;
-                    if is_at && expires_on(e).is_some_and(|x| x < now) {
+                    if check_expiry && expires_on(e).is_some_and(|x| x < now) {
                         return;
                     }
                     if preferred.as_ref().is_some_and(|p| p.same_content(e)) {
@@ -385,7 +388,7 @@ impl TokenCache {
                     if !q.matches(e, &scopes) {
                         return;
                     }
-                    if is_at && !q.has_ext_cache_key && e.contains("ext_cache_key") {
+                    if is_at && !q.has_ext_cache_key && e.raw_by_id(crate::schema::field::EXT_CACHE_KEY).is_some() {
                         return;
                     }
                     out.push(e.clone());

@@ -83,11 +83,15 @@ impl BuildHasher for PassThrough {
 
 /// Slots holding one value. Small lists stay vectors; large ones become sets so that
 /// removal stays O(1).
+/// Boxed variants keep the enum at 16 bytes: most postings are a single slot, and
+/// every distinct indexed value costs one.
 pub(crate) enum Posting {
     One(u32),
-    Few(Vec<u32>),
-    Many(hashbrown::HashSet<u32, foldhash::fast::FixedState>),
+    Few(Box<Vec<u32>>),
+    Many(Box<hashbrown::HashSet<u32, foldhash::fast::FixedState>>),
 }
+
+const _: () = assert!(std::mem::size_of::<Posting>() == 16);
 
 const FEW_MAX: usize = 32;
 
@@ -96,7 +100,7 @@ impl Posting {
         match self {
             Posting::One(a) => {
                 if *a != slot {
-                    *self = Posting::Few(vec![*a, slot]);
+                    *self = Posting::Few(Box::new(vec![*a, slot]));
                 }
             }
             Posting::Few(v) => {
@@ -104,7 +108,7 @@ impl Posting {
                     v.push(slot);
                     if v.len() > FEW_MAX {
                         let set = v.iter().copied().collect();
-                        *self = Posting::Many(set);
+                        *self = Posting::Many(Box::new(set));
                     }
                 }
             }
@@ -130,7 +134,7 @@ impl Posting {
             Posting::Many(s) => {
                 s.remove(&slot);
                 if s.len() <= FEW_MAX / 2 {
-                    *self = Posting::Few(s.iter().copied().collect());
+                    *self = Posting::Few(Box::new(s.iter().copied().collect()));
                 }
                 v_is_empty(self)
             }
