@@ -8,7 +8,6 @@ use crate::schema::CredentialType;
 
 /// Which cache operation a notification is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Operation {
     /// [`TokenCache::add`](crate::TokenCache::add).
     Add,

@@ -38,9 +38,6 @@ impl From<Operation> for tc_operation {
             Operation::Modify => tc_operation::Modify,
             Operation::Serialize => tc_operation::Serialize,
             Operation::Deserialize => tc_operation::Deserialize,
-            // core's Operation is #[non_exhaustive]; until it is not, a new operation
-            // reaches C as TC_OPERATION_OTHER rather than breaking the build.
-            _ => tc_operation::Other,
         }
     }
 }
