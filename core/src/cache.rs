@@ -183,7 +183,13 @@ impl TokenCache {
         now: Option<i64>,
     ) {
         if let Some(o) = self.observer() {
-            let changed = self.has_state_changed();
+            // What this call did, not the cache-wide flag: another thread's serialize()
+            // may clear that between this call's write and this notification.
+            let changed = match operation {
+                Operation::Add | Operation::Modify => true,
+                Operation::Serialize | Operation::Deserialize => false,
+                Operation::Search => self.has_state_changed(),
+            };
             let suggested_expiry = match partition {
                 Some(p) if changed => self.suggested_expiry(p, now),
                 _ => None,

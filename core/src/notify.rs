@@ -30,7 +30,10 @@ pub struct AccessEvent {
     pub credential_type: Option<CredentialType>,
     /// The partition it concerns, when it can be told (see [`partition_key`](crate::partition_key)).
     pub partition_key: Option<String>,
-    /// The cache's changed flag at the time of the notification.
+    /// Before access: the cache's changed flag. After access: whether this call
+    /// changed the cache (always for add and modify, never for (de)serialize; for a
+    /// search, whether it dropped expired tokens) — a per-call answer, so a concurrent
+    /// `serialize()` elsewhere cannot hide a change from the observer that must save it.
     pub has_state_changed: bool,
     /// After a write: how long a store should keep the partition (Unix seconds).
     pub suggested_expiry: Option<i64>,
