@@ -82,13 +82,13 @@ impl Section {
             {
                 return None;
             }
-            if let Stored::Entry(old) = &slot.value {
-                self.index.remove(i, old, self.track_expiry);
+            match (&slot.value, &value) {
+                (Stored::Entry(old), Stored::Entry(new)) => self.index.replace(i, old, new, self.track_expiry),
+                (Stored::Entry(old), Stored::Opaque(_)) => self.index.remove(i, old, self.track_expiry),
+                (Stored::Opaque(_), Stored::Entry(new)) => self.index.insert(i, new, self.track_expiry),
+                (Stored::Opaque(_), Stored::Opaque(_)) => {}
             }
             let old = std::mem::replace(&mut slot.value, value);
-            if let Stored::Entry(new) = &self.slots[i as usize].as_ref().expect("live").value {
-                self.index.insert(i, new, self.track_expiry);
-            }
             return Some((i, Some(old)));
         }
         let i = self.slots.len() as u32;

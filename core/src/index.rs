@@ -191,7 +191,7 @@ pub(crate) struct SectionIndex {
 }
 
 /// Which posting map a posting lives in.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Posted {
     /// `INDEXED_FIELDS[i]`.
     Field(usize),
@@ -245,6 +245,35 @@ impl SectionIndex {
         }
         if let Some(exp) = expires_on(entry).filter(|_| track_expiry) {
             self.expiry.remove(&(exp, slot));
+        }
+    }
+
+    /// Re-indexes a slot whose entry changes from `old` to `new`, touching only the
+    /// postings that differ: a renewed token keeps its client, tenant, scopes and
+    /// environment, whose postings are the large ones.
+    pub(crate) fn replace(&mut self, slot: u32, old: &Entry, new: &Entry, track_expiry: bool) {
+        let before = postings_of(old);
+        let after = postings_of(new);
+        for &(which, hash) in &before {
+            if !after.iter().any(|&(w, h)| w == which && h == hash) {
+                unpost(self.map(which), hash, slot);
+            }
+        }
+        for &(which, hash) in &after {
+            if !before.iter().any(|&(w, h)| w == which && h == hash) {
+                post(self.map(which), hash, slot);
+            }
+        }
+        if track_expiry {
+            let (e0, e1) = (expires_on(old), expires_on(new));
+            if e0 != e1 {
+                if let Some(e) = e0 {
+                    self.expiry.remove(&(e, slot));
+                }
+                if let Some(e) = e1 {
+                    self.expiry.insert((e, slot));
+                }
+            }
         }
     }
 
