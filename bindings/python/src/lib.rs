@@ -20,6 +20,7 @@
 mod cache;
 mod convert;
 mod errors;
+mod persisted;
 mod search;
 
 use pyo3::prelude::*;
@@ -29,6 +30,7 @@ fn _tokencache(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::TokenCacheCore>()?;
     m.add_class::<cache::SerializableTokenCacheCore>()?;
     m.add_class::<search::SearchResults>()?;
+    m.add_class::<persisted::PersistedTokenCacheCore>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

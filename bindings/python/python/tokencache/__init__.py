@@ -1,6 +1,7 @@
 """tokencache: msal's token cache, indexed, in Rust.
 
-Drop-in replacements for ``msal.TokenCache`` and ``msal.SerializableTokenCache``::
+Drop-in replacements for ``msal.TokenCache``, ``msal.SerializableTokenCache`` and
+msal-extensions' ``PersistedTokenCache``::
 
     import msal, tokencache
     cache = tokencache.SerializableTokenCache()
@@ -46,11 +47,18 @@ from ._errors import (
     StoreUnavailableError,
     TokenCacheError,
 )
-from ._tokencache import SearchResults, SerializableTokenCacheCore, TokenCacheCore, __version__
+from ._tokencache import (
+    PersistedTokenCacheCore,
+    SearchResults,
+    SerializableTokenCacheCore,
+    TokenCacheCore,
+    __version__,
+)
 
 __all__ = [
     "TokenCache",
     "SerializableTokenCache",
+    "PersistedTokenCache",
     "SearchResults",
     "TokenCacheError",
     "InvalidJsonError",
@@ -113,3 +121,43 @@ class SerializableTokenCache(SerializableTokenCacheCore, TokenCache):
 
     def __init__(self) -> None:
         super().__init__()
+
+
+class PersistedTokenCache(PersistedTokenCacheCore):
+    """msal-extensions' ``PersistedTokenCache``: a token cache kept in one file that
+    other processes and MSAL apps share (same JSON, same ``<path>.lockfile``).
+
+    ``PersistedTokenCache(path, lock_timeout=5.0, on_corrupt="fail")``. Every change
+    (``add``, ``modify``, ``remove_*``, ``update_rt``) is one locked, atomic write of
+    the file; every read first picks up the file if another process changed it. A
+    file that is not a cache is moved aside as ``<path>.corrupt-<time>`` and either
+    raises :class:`CorruptError` (``on_corrupt="fail"``; the next call starts empty)
+    or is logged and replaced by an empty cache (``on_corrupt="continue"``). Waiting
+    longer than ``lock_timeout`` seconds for the lock raises :class:`LockTimeoutError`.
+
+    Differences from :class:`SerializableTokenCache`: ``search()`` runs at once and
+    returns an iterator over its results (expired access tokens it meets are
+    removed, written through); ``deserialize()`` replaces the in-memory cache only
+    (as msal-extensions), and the next change writes it.
+    """
+
+    class CredentialType(TokenCache.CredentialType):
+        pass
+
+    class AuthorityType(TokenCache.AuthorityType):
+        pass
+
+    def __init__(self, path: Any, lock_timeout: float = 5.0, on_corrupt: str = "fail") -> None:
+        super().__init__()
+
+    def find(
+        self,
+        credential_type: str,
+        target: Optional[Iterable[str]] = None,
+        query: Optional[Mapping[str, Any]] = None,
+        *,
+        now: Optional[float] = None,
+    ) -> List[Dict[str, Any]]:
+        """Equivalent to ``list(search(...))`` (deprecated, as in msal)."""
+        warnings.warn("Use list(search(...)) instead to explicitly get a list.", DeprecationWarning)
+        return list(self.search(credential_type, target=target, query=query, now=now))

@@ -1,9 +1,11 @@
 """The native module of `tokencache` (PyO3). Use the classes of `tokencache`."""
+import os
+import pathlib
 from typing import Any, Dict, Iterable, Iterator, Mapping, NoReturn, Optional, Union, final
 
 from typing_extensions import disjoint_base
 
-__all__ = ["TokenCacheCore", "SerializableTokenCacheCore", "SearchResults", "__version__"]
+__all__ = ["TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "SearchResults", "__version__"]
 __version__: str
 
 @final
@@ -58,3 +60,54 @@ class SerializableTokenCacheCore(TokenCacheCore):
     def serialize(self) -> str: ...
     def deserialize(self, state: Union[str, bytes, bytearray, None]) -> None: ...
     has_state_changed: bool
+
+@disjoint_base
+class PersistedTokenCacheCore:
+    def __new__(
+        cls,
+        path: Union[str, "os.PathLike[str]"],
+        lock_timeout: float = 5.0,
+        on_corrupt: str = "fail",
+        *_args: Any,
+        **_kwargs: Any,
+    ) -> "PersistedTokenCacheCore": ...
+    @property
+    def path(self) -> "pathlib.Path": ...
+    def add(self, event: Mapping[str, Any], now: Optional[float] = None) -> None: ...
+    def search(
+        self,
+        credential_type: str,
+        target: Optional[Iterable[str]] = None,
+        query: Optional[Mapping[str, Any]] = None,
+        *,
+        now: Optional[float] = None,
+    ) -> Iterator[Dict[str, Any]]: ...
+    def modify(
+        self,
+        credential_type: str,
+        old_entry: Mapping[str, Any],
+        new_key_value_pairs: Optional[Mapping[str, Any]] = None,
+    ) -> None: ...
+    def remove_rt(self, rt_item: Mapping[str, Any]) -> None: ...
+    def update_rt(self, rt_item: Mapping[str, Any], new_rt: str, *, now: Optional[float] = None) -> None: ...
+    def remove_at(self, at_item: Mapping[str, Any]) -> None: ...
+    def remove_idt(self, idt_item: Mapping[str, Any]) -> None: ...
+    def remove_account(self, account_item: Mapping[str, Any]) -> None: ...
+    def _get_access_token(
+        self,
+        home_account_id: Optional[str],
+        environment: Optional[str],
+        client_id: Optional[str],
+        realm: Optional[str],
+        target: Iterable[str],
+        ext_cache_key: Optional[str] = None,
+        default: Any = None,
+    ) -> Any: ...
+    def _get_app_metadata(self, environment: Optional[str], client_id: Optional[str], default: Any = None) -> Any: ...
+    def serialize(self) -> str: ...
+    def deserialize(self, state: Union[str, bytes, bytearray, None]) -> None: ...
+    has_state_changed: bool
+    def __len__(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    def __reduce__(self) -> NoReturn: ...
+    def __reduce_ex__(self, _protocol: Any) -> NoReturn: ...
