@@ -21,6 +21,7 @@ mod cache;
 mod convert;
 mod errors;
 mod persisted;
+mod provider;
 mod search;
 
 use pyo3::prelude::*;
@@ -31,6 +32,11 @@ fn _tokencache(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::SerializableTokenCacheCore>()?;
     m.add_class::<search::SearchResults>()?;
     m.add_class::<persisted::PersistedTokenCacheCore>()?;
+    m.add_class::<provider::StoreCore>()?;
+    m.add_class::<provider::MemoryStoreCore>()?;
+    m.add_class::<provider::SqliteStoreCore>()?;
+    m.add_class::<provider::CacheProviderCore>()?;
+    m.add_class::<provider::PartitionBlock>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -48,6 +48,11 @@ from ._errors import (
     TokenCacheError,
 )
 from ._tokencache import (
+    CacheProvider,
+    MemoryStore,
+    PartitionBlock,
+    SqliteStore,
+    Store,
     PersistedTokenCacheCore,
     SearchResults,
     SerializableTokenCacheCore,
@@ -59,6 +64,11 @@ __all__ = [
     "TokenCache",
     "SerializableTokenCache",
     "PersistedTokenCache",
+    "CacheProvider",
+    "PartitionBlock",
+    "Store",
+    "MemoryStore",
+    "SqliteStore",
     "SearchResults",
     "TokenCacheError",
     "InvalidJsonError",

@@ -1,11 +1,12 @@
 """The native module of `tokencache` (PyO3). Use the classes of `tokencache`."""
 import os
 import pathlib
-from typing import Any, Dict, Iterable, Iterator, Mapping, NoReturn, Optional, Union, final
+from types import TracebackType
+from typing import Any, Dict, Iterable, Iterator, Mapping, NoReturn, Optional, Type, Union, final
 
 from typing_extensions import disjoint_base
 
-__all__ = ["TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "SearchResults", "__version__"]
+__all__ = ["TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "Store", "MemoryStore", "SqliteStore", "CacheProvider", "PartitionBlock", "SearchResults", "__version__"]
 __version__: str
 
 @final
@@ -111,3 +112,28 @@ class PersistedTokenCacheCore:
     def __bool__(self) -> bool: ...
     def __reduce__(self) -> NoReturn: ...
     def __reduce_ex__(self, _protocol: Any) -> NoReturn: ...
+
+@disjoint_base
+class Store:
+    """A place partitions are kept in: MemoryStore or SqliteStore."""
+
+@final
+class MemoryStore(Store):
+    def __new__(cls, max_bytes: Optional[int] = None) -> "MemoryStore": ...
+
+@final
+class SqliteStore(Store):
+    def __new__(cls, path: Union[str, "os.PathLike[str]"]) -> "SqliteStore": ...
+
+@final
+class PartitionBlock:
+    def __enter__(self) -> Any: ...
+    def __exit__(
+        self,
+        *_exc: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
+    ) -> bool: ...
+
+@final
+class CacheProvider:
+    def __new__(cls, store: Store) -> "CacheProvider": ...
+    def cache_for(self, partition_key: str) -> PartitionBlock: ...
