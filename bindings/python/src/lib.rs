@@ -1,8 +1,9 @@
 //! # tokencache-python
 //!
 //! The native module `tokencache._tokencache` of the Python package `tokencache`:
-//! drop-ins for msal's `TokenCache` and `SerializableTokenCache` backed by the
-//! `tokencache` crate. A thin adapter: it converts Python objects to the core's
+//! drop-ins for msal's `TokenCache` and `SerializableTokenCache` and for
+//! msal-extensions' `PersistedTokenCache`, and a `CacheProvider` over a
+//! `MemoryStore` or `SqliteStore`, backed by the `tokencache` crate. A thin adapter: it converts Python objects to the core's
 //! JSON values and back, releases the GIL around core work, and maps the core's
 //! errors to exception classes. Every rule about what a cache holds lives in the
 //! core; see `core/src/lib.rs`.
