@@ -46,6 +46,7 @@ mod notify;
 mod partition;
 mod persisted;
 mod provider;
+mod refresh;
 mod schema;
 pub mod store;
 
@@ -59,4 +60,5 @@ pub use notify::{AccessEvent, AccessObserver, Operation};
 pub use partition::partition_key;
 pub use persisted::{FileIoCounts, OnCorrupt, PersistOptions, PersistedTokenCache};
 pub use provider::{CacheProvider, OnBadBlob, PartitionCache, ProviderOptions, ProviderStats};
+pub use refresh::DueToken;
 pub use schema::{CredentialType, authority_type};
