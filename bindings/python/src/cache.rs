@@ -14,6 +14,7 @@ use tokencache::{CredentialType, Entry, Map, TokenCache};
 
 use crate::convert::{entry_to_dict, to_entry, to_map, to_now, to_scopes};
 use crate::errors::to_py_err;
+use crate::observe::stats_to_dict;
 use crate::search::SearchResults;
 
 /// msal's `TokenCache`: add token responses, search them, remove them.
@@ -192,6 +193,15 @@ impl TokenCacheCore {
         let inner = &self.inner;
         let found = py.detach(|| inner.get_app_metadata(&env, &cid));
         dict_or_default(py, found, default)
+    }
+
+    /// Counters and sizes (the core's `CacheStats`) as a dict: `hits` and `misses`
+    /// per credential type, `evictions` by reason, `entries`, `partitions`, `bytes`,
+    /// `examined`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let stats = py.detach(|| inner.stats());
+        stats_to_dict(py, &stats)
     }
 
     /// Entries in the five known sections.

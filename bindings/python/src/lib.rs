@@ -21,6 +21,7 @@
 mod cache;
 mod convert;
 mod errors;
+mod observe;
 mod persisted;
 mod provider;
 mod search;
@@ -29,6 +30,7 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _tokencache(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    observe::install(m.py())?;
     m.add_class::<cache::TokenCacheCore>()?;
     m.add_class::<cache::SerializableTokenCacheCore>()?;
     m.add_class::<search::SearchResults>()?;

@@ -17,6 +17,7 @@ use tokencache::{CredentialType, Entry, Map, OnCorrupt, PersistOptions, Persiste
 
 use crate::convert::{entry_to_dict, to_entry, to_map, to_now, to_scopes};
 use crate::errors::to_py_err;
+use crate::observe::stats_to_dict;
 
 /// A token cache kept in one file shared with other processes and MSAL apps.
 #[pyclass(module = "tokencache._tokencache", subclass, frozen)]
@@ -291,6 +292,13 @@ impl PersistedTokenCacheCore {
     }
 
     /// Entries in the five known sections, as of the last read of the file.
+    /// Counters and sizes of the cache in memory, as `TokenCache.stats()`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let stats = py.detach(|| inner.cache().stats());
+        stats_to_dict(py, &stats)
+    }
+
     fn __len__(&self) -> usize {
         self.inner.cache().len()
     }
