@@ -159,28 +159,20 @@ impl SqliteStore {
 
     fn init(conn: Connection, path: PathBuf, options: SqliteOptions) -> Result<Self> {
         conn.busy_timeout(options.busy_timeout).map_err(|e| sql_error(&path, "busy_timeout", e))?;
-        // WAL: readers in other processes don't block our writes nor we theirs.
-        // synchronous=NORMAL is durable across process crashes, which is what a
-        // cache needs; a power loss may drop the last writes.
-        let _: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| sql_error(&path, "journal_mode", e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql_error(&path, "synchronous", e))?;
-        let version: i64 =
-            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| sql_error(&path, "user_version", e))?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::new(
-                ErrorKind::StoreUnavailable,
-                format!(
-                    "sqlite {}: schema version {version} is newer than this library's ({SCHEMA_VERSION})",
-                    path.display()
-                ),
-            ));
-        }
-        conn.execute_batch(SCHEMA).map_err(|e| sql_error(&path, "create schema", e))?;
-        if version < SCHEMA_VERSION {
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(|e| sql_error(&path, "user_version", e))?;
+        // Processes opening a new file at once race to switch it to WAL and create the
+        // table; SQLite answers some of those races with SQLITE_BUSY at once, without
+        // calling its busy handler. Retry those within the busy timeout.
+        let deadline = std::time::Instant::now() + options.busy_timeout;
+        loop {
+            match Self::prepare_schema(&conn, &path) {
+                Err(e) if e.kind() == ErrorKind::LockTimeout && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
         }
         let shared = Arc::new(Shared {
             conn: Mutex::new(conn),
@@ -191,6 +183,33 @@ impl SqliteStore {
         });
         let purger = options.purge_interval.map(|every| start_purger(shared.clone(), every)).transpose()?;
         Ok(SqliteStore { shared, purger })
+    }
+
+    /// WAL mode, durability, and the table at this library's schema version.
+    fn prepare_schema(conn: &Connection, path: &Path) -> Result<()> {
+        // WAL: readers in other processes don't block our writes nor we theirs.
+        // synchronous=NORMAL is durable across process crashes, which is what a
+        // cache needs; a power loss may drop the last writes.
+        let _: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| sql_error(path, "journal_mode", e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql_error(path, "synchronous", e))?;
+        let version: i64 =
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| sql_error(path, "user_version", e))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::new(
+                ErrorKind::StoreUnavailable,
+                format!(
+                    "sqlite {}: schema version {version} is newer than this library's ({SCHEMA_VERSION})",
+                    path.display()
+                ),
+            ));
+        }
+        conn.execute_batch(SCHEMA).map_err(|e| sql_error(path, "create schema", e))?;
+        if version < SCHEMA_VERSION {
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(|e| sql_error(path, "user_version", e))?;
+        }
+        Ok(())
     }
 
     /// The database file.
