@@ -294,38 +294,27 @@ impl Entry {
             return;
         }
         const FIELD_INDENT: &str = "\n            ";
-        const CLOSE_INDENT: &str = "\n        }";
         debug_assert_eq!(FIELD_INDENT.len(), 1 + INDENT.len() * (ENTRY_DEPTH + 1));
-        out.push('{');
-        for (i, s) in self.0.slots.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(FIELD_INDENT);
-            self.write_name(out, s);
-            out.push_str(": ");
-            let raw = self.slot_raw(s);
-            match raw.kind {
-                Kind::Str => {
-                    out.push('"');
-                    out.push_str(raw.text);
-                    out.push('"');
-                }
-                Kind::Raw => out.push_str(raw.text),
-            }
-        }
-        out.push_str(CLOSE_INDENT);
+        self.write_fields(out, FIELD_INDENT, ": ", "\n        }", false);
     }
 
     /// Appends the entry as compact JSON.
     pub(crate) fn write_compact(&self, out: &mut String) {
+        self.write_fields(out, "", ":", "}", true);
+    }
+
+    /// `{`, then each field as `<before>"name"<colon>value` separated by commas, then
+    /// `close`. Stored values are already in the indented form; compact output
+    /// re-renders only nested values (the ones spanning lines).
+    fn write_fields(&self, out: &mut String, before: &str, colon: &str, close: &str, compact: bool) {
         out.push('{');
         for (i, s) in self.0.slots.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
+            out.push_str(before);
             self.write_name(out, s);
-            out.push(':');
+            out.push_str(colon);
             let raw = self.slot_raw(s);
             match raw.kind {
                 Kind::Str => {
@@ -333,11 +322,11 @@ impl Entry {
                     out.push_str(raw.text);
                     out.push('"');
                 }
-                Kind::Raw if raw.text.contains('\n') => write_compact(out, &raw.to_value()),
+                Kind::Raw if compact && raw.text.contains('\n') => write_compact(out, &raw.to_value()),
                 Kind::Raw => out.push_str(raw.text),
             }
         }
-        out.push('}');
+        out.push_str(close);
     }
 
     /// Builds an entry from a JSON object.
