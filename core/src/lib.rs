@@ -32,6 +32,7 @@
 //! ```
 
 mod cache;
+pub mod coalesce;
 pub mod diagnose;
 mod document;
 mod entry;

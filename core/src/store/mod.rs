@@ -15,6 +15,7 @@
 #[cfg(feature = "encryption")]
 mod encrypted;
 pub mod file;
+mod lease;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -40,6 +41,7 @@ pub use encrypted::{
 #[derive(Clone, Debug)]
 pub enum KeyRing {}
 pub use file::{FileStamp, FileStore, LockOptions};
+pub use lease::{LeaseStore, MemoryLeases};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};

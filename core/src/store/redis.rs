@@ -420,6 +420,16 @@ impl RedisStore {
             Err(e) => Err(self.unavailable(what, &e)),
         }
     }
+
+    /// Runs `op` on a pooled connection, as the store's own operations do (for
+    /// `store::lease`; `op` must be idempotent: it is retried once on a dropped connection).
+    pub(crate) fn run_on_connection<T>(
+        &self,
+        what: &str,
+        op: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>,
+    ) -> Result<T> {
+        self.run(what, op)
+    }
 }
 
 impl L2Store for RedisStore {

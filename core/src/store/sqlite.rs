@@ -234,6 +234,17 @@ impl SqliteStore {
     pub fn purge_errors(&self) -> u64 {
         self.shared.purge_errors.load(Ordering::Relaxed)
     }
+
+    /// Runs `op` on the store's connection (locked meanwhile), its errors mapped as
+    /// the store's own (for `store::lease`).
+    pub(crate) fn with_connection<R>(
+        &self,
+        what: &str,
+        op: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R> {
+        let mut conn = self.shared.conn.lock();
+        op(&mut conn).map_err(|e| sql_error(&self.shared.path, what, e))
+    }
 }
 
 fn start_purger(shared: Arc<Shared>, every: Duration) -> Result<Purger> {
