@@ -65,6 +65,7 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 test-compat: ## Round trips through msal Python, msal-node, MSAL Go, msal4j (offline); writes COMPATIBILITY.md
+	PY=$$(cd "$$(dirname "$$(scripts/venv.sh)")" && pwd)/python && scripts/python-wheel.sh "$$PY"
 	CARGO="$(CARGO)" python3 tests/compat/driver.py --report COMPATIBILITY.md
 
 test-cli: ## The tokencache command on the vectors, broken inputs and a real redis-server on 127.0.0.1

@@ -16,6 +16,7 @@
 //!                                refresh flow does after a refresh returned a new RT
 //!             save FILE          write serialize() to FILE
 //!             --now N            the clock for the searches that follow (default: wall clock)
+//!             --sharing          sharing mode from here on (TokenCache::set_sharing)
 //! ```
 //!
 //! Run by `tests/compat/driver.py`; by hand:
@@ -76,6 +77,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 let path = next("FILE")?;
                 std::fs::write(&path, cache.serialize()).map_err(|e| format!("write {path}: {e}"))?;
             }
+            "--sharing" => cache.set_sharing(true),
             "--now" => now = Some(next("N")?.parse().map_err(|e| format!("--now: {e}"))?),
             other => return Err(format!("unknown command {other:?}")),
         }

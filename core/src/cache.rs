@@ -17,6 +17,7 @@ use crate::limits::{CacheLimits, EvictionCounts};
 use crate::notify::{AccessEvent, AccessObserver, Operation};
 use crate::partition::partition_key;
 use crate::schema::{CredentialType, KeyParts, cache_key};
+use crate::sharing;
 
 /// Seconds since the Unix epoch, from the wall clock.
 pub fn unix_now() -> i64 {
@@ -48,6 +49,7 @@ pub struct TokenCache {
     stats: Counters,
     observer: RwLock<Option<Arc<dyn AccessObserver>>>,
     has_observer: AtomicBool,
+    sharing: AtomicBool,
 }
 
 /// The partition a query is about, when its fields say it (MSAL.NET's rule applied
@@ -146,7 +148,22 @@ impl TokenCache {
             stats: Counters::default(),
             observer: RwLock::new(None),
             has_observer: AtomicBool::new(false),
+            sharing: AtomicBool::new(false),
         }
+    }
+
+    /// Turns sharing mode on or off (default off: byte for byte msal Python). In
+    /// sharing mode lookups treat the aliases of one cloud as one environment and a
+    /// `""` home account id as `null`, and writes file each item where another SDK's
+    /// copy of it already is, so apps on msal-node, MSAL Go, msal4j and MSAL.NET
+    /// sharing the file find each other's tokens; see [`crate::sharing`].
+    pub fn set_sharing(&self, on: bool) {
+        self.sharing.store(on, Ordering::Release);
+    }
+
+    /// Whether sharing mode is on.
+    pub fn sharing(&self) -> bool {
+        self.sharing.load(Ordering::Acquire)
     }
 
     /// Installs (or with `None` removes) the before/after-access observer.
@@ -270,8 +287,13 @@ impl TokenCache {
         self.notify_before(Operation::Add, None, partition.as_deref());
         let evicted = {
             let mut doc = self.doc.write();
+            let sharing = self.sharing();
             for (ct, key, entry) in entries {
-                doc.put(ct, &escape_key(&key), Stored::Entry(entry), now);
+                if sharing {
+                    sharing::file(&mut doc, ct, &key, entry, now);
+                } else {
+                    doc.put(ct, &escape_key(&key), Stored::Entry(entry), now);
+                }
             }
             doc.has_limiter().then(|| doc.enforce_limits(now, partition.as_deref()))
         };
@@ -342,12 +364,35 @@ impl TokenCache {
         evict: bool,
     ) -> Vec<Entry> {
         if !self.has_observer.load(Ordering::Acquire) {
-            return self.search_inner(ct, target, query, now, evict);
+            return self.search_any(ct, target, query, now, evict);
         }
         let partition = query_partition(ct, query);
         self.notify_before(Operation::Search, Some(ct), partition.as_deref());
-        let out = self.search_inner(ct, target, query, now, evict);
+        let out = self.search_any(ct, target, query, now, evict);
         self.notify_after(Operation::Search, Some(ct), partition.as_deref(), now);
+        out
+    }
+
+    /// [`search_inner`](Self::search_inner), in sharing mode once per alias of the
+    /// query's environment and spelling of an empty home account id.
+    fn search_any(
+        &self,
+        ct: CredentialType,
+        target: &[&str],
+        query: Option<&Map>,
+        now: Option<i64>,
+        evict: bool,
+    ) -> Vec<Entry> {
+        let variants = if self.sharing() { query.and_then(sharing::query_variants) } else { None };
+        let Some(variants) = variants else { return self.search_inner(ct, target, query, now, evict) };
+        let mut out: Vec<Entry> = Vec::new();
+        for q in &variants {
+            for e in self.search_inner(ct, target, Some(q), now, evict) {
+                if !out.iter().any(|o| o.same_content(&e)) {
+                    out.push(e);
+                }
+            }
+        }
         out
     }
 
@@ -537,17 +582,31 @@ impl TokenCache {
                 ext_cache_key: ext_cache_key.unwrap_or(""),
             },
         );
+        let found = {
+            let doc = self.doc.read();
+            let section = doc.section(CredentialType::AccessToken);
+            section.and_then(|s| s.entry(s.find(&escape_key(&key))?).cloned())
+        };
+        if found.is_some() || !self.sharing() {
+            return found;
+        }
+        // Sharing mode: the token under any alias or key style, with exactly these scopes.
         let doc = self.doc.read();
-        let section = doc.section(CredentialType::AccessToken)?;
-        section.entry(section.find(&escape_key(&key))?).cloned()
+        sharing::find_access_token(&doc, home_account_id, environment, client_id, realm, &target, ext_cache_key)
     }
 
     /// The app metadata of `client_id` in `environment` (msal's `_get_app_metadata`).
     pub fn get_app_metadata(&self, environment: &str, client_id: &str) -> Option<Entry> {
-        let key = format!("appmetadata-{environment}-{client_id}");
         let doc = self.doc.read();
         let section = doc.section(CredentialType::AppMetadata)?;
-        section.entry(section.find(&escape_key(&key))?).cloned()
+        let lookup = |env: &str| section.entry(section.find(&escape_key(&format!("appmetadata-{env}-{client_id}")))?);
+        if let Some(e) = lookup(environment) {
+            return Some(e.clone());
+        }
+        if !self.sharing() {
+            return None;
+        }
+        sharing::cloud_aliases(environment)?.iter().find_map(|a| lookup(a)).cloned()
     }
 
     /// msal's `modify(credential_type, old_entry, new_key_value_pairs)`: with
@@ -555,9 +614,12 @@ impl TokenCache {
     /// `old_entry`'s fields make; otherwise removes whatever is filed under that key.
     /// Either way the cache counts as changed.
     pub fn modify(&self, ct: CredentialType, old: &Entry, changes: Option<&Map>) -> Result<()> {
-        let key = key_of(ct, old)?;
+        let mut key = key_of(ct, old)?;
         let partition = self.has_observer.load(Ordering::Acquire).then(|| partition_key(ct, old)).flatten();
         self.notify_before(Operation::Modify, Some(ct), partition.as_deref());
+        if self.sharing() {
+            key = sharing::locate(&self.doc.read(), ct, &key, old);
+        }
         match changes {
             Some(c) if !c.is_empty() => {
                 let new = old.merged_with(c)?;

@@ -49,6 +49,7 @@ mod persisted;
 mod provider;
 mod refresh;
 mod schema;
+pub mod sharing;
 pub mod store;
 
 pub use cache::{CacheStats, TokenCache, unix_now};

@@ -27,6 +27,7 @@ A peer whose toolchain is missing is skipped with a banner; any failed cell fail
 import argparse
 import concurrent.futures
 import datetime
+import itertools
 import json
 import os
 import shutil
@@ -292,10 +293,12 @@ class CellFailure(Exception):
 class Cell:
     """One peer x direction x scenario: runs steps, records checks and notes."""
 
-    def __init__(self, suite, peer, proc, server, direction, scenario):
+    def __init__(self, suite, peer, proc, server, direction, scenario, mode="default"):
         self.suite, self.peer, self.proc, self.server = suite, peer, proc, server
-        self.direction, self.scenario = direction, scenario
-        self.dir = os.path.join(suite.work, peer.short, "%s-%s" % (scenario, direction))
+        self.direction, self.scenario, self.mode = direction, scenario, mode
+        # tokencache's command line: sharing mode (TokenCache::set_sharing) or msal Python's behaviour.
+        self.tool = [suite.tool] + (["--sharing"] if mode == "sharing" else [])
+        self.dir = os.path.join(suite.work, peer.short, mode, "%s-%s" % (scenario, direction))
         os.makedirs(self.dir, exist_ok=True)
         self.checks = []  # (ok, text)
         self.limited = False  # a peer limitation cut the scenario short (see the notes)
@@ -321,7 +324,8 @@ class Cell:
         token endpoint; "network": exactly one, with expect_grant / expect_rt."""
         self.server.take_log()
         self.server.queue(*respond)
-        op = {"cache_in": cache_in, "cache_out": cache_out, "app": app, "action": action}
+        op = {"cache_in": cache_in, "cache_out": cache_out, "app": app, "action": action,
+              "sharing": self.mode == "sharing"}
         self.proc.stdin.write(json.dumps(op) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -364,7 +368,7 @@ class Cell:
     def us(self, load=None, events=(), save=None):
         """tokencache: load, then each step: an event to add(), or ("update-rt", query,
         new secret) as msal Python's refresh flow does after its add(); then save."""
-        args = [self.suite.tool]
+        args = list(self.tool)
         if load:
             args += ["load", load]
         for step in events:
@@ -396,7 +400,7 @@ class Cell:
         return used["secret"]
 
     def us_search(self, path, section, target, query):
-        res = subprocess.run([self.suite.tool, "load", path, "search", section, json.dumps(target), json.dumps(query)],
+        res = subprocess.run(self.tool + ["load", path, "search", section, json.dumps(target), json.dumps(query)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if res.returncode != 0:
             self.check(False, "tokencache search: %s" % res.stderr.strip())
@@ -826,6 +830,58 @@ SCENARIO_FNS = {"client_credentials": client_credentials, "user_rt": user_rt, "f
 # --------------------------------------------------------------------------- known incompatibilities
 # Incompatibilities this suite found between tokencache's files and a peer, kept here
 # until they are fixed: a cell that fails only in the ways its findings explain is
+def turns(py, node):
+    """msal Python (its cache in tokencache, sharing mode) and msal-node take turns on
+    one file, each app serving the other's app and user tokens from the cache (issue 8,
+    part 4). py and node are Cells on one fake AAD; the file is one path."""
+    f = py.path("shared.json")
+    daemon, user_app = confidential(DAEMON), public(PUBLIC_APP)
+    hid = ALICE.home_account_id
+
+    def no_duplicates(who):
+        for c in (py, node):
+            dups = duplicates(py.load(f), c.peer)
+            py.check(not dups, "no duplicates for %s after %s's save%s" % (
+                c.peer.short, who, (": " + "; ".join(dups)) if dups else ""), "duplicates")
+
+    # App-only tokens: node first, then Python serves node's and adds its own, then node serves both.
+    node.peer_op(daemon, cc(GRAPH), cache_out=f, respond=[app_response([GRAPH], tok(node, "at", "P-graph"))],
+                 expect_token=tok(node, "at", "P-graph"), expect_source="network", expect_grant="client_credentials")
+    py.peer_op(daemon, cc(GRAPH), cache_in=f, cache_out=f, expect_token=tok(node, "at", "P-graph"),
+               what="python serves node's app token")
+    py.peer_op(daemon, cc(VAULT), cache_in=f, cache_out=f, respond=[app_response([VAULT], tok(py, "at", "P-vault"))],
+               expect_token=tok(py, "at", "P-vault"), expect_source="network", expect_grant="client_credentials")
+    no_duplicates("python")
+    node.peer_op(daemon, cc(VAULT), cache_in=f, cache_out=f, expect_token=tok(py, "at", "P-vault"),
+                 what="node serves python's app token")
+    node.peer_op(daemon, cc(GRAPH), cache_in=f, cache_out=f, expect_token=tok(node, "at", "P-graph"))
+    # User tokens: Python signs in, node serves them and refreshes for a new scope, Python serves node's.
+    py.peer_op(user_app, code(["User.Read"]), cache_in=f, cache_out=f,
+               respond=[user_response(ALICE, PUBLIC_APP, HOME, ["User.Read"] + OIDC, tok(py, "at", "P-user"),
+                                      rt=tok(py, "rt", "P1"))],
+               expect_token=tok(py, "at", "P-user"), expect_source="network", expect_grant="authorization_code")
+    node.peer_op(user_app, silent(["User.Read"]), cache_in=f, cache_out=f, expect_token=tok(py, "at", "P-user"),
+                 what="node serves python's user token")
+    node.peer_op(user_app, silent(["Mail.Read"]), cache_in=f, cache_out=f,
+                 respond=[user_response(ALICE, PUBLIC_APP, HOME, ["Mail.Read"] + OIDC, tok(node, "at", "P-mail"),
+                                        rt=tok(node, "rt", "P2"))],
+                 expect_token=tok(node, "at", "P-mail"), expect_source="network", expect_grant=RT_GRANT,
+                 expect_rt=tok(py, "rt", "P1"), what="node refreshes with python's RT")
+    no_duplicates("node")
+    py.peer_op(user_app, silent(["Mail.Read"]), cache_in=f, cache_out=f, expect_token=tok(node, "at", "P-mail"),
+               what="python serves node's user token")
+    py.peer_op(user_app, silent(["Mail.Read"], force=True), cache_in=f, cache_out=f,
+               respond=[user_response(ALICE, PUBLIC_APP, HOME, ["Mail.Read"] + OIDC, tok(py, "at", "P-mail2"),
+                                      rt=tok(py, "rt", "P3"))],
+               expect_token=tok(py, "at", "P-mail2"), expect_source="network", expect_grant=RT_GRANT,
+               expect_rt=tok(node, "rt", "P2"), what="python refreshes with node's RT")
+    no_duplicates("python")
+    node.peer_op(user_app, silent(["Mail.Read"]), cache_in=f, expect_token=tok(py, "at", "P-mail2"),
+                 what="node serves python's renewed token")
+    node.peer_op(daemon, cc(VAULT), cache_in=f, expect_token=tok(py, "at", "P-vault"))
+    del hid
+
+
 # reported as "known incompatibility" and does not fail the run (COMPAT_STRICT=1 or
 # --strict makes it fail); a listed cell that passes fails the run, so the list is
 # pruned when a fix lands. Each finding: what it explains (check kinds) and where.
@@ -896,9 +952,9 @@ class Suite:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                                     cwd=os.path.dirname(cmd[-1]) if key != "java" else HERE)
             try:
-                for scenario in self.args.scenarios:
-                    for direction in DIRECTIONS:
-                        cell = Cell(self, peer, proc, server, direction, scenario)
+                for mode, scenario, direction in itertools.product(self.args.modes, self.args.scenarios, DIRECTIONS):
+                    if True:
+                        cell = Cell(self, peer, proc, server, direction, scenario, mode)
                         try:
                             SCENARIO_FNS[scenario](cell)
                         except CellFailure:
@@ -912,6 +968,46 @@ class Suite:
                 proc.wait(timeout=30)
         return peer, cells, None, (time.time() - started, setup_s)
 
+    def run_turns(self):
+        """msal Python and msal-node taking turns on one file (sharing mode)."""
+        started = time.time()
+        peers = [PythonPeer(), NodePeer()]
+        both = Peer()
+        both.name, both.short = "msal (Python) + msal-node", "python+node"
+        try:
+            for p in peers:
+                p.check_toolchain()
+            setups = [p.setup() for p in peers]
+        except Skip as e:
+            print("### SKIPPING one-file turns of msal Python and msal-node: %s" % e, flush=True)
+            return both, None, str(e), time.time() - started
+        procs = []
+        with fake_aad.FakeAAD() as server:
+            try:
+                cells = []
+                for p, (cmd, extra_env) in zip(peers, setups):
+                    env = dict(os.environ, COMPAT_FAKE_AAD=server.url, **extra_env)
+                    procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                                  env=env, cwd=os.path.dirname(cmd[-1])))
+                    cells.append(Cell(self, p, procs[-1], server, "turns", "one_file", "sharing"))
+                cells[1].dir = cells[0].dir
+                try:
+                    turns(*cells)
+                except CellFailure:
+                    pass
+                except Exception:
+                    cells[0].check(False, "driver error: " + traceback.format_exc(limit=3).strip().splitlines()[-1],
+                                   "driver")
+                # One cell: every check of both apps.
+                cells[0].checks += cells[1].checks
+                cells[0].notes += cells[1].notes
+            finally:
+                for proc in procs:
+                    proc.stdin.close()
+                    proc.wait(timeout=30)
+        both.version = " / ".join(p.version for p in peers)
+        return both, [cells[0]], None, (time.time() - started, 0.0)
+
     def main(self):
         t0 = time.time()
         shutil.rmtree(self.work, ignore_errors=True)
@@ -921,6 +1017,8 @@ class Suite:
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.args.jobs) as pool:
             for res in pool.map(self.run_peer, self.args.peers):
                 results.append(res)
+        if "sharing" in self.args.modes and {"python", "node"} <= set(self.args.peers):
+            results.append(self.run_turns())
         return self.report(results, time.time() - t0)
 
     def report(self, results, elapsed):
@@ -932,13 +1030,13 @@ class Suite:
                 print("%s\n### SKIPPED PEER: %s (%s)\n### its compatibility cells were NOT run on this machine\n%s"
                       % (banner, peer.name, skip, banner), flush=True)
                 skipped.append((peer, skip))
-                rows.append((peer.name, "-", "all", "all", "SKIPPED (%s)" % skip))
+                rows.append((peer.name, "-", "all", "all", "all", "SKIPPED (%s)" % skip))
                 continue
             total, setup_s = took
             timings.append("%s %s: %.1f s (setup %.1f s)" % (peer.name, peer.version, total, setup_s))
             for cell in cells:
                 ok = bool(cell.checks) and all(o for o, _, _ in cell.checks)
-                known = known_for(peer.short, cell.scenario, cell.direction)
+                known = known_for(peer.short, cell.scenario, cell.direction) if cell.mode == "default" else []
                 allowed = set().union(*(KNOWN[f]["kinds"] for f in known)) if known else set()
                 explained = known and not ok and all(o or kind in allowed for o, _, kind in cell.checks)
                 if ok and known:
@@ -950,20 +1048,20 @@ class Suite:
                 else:
                     result, bad = "FAIL", True
                 failed += 1 if bad else 0
-                rows.append((peer.name, peer.version, cell.direction, cell.scenario, result))
+                rows.append((peer.name, peer.version, cell.mode, cell.direction, cell.scenario, result))
                 status = "FAIL" if bad else ("ok  " if ok else "known")
-                print("%-5s %-14s %-8s %-10s %-18s (%d checks) %s" % (
-                    status, peer.name, peer.version, cell.direction, cell.scenario, len(cell.checks),
+                print("%-5s %-14s %-8s %-8s %-10s %-18s (%d checks) %s" % (
+                    status, peer.name, peer.version, cell.mode, cell.direction, cell.scenario, len(cell.checks),
                     "" if ok or not explained else "known: " + ", ".join(known)))
                 for good, text, _ in cell.checks:
                     if not good or self.args.verbose:
                         print("       %s %s" % ("+" if good else "-", text))
                 for n in cell.notes:
-                    findings.append((peer.name, peer.version, cell.direction, cell.scenario, n))
+                    findings.append((peer.name, peer.version, cell.mode, cell.direction, cell.scenario, n))
                     if self.args.verbose:
                         print("       note: %s" % n)
-        passed = sum(1 for r in rows if r[4].startswith("pass"))
-        known_n = sum(1 for r in rows if r[4].startswith("known"))
+        passed = sum(1 for r in rows if r[5].startswith("pass"))
+        known_n = sum(1 for r in rows if r[5].startswith("known"))
         summary = "%d passed, %d failed" % (passed, failed) + (", %d skipped" % len(skipped) if skipped else "")
         if known_n:
             summary += " (%d more cells are known incompatibilities%s)" % (
@@ -988,8 +1086,11 @@ class Suite:
                "and saves; tokencache loads it, finds the peer's tokens and saves; the peer acquires silently again.",
                "After each tokencache save, every entry the peer wrote is still there, JSON-equal under its key,",
                "and no item is filed twice under two key styles. See `tests/compat/README.md`.", "",
-               "| peer | version | direction | scenario | result |", "|---|---|---|---|---|"]
-        out += ["| %s | %s | %s | %s | %s |" % r for r in rows]
+               "*mode*: `default` is tokencache as msal Python's cache, byte for byte; `sharing` is its sharing",
+               "mode (`TokenCache::set_sharing`, README \"One cache file for every SDK\"), made for files that apps",
+               "on other SDKs share.", "",
+               "| peer | version | mode | direction | scenario | result |", "|---|---|---|---|---|---|"]
+        out += ["| %s | %s | %s | %s | %s | %s |" % r for r in rows]
         if skipped:
             out += ["", "**Skipped peers** (toolchain absent on the machine that ran the suite):", ""]
             out += ["- %s: %s" % (p.name, why) for p, why in skipped]
@@ -1002,8 +1103,8 @@ class Suite:
         out += ["", "## What the peers do to the file (observed in this run, not failures)", ""]
         if findings:
             grouped = {}
-            for name, version, direction, scenario, note in findings:
-                grouped.setdefault((name, version, note), []).append("%s/%s" % (scenario, direction))
+            for name, version, mode, direction, scenario, note in findings:
+                grouped.setdefault((name, version, note), []).append("%s/%s/%s" % (mode, scenario, direction))
             for (name, version, note), where in grouped.items():
                 out.append("- **%s %s**: %s (%s)" % (name, version, note, ", ".join(where)))
         else:
@@ -1019,12 +1120,14 @@ def main():
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--report", default=None, help="write the matrix here (COMPATIBILITY.md)")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--modes", default="default,sharing", help="tokencache modes to run: default, sharing")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--strict", action="store_true", default=os.environ.get("COMPAT_STRICT") == "1",
                     help="count known incompatibilities as failures (also COMPAT_STRICT=1)")
     args = ap.parse_args()
     args.peers = [p for p in args.peers.split(",") if p]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
+    args.modes = [m for m in args.modes.split(",") if m]
     return Suite(args).main()
 
 

@@ -69,6 +69,20 @@ impl TokenCacheCore {
         TokenCacheCore { inner: Arc::new(TokenCache::new()) }
     }
 
+    /// Sharing mode (default False: byte for byte msal's cache): lookups treat the
+    /// aliases of one cloud as one environment and a "" home account id as None, and
+    /// writes file each item where another SDK's copy of it is, so apps on msal-node,
+    /// MSAL Go, msal4j and MSAL.NET sharing the file find each other's tokens.
+    #[getter]
+    fn sharing(&self) -> bool {
+        self.inner.sharing()
+    }
+
+    #[setter]
+    fn set_sharing(&self, on: bool) {
+        self.inner.set_sharing(on)
+    }
+
     /// Caches what a token response event carries (msal's `add(event, now=None)`).
     #[pyo3(signature = (event, now=None))]
     fn add(&self, py: Python<'_>, event: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<()> {

@@ -35,7 +35,14 @@ def account_info(a):
 
 
 def run(op, http):
-    cache = msal.SerializableTokenCache()
+    if op.get("sharing"):
+        # The driver's sharing mode: this msal app keeps its cache in tokencache,
+        # in sharing mode, as an app sharing one file with other SDKs should.
+        import tokencache
+        cache = tokencache.SerializableTokenCache()
+        cache.sharing = True
+    else:
+        cache = msal.SerializableTokenCache()
     if op.get("cache_in"):
         with open(op["cache_in"], encoding="utf-8") as f:
             cache.deserialize(f.read())
