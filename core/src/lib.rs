@@ -62,5 +62,5 @@ pub use notify::{AccessEvent, AccessObserver, Operation};
 pub use partition::partition_key;
 pub use persisted::{FileIoCounts, OnCorrupt, PersistOptions, PersistedTokenCache};
 pub use provider::{CacheProvider, OnBadBlob, PartitionCache, ProviderOptions, ProviderStats};
-pub use refresh::DueToken;
+pub use refresh::{DueToken, RefreshWatcher};
 pub use schema::{CredentialType, authority_type};

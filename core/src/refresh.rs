@@ -88,3 +88,71 @@ impl TokenCache {
         })
     }
 }
+
+/// Which token a [`DueToken`] is, across polls: its fields that name it and the
+/// expiry of this issuance (a renewed token is a new issuance, due again later).
+fn issuance(t: &DueToken) -> String {
+    let e = &t.entry;
+    let f = |id| e.str_by_id(id).unwrap_or_default();
+    format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        f(field::HOME_ACCOUNT_ID),
+        f(field::ENVIRONMENT),
+        f(field::CLIENT_ID),
+        f(field::REALM),
+        f(field::TARGET),
+        f(field::EXT_CACHE_KEY),
+        t.expires_on.unwrap_or(i64::MIN)
+    )
+}
+
+/// The "a token became due" event: each poll returns the tokens of
+/// [`TokenCache::due_for_refresh`] not returned by an earlier poll, so a background
+/// refresher renews each issuance of a token once (a renewal's new `expires_on` makes
+/// it a new issuance, due again when its time comes).
+///
+/// ```
+/// use tokencache::{RefreshWatcher, TokenCache};
+/// let cache = TokenCache::new();
+/// cache.add_json(r#"{"client_id": "daemon", "scope": ["s"],
+///     "token_endpoint": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+///     "response": {"access_token": "at", "expires_in": 3600}}"#, Some(1_000))?;
+/// let watcher = RefreshWatcher::new(300);
+/// assert!(watcher.poll(&cache, Some(1_000)).is_empty());        // an hour left
+/// assert_eq!(watcher.poll(&cache, Some(4_400)).len(), 1);       // 200 s left: due
+/// assert!(watcher.poll(&cache, Some(4_500)).is_empty());        // already reported
+/// # Ok::<(), tokencache::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RefreshWatcher {
+    horizon_secs: i64,
+    reported: parking_lot::Mutex<std::collections::HashSet<String>>,
+}
+
+impl RefreshWatcher {
+    /// A watcher that reports tokens expiring within `horizon_secs` (or past their
+    /// `refresh_on`).
+    pub fn new(horizon_secs: i64) -> Self {
+        RefreshWatcher { horizon_secs, reported: Default::default() }
+    }
+
+    /// The horizon, in seconds.
+    pub fn horizon_secs(&self) -> i64 {
+        self.horizon_secs
+    }
+
+    /// The tokens due at `now` that no earlier poll returned. Tokens no longer due
+    /// (renewed, removed) are forgotten, so memory stays bounded by the due set.
+    pub fn poll(&self, cache: &TokenCache, now: Option<i64>) -> Vec<DueToken> {
+        let due = cache.due_for_refresh(now, self.horizon_secs);
+        let mut reported = self.reported.lock();
+        let current: std::collections::HashSet<String> = due.iter().map(issuance).collect();
+        reported.retain(|k| current.contains(k));
+        due.into_iter().filter(|t| reported.insert(issuance(t))).collect()
+    }
+
+    /// Reports `token` again at the next poll (its renewal failed).
+    pub fn retry(&self, token: &DueToken) {
+        self.reported.lock().remove(&issuance(token));
+    }
+}

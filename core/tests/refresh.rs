@@ -74,3 +74,31 @@ fn expired_user_tokens_are_due_only_with_a_refresh_token() {
     cache.remove_rt(&rt.unwrap()).unwrap();
     assert_eq!(due(&cache, NOW + 4000, 300), ["at-app-a-u3", "at-app-b-u3"]);
 }
+
+#[test]
+fn watcher_reports_each_issuance_once() {
+    let cache = TokenCache::new();
+    cache.add_json(&app_event("t1", None), Some(NOW)).unwrap();
+    cache.add_json(&app_event("t2", Some(600)), Some(NOW)).unwrap();
+    let watcher = tokencache::RefreshWatcher::new(300);
+    let secrets = |v: Vec<tokencache::DueToken>| {
+        let mut s: Vec<String> = v.iter().map(|d| d.entry.secret().unwrap().into_owned()).collect();
+        s.sort();
+        s
+    };
+    assert!(watcher.poll(&cache, Some(NOW)).is_empty());
+    // t2's refresh_on (NOW + 600) passes first.
+    assert_eq!(secrets(watcher.poll(&cache, Some(NOW + 600))), ["at-t2"]);
+    assert!(watcher.poll(&cache, Some(NOW + 601)).is_empty(), "reported once");
+    // t1 enters the horizon; t2 is still due but already reported.
+    assert_eq!(secrets(watcher.poll(&cache, Some(NOW + 3400))), ["at-t1"]);
+    // A failed renewal is reported again.
+    let due = cache.due_for_refresh(Some(NOW + 3400), 300);
+    let t1 = due.iter().find(|d| d.entry.secret().as_deref() == Some("at-t1")).unwrap();
+    watcher.retry(t1);
+    assert_eq!(secrets(watcher.poll(&cache, Some(NOW + 3401))), ["at-t1"]);
+    // Renewing t1 makes a new issuance: quiet until it is due in turn.
+    cache.add_json(&app_event("t1", None), Some(NOW + 3402)).unwrap();
+    assert!(watcher.poll(&cache, Some(NOW + 3403)).is_empty());
+    assert_eq!(secrets(watcher.poll(&cache, Some(NOW + 3402 + 3400))), ["at-t1"]);
+}

@@ -24,6 +24,7 @@ mod errors;
 mod observe;
 mod persisted;
 mod provider;
+mod refresh;
 mod search;
 
 use pyo3::prelude::*;
@@ -35,6 +36,7 @@ fn _tokencache(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::SerializableTokenCacheCore>()?;
     m.add_class::<search::SearchResults>()?;
     m.add_class::<persisted::PersistedTokenCacheCore>()?;
+    m.add_class::<refresh::RefreshWatcherCore>()?;
     m.add_class::<provider::StoreCore>()?;
     m.add_class::<provider::MemoryStoreCore>()?;
     m.add_class::<provider::SqliteStoreCore>()?;

@@ -22,7 +22,7 @@ use crate::observe::stats_to_dict;
 /// A token cache kept in one file shared with other processes and MSAL apps.
 #[pyclass(module = "tokencache._tokencache", subclass, frozen)]
 pub(crate) struct PersistedTokenCacheCore {
-    inner: Arc<PersistedTokenCache>,
+    pub(crate) inner: Arc<PersistedTokenCache>,
 }
 
 fn on_corrupt(name: &str) -> PyResult<OnCorrupt> {

@@ -54,14 +54,19 @@ from ._tokencache import (
     SqliteStore,
     Store,
     PersistedTokenCacheCore,
+    RefreshWatcher,
     SearchResults,
     SerializableTokenCacheCore,
     TokenCacheCore,
     __version__,
 )
 
+from ._refresh import Refresher  # noqa: E402
+
 __all__ = [
     "TokenCache",
+    "Refresher",
+    "RefreshWatcher",
     "SerializableTokenCache",
     "PersistedTokenCache",
     "CacheProvider",

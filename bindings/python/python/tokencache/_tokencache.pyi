@@ -2,11 +2,11 @@
 import os
 import pathlib
 from types import TracebackType
-from typing import Any, Dict, Iterable, Iterator, Mapping, NoReturn, Optional, Type, Union, final
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, NoReturn, Optional, Type, Union, final
 
 from typing_extensions import disjoint_base
 
-__all__ = ["TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "Store", "MemoryStore", "SqliteStore", "CacheProvider", "PartitionBlock", "SearchResults", "__version__"]
+__all__ = ["TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "Store", "MemoryStore", "SqliteStore", "CacheProvider", "PartitionBlock", "SearchResults", "RefreshWatcher", "__version__"]
 __version__: str
 
 @final
@@ -130,6 +130,14 @@ class MemoryStore(Store):
 @final
 class SqliteStore(Store):
     def __new__(cls, path: Union[str, "os.PathLike[str]"]) -> "SqliteStore": ...
+
+@disjoint_base
+class RefreshWatcher:
+    def __new__(cls, cache: Any, horizon: int = 300) -> "RefreshWatcher": ...
+    @property
+    def horizon(self) -> int: ...
+    def poll(self, now: Optional[float] = None) -> List[Dict[str, Any]]: ...
+    def retry(self, due: Dict[str, Any]) -> None: ...
 
 @final
 class PartitionBlock:
