@@ -1094,9 +1094,12 @@ class Suite:
         if skipped:
             out += ["", "**Skipped peers** (toolchain absent on the machine that ran the suite):", ""]
             out += ["- %s: %s" % (p.name, why) for p, why in skipped]
-        out += ["", "## Known incompatibilities", "",
+        out += ["", "## Known incompatibilities (default mode only)", "",
                 "Cells marked *known incompatibility* fail only in the ways these explain (`KNOWN` in",
-                "`tests/compat/driver.py`); `make test-compat COMPAT_STRICT=1` counts them as failures.", ""]
+                "`tests/compat/driver.py`); `make test-compat COMPAT_STRICT=1` counts them as failures.",
+                "They are msal Python's own behaviour, which the default mode keeps byte for byte; sharing mode",
+                "(the `sharing` rows, where no cell is a known incompatibility) is the fix for files that apps on",
+                "other SDKs share.", ""]
         for fid, k in KNOWN.items():
             out.append("- **%s: %s.** %s Cells: %s." % (fid, k["title"], k["text"], ", ".join(
                 "%s %s/%s" % c for c in k["cells"])))
