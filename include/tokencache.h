@@ -82,6 +82,9 @@ enum tc_result
   TC_RESULT_PANIC = 7000,
   // Another logger is already installed in this process, so the log callback can't be.
   TC_RESULT_LOGGER_UNAVAILABLE = 7001,
+  // This build of the library left the feature out (e.g. a store), or the handle
+  // can't do this (e.g. a file-backed cache asked for a change it can't write through).
+  TC_RESULT_UNSUPPORTED = 7002,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -172,12 +175,153 @@ typedef uint32_t tc_log_level;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// A tiered store's circuit breaker, in `tc_store_stats.circuit`.
+enum tc_circuit_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // No tiered store in the stack, or its breaker is disabled.
+  TC_CIRCUIT_STATE_NONE = 0,
+  // L2 is used.
+  TC_CIRCUIT_STATE_CLOSED = 1,
+  // L2 is skipped until the cool-down ends (after repeated failures).
+  TC_CIRCUIT_STATE_OPEN = 2,
+  // One operation is probing L2; the others skip it.
+  TC_CIRCUIT_STATE_HALF_OPEN = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tc_circuit_state tc_circuit_state;
+#else
+typedef uint32_t tc_circuit_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// The stores in one `tc_store`'s stack, as bits of `tc_store_stats.layers`.
+enum tc_store_layer
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // `tc_store_memory_new`.
+  TC_STORE_LAYER_MEMORY = 1,
+  // `tc_store_sqlite_open`.
+  TC_STORE_LAYER_SQLITE = 2,
+  // `tc_store_redis_open`, `tc_store_redis_cluster_open`.
+  TC_STORE_LAYER_REDIS = 4,
+  // `tc_store_tiered_new`.
+  TC_STORE_LAYER_TIERED = 8,
+  // `tc_store_encrypted_new`.
+  TC_STORE_LAYER_ENCRYPTED = 16,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tc_store_layer tc_store_layer;
+#else
+typedef uint32_t tc_store_layer;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a tiered store does when an L2 operation fails or is skipped by the open
+// circuit. Every failure is logged and counted (`tc_store_stats.l2_errors`) whatever
+// the policy. An L2 that answers with a blob it can't open (`TC_RESULT_KEY_MISMATCH`,
+// `TC_RESULT_DECRYPTION_FAILED`) is not down: that error always reaches the caller.
+enum tc_l2_failure_policy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Carry on with L1 alone: a read that missed L1 is a miss, a write reaches L1
+  // only. Microsoft.Identity.Web's default, and the default here.
+  TC_L2_FAILURE_POLICY_SERVE_FROM_L1 = 0,
+  // Try once more at once; if that fails too, return the error.
+  TC_L2_FAILURE_POLICY_RETRY_ONCE = 1,
+  // Return the error (`TC_RESULT_STORE_UNAVAILABLE`); a write still updated L1.
+  TC_L2_FAILURE_POLICY_PROPAGATE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tc_l2_failure_policy tc_l2_failure_policy;
+#else
+typedef uint32_t tc_l2_failure_policy;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Bits of `tc_store_encrypted_new`'s `flags`.
+enum tc_encryption_flag
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A blob sealed with a key the ring lacks reads as absent (still counted in
+  // `tc_store_stats.key_mismatches` and logged) instead of failing with
+  // `TC_RESULT_KEY_MISMATCH`.
+  TC_ENCRYPTION_FLAG_KEY_MISMATCH_AS_MISS = 1,
+  // A blob that is not an envelope is returned as is (counted, logged), so a store
+  // written before encryption was turned on stays readable. Off by default: anyone
+  // who can write to the store could otherwise plant plaintext.
+  TC_ENCRYPTION_FLAG_ALLOW_UNENCRYPTED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tc_encryption_flag tc_encryption_flag;
+#else
+typedef uint32_t tc_encryption_flag;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a provider does with a stored partition that is not a cache.
+enum tc_on_bad_blob
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Log a warning, count it (`tc_provider_stats.bad_blobs`) and start the partition
+  // empty; the next save replaces the bad blob. The default.
+  TC_ON_BAD_BLOB_TREAT_AS_MISS = 0,
+  // Fail the load with the parse error.
+  TC_ON_BAD_BLOB_FAIL = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tc_on_bad_blob tc_on_bad_blob;
+#else
+typedef uint32_t tc_on_bad_blob;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a file-backed cache does when its file can't be read as a cache.
+enum tc_on_corrupt
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Move it aside as `<path>.corrupt-<time>` and fail that call with
+  // `TC_RESULT_CORRUPT` (the message says where it went); the next call starts
+  // from an empty cache. The default.
+  TC_ON_CORRUPT_MOVE_ASIDE_AND_FAIL = 0,
+  // Move it aside, log a warning, and go on with an empty cache.
+  TC_ON_CORRUPT_MOVE_ASIDE_AND_CONTINUE = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tc_on_corrupt tc_on_corrupt;
+#else
+typedef uint32_t tc_on_corrupt;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A token cache: one MSAL unified token cache document (the JSON file MSAL.NET, MSAL
 // Java, MSAL Go, msal-node and MSAL Python share) with indexes for fast lookups.
 //
-// Ownership: `tc_cache_new` and `tc_cache_new_with_options` create one; the caller owns
-// it and releases it with `tc_cache_free`. Results (entries, documents, messages) are
-// copies the caller owns, never pointers into the cache.
+// Ownership: `tc_cache_new` and `tc_cache_new_with_options` create one in memory,
+// `tc_provider_load` one holding a store's partition (saved back by
+// `tc_provider_save`), `tc_cache_open_file` one kept in a file; the caller owns it and
+// releases it with `tc_cache_free` (or `tc_provider_save`). Every function below works
+// on all three; a file-backed cache writes each change through to its file. Results
+// (entries, documents, messages) are copies the caller owns, never pointers into the
+// cache.
 //
 // Thread-safety: every function may be called on the same `tc_cache` from any number of
 // threads at once; reads run in parallel, writes are short. No lock is held while a
@@ -193,7 +337,8 @@ typedef uint32_t tc_log_level;
 // `tc_cache_deserialize`, `tc_cache_partition_keys`, `tc_cache_serialize_partition`,
 // `tc_cache_deserialize_partition`, `tc_cache_remove_partition`,
 // `tc_cache_suggested_expiry`, `tc_cache_get_limits`, `tc_cache_purge_expired`,
-// `tc_cache_get_stats`, `tc_cache_set_access_callbacks`.
+// `tc_cache_get_stats`, `tc_cache_set_access_callbacks`, `tc_cache_open_file`,
+// `tc_cache_get_file_io`.
 typedef struct tc_cache tc_cache;
 
 // Options for a new cache: limits in entries and bytes, with least-recently-used
@@ -211,6 +356,110 @@ typedef struct tc_cache tc_cache;
 // `tc_cache_options_set_max_entries`, `tc_cache_options_set_max_bytes`,
 // `tc_cache_options_set_absolute_expiration`, `tc_cache_options_set_sliding_expiration`.
 typedef struct tc_cache_options tc_cache_options;
+
+// The keys an encrypted store knows: the primary (first) encrypts, any decrypts. To
+// rotate, make the new key primary and keep the old one until what it sealed has been
+// rewritten or has expired.
+//
+// Key bytes are copied into the ring, held only inside the cipher and wiped when the
+// ring (and every store using it) is gone; the library never logs them or puts them
+// in messages (only 8-byte key ids). The caller should wipe its own copies.
+//
+// Ownership: `tc_key_ring_new`, `tc_key_ring_parse`, `tc_key_ring_from_env` and
+// `tc_key_ring_from_file` create one; the caller owns it and releases it with
+// `tc_key_ring_free`. `tc_store_encrypted_new` copies it.
+//
+// Thread-safety: not synchronized; use one from one thread at a time.
+//
+// Methods: `tc_key_ring_new`, `tc_key_ring_parse`, `tc_key_ring_from_env`,
+// `tc_key_ring_from_file`, `tc_key_ring_add_key`, `tc_key_ring_free`.
+typedef struct tc_key_ring tc_key_ring;
+
+// Binds token caches to a store, one partition at a time (a partition is one user's
+// or one app+tenant's tokens; its key is what `tc_partition_key` gives):
+//
+// ```c
+// const tc_cache *cache;
+// if (tc_provider_load(provider, key, &cache) == TC_RESULT_OK) {
+//     ... any tc_cache_* call: search, add_event, ...
+//     tc_provider_save(provider, cache);   // writes back if changed; frees cache
+// }
+// ```
+//
+// A save writes the partition with the cache's suggested expiry (capped by the
+// options), or removes it from the store when it became empty.
+//
+// Ownership: `tc_provider_new` creates one; the caller owns it and releases it with
+// `tc_provider_free`. It keeps its store alive, and the caches it loaded keep it alive.
+//
+// Thread-safety: every function may be called on the same `tc_provider` from any
+// number of threads at once (each request loads its own cache), except
+// `tc_provider_free`, which must not race with other calls on it.
+//
+// Methods: `tc_provider_new`, `tc_provider_load`, `tc_provider_save`,
+// `tc_provider_get_stats`, `tc_provider_free`.
+typedef struct tc_provider tc_provider;
+
+// Options of a provider. A new one holds the defaults: partitions kept until their
+// suggested expiry, no sliding expiration, `TC_ON_BAD_BLOB_TREAT_AS_MISS`.
+//
+// Ownership: `tc_provider_options_new` creates one; the caller owns it and releases
+// it with `tc_provider_options_free`. `tc_provider_new` copies it.
+//
+// Thread-safety: not synchronized; use one from one thread at a time.
+//
+// Methods: `tc_provider_options_new`, `tc_provider_options_free`,
+// `tc_provider_options_set_expiration`, `tc_provider_options_set_on_bad_blob`.
+typedef struct tc_provider_options tc_provider_options;
+
+// Options of a Redis store. A new one holds the defaults: key prefix
+// `"tokencache:"`, at most 16 connections, connect, read and write timeouts of 1 s,
+// the system's TLS roots for `rediss://`.
+//
+// Ownership: `tc_redis_options_new` creates one; the caller owns it and releases it
+// with `tc_redis_options_free`. The store constructors copy it.
+//
+// Thread-safety: not synchronized; use one from one thread at a time.
+//
+// Methods: `tc_redis_options_new`, `tc_redis_options_free`,
+// `tc_redis_options_set_key_prefix`, `tc_redis_options_set_max_connections`,
+// `tc_redis_options_set_timeouts`, `tc_redis_options_set_tls_root_certificates`.
+typedef struct tc_redis_options tc_redis_options;
+
+// A store of cache partitions: a key-value store of serialized partitions with
+// expiry, which a `tc_provider` loads caches from and saves them to.
+//
+// Ownership: each constructor creates one; the caller owns it and releases it with
+// `tc_store_free`. Stores built over it (`tc_store_tiered_new`,
+// `tc_store_encrypted_new`) and providers (`tc_provider_new`) keep what they need of it
+// alive, so it may be freed right after they are created.
+//
+// Thread-safety: every function may be called on the same `tc_store` from any number
+// of threads at once, except `tc_store_free`, which must not race with other calls on
+// it.
+//
+// Methods: `tc_store_memory_new`, `tc_store_sqlite_open`, `tc_store_redis_open`,
+// `tc_store_redis_cluster_open`, `tc_store_tiered_new`, `tc_store_encrypted_new`,
+// `tc_store_purge_expired`, `tc_store_get_stats`, `tc_store_free`.
+typedef struct tc_store tc_store;
+
+// Options of a tiered store, named after Microsoft.Identity.Web's
+// `MsalDistributedTokenCacheAdapterOptions`. A new one holds the defaults: L1 of
+// 500 MiB, L1 lifetime ratio 1, L1 copies of L2 reads kept at most 300 s, policy
+// `TC_L2_FAILURE_POLICY_SERVE_FROM_L1`, circuit opened by 3 consecutive failures for
+// a cool-down of 10 s.
+//
+// Ownership: `tc_tiered_options_new` creates one; the caller owns it and releases it
+// with `tc_tiered_options_free`. `tc_store_tiered_new` copies it.
+//
+// Thread-safety: not synchronized; use one from one thread at a time.
+//
+// Methods: `tc_tiered_options_new`, `tc_tiered_options_free`,
+// `tc_tiered_options_set_l1_max_bytes`, `tc_tiered_options_set_disable_l1`,
+// `tc_tiered_options_set_l1_expiration_ratio`, `tc_tiered_options_set_expiration`,
+// `tc_tiered_options_set_l1_backfill_ttl`, `tc_tiered_options_set_on_l2_failure`,
+// `tc_tiered_options_set_circuit_breaker`.
+typedef struct tc_tiered_options tc_tiered_options;
 
 // A byte buffer returned by the library: `len` bytes at `data`, followed by one NUL
 // byte that `len` does not count, so text results can be used as C strings.
@@ -310,6 +559,71 @@ typedef void (*tc_log_callback)(void *user_data,
                                 const char *message,
                                 size_t message_len);
 
+// Counters of a provider since its creation, as `tc_provider_get_stats` reports them.
+typedef struct tc_provider_stats {
+  // Loads that found the partition in the store.
+  uint64_t hits;
+  // Loads that did not.
+  uint64_t misses;
+  // Partitions written back (saves of caches that changed).
+  uint64_t writes;
+  // Partitions removed from the store because they became empty.
+  uint64_t removals;
+  // Stored partitions that could not be read as a cache.
+  uint64_t bad_blobs;
+} tc_provider_stats;
+
+// Counters of every layer of a store, as `tc_store_get_stats` reports them. A field
+// of a layer the store does not have is 0; `layers` says which it has. Counters run
+// from the layer's creation.
+typedef struct tc_store_stats {
+  // The layers present: bits of `tc_store_layer`.
+  uint32_t layers;
+  // Tiered: reads answered by L1.
+  uint64_t l1_hits;
+  // Tiered: reads answered by L2 after an L1 miss.
+  uint64_t l2_hits;
+  // Tiered: reads answered by neither (including failed L2 reads served as misses).
+  uint64_t misses;
+  // Tiered: failed L2 attempts (a retried operation that fails twice counts two).
+  uint64_t l2_errors;
+  // Tiered: L2 retries (policy `TC_L2_FAILURE_POLICY_RETRY_ONCE`).
+  uint64_t l2_retries;
+  // Tiered: L2 operations skipped because the circuit was open.
+  uint64_t l2_skipped;
+  // Tiered: times the circuit opened.
+  uint64_t circuit_opened;
+  // Tiered: the circuit breaker now (a `tc_circuit_state`).
+  tc_circuit_state circuit;
+  // Tiered: median L2 operation latency in nanoseconds, to about 12% (microsecond
+  // resolution); 0 before any L2 operation.
+  uint64_t l2_latency_p50_ns;
+  // Tiered: 99th percentile L2 operation latency in nanoseconds, as the median.
+  uint64_t l2_latency_p99_ns;
+  // Tiered: blobs in L1.
+  uint64_t l1_entries;
+  // Tiered: bytes in L1 (blobs plus keys).
+  uint64_t l1_bytes;
+  // Encrypted: blobs sealed with a key the ring lacks.
+  uint64_t key_mismatches;
+  // Encrypted: blobs that failed authentication or were not envelopes.
+  uint64_t decryption_failures;
+  // Encrypted: plaintext blobs passed through (`TC_ENCRYPTION_ALLOW_UNENCRYPTED`).
+  uint64_t unencrypted_reads;
+  // Memory store: blobs held.
+  uint64_t memory_entries;
+  // Memory store: bytes held (blobs plus keys).
+  uint64_t memory_bytes;
+  // Memory store: blobs evicted to stay under the size limit.
+  uint64_t memory_evicted_capacity;
+  // Memory store: blobs dropped because they expired.
+  uint64_t memory_evicted_expired;
+  // SQLite: expired rows purged.
+  uint64_t sqlite_purged_rows;
+  // SQLite: scheduled purges that failed.
+  uint64_t sqlite_purge_errors;
+} tc_store_stats;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -350,7 +664,8 @@ tc_result tc_cache_new(const struct tc_cache **cache_out);
 tc_result tc_cache_new_with_options(const struct tc_cache_options *options,
                                     const struct tc_cache **cache_out);
 
-// Releases a cache. `NULL` is a no-op.
+// Releases a cache. `NULL` is a no-op. A cache from `tc_provider_load` that changed is
+// discarded (with a warning in the log): save it with `tc_provider_save` instead.
 //
 // # Safety
 // `cache` must be NULL or a cache from `tc_cache_new*` that no other thread is using
@@ -517,6 +832,7 @@ tc_result tc_cache_has_state_changed(const struct tc_cache *cache,
                                      bool *changed_out);
 
 // Sets or clears the changed flag (msal lets callers assign `has_state_changed`).
+// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
 //
 // # Safety
 // `cache` must be NULL or a live cache.
@@ -580,6 +896,7 @@ tc_result tc_cache_serialize_compact(const struct tc_cache *cache,
 // Any SDK's cache file loads. Fails with `TC_RESULT_INVALID_UTF8`,
 // `TC_RESULT_INVALID_JSON` (the message has line and column) or
 // `TC_RESULT_NOT_A_CACHE`, and then the cache keeps its previous state.
+// A file-backed cache (`tc_cache_open_file`) refuses it with `TC_RESULT_UNSUPPORTED`.
 //
 // # Safety
 // `cache` must be NULL or a live cache; `document` NULL or readable for `document_len`
@@ -620,6 +937,7 @@ tc_result tc_cache_serialize_partition(const struct tc_cache *cache,
 //
 // Fails with `TC_RESULT_INVALID_ARGUMENT` when the blob holds an entry of another
 // partition, or as `tc_cache_deserialize` does; on failure nothing changes.
+// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
 //
 // # Safety
 // `cache` must be NULL or a live cache; `key` NULL or NUL-terminated; `blob` NULL or
@@ -630,6 +948,7 @@ tc_result tc_cache_deserialize_partition(const struct tc_cache *cache,
                                          size_t blob_len);
 
 // Removes every entry of partition `key` and writes how many to `*removed_out`.
+// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
 //
 // # Safety
 // `cache` must be NULL or a live cache; `key` NULL or NUL-terminated; `removed_out`
@@ -664,6 +983,86 @@ tc_result tc_cache_suggested_expiry(const struct tc_cache *cache,
 tc_result tc_partition_key(uint32_t credential_type,
                            const char *entry_json,
                            struct tc_bytes *key_out);
+
+// Creates a key ring whose primary key is the 32 bytes at `key` and writes it to
+// `*ring_out`. Another length is `TC_RESULT_INVALID_ARGUMENT`; a build without the
+// `encryption` feature gives `TC_RESULT_UNSUPPORTED`.
+//
+// The caller owns the ring and must release it with `tc_key_ring_free`.
+//
+// # Safety
+// `key` must be NULL or readable for `key_len` bytes; `ring_out` NULL or valid for
+// writing one pointer.
+tc_result tc_key_ring_new(const uint8_t *key,
+                          size_t key_len,
+                          struct tc_key_ring **ring_out);
+
+// Adds the 32 bytes at `key` to the ring as a decryption-only key (a key already in
+// the ring is ignored).
+//
+// # Safety
+// `ring` must be NULL or a live ring not in use by another thread; `key` NULL or
+// readable for `key_len` bytes.
+tc_result tc_key_ring_add_key(struct tc_key_ring *ring,
+                              const uint8_t *key,
+                              size_t key_len);
+
+// Creates a key ring from text: keys separated by whitespace or commas, the first
+// primary, each 64 hex digits or the base64 of 32 bytes; writes it to `*ring_out`.
+// Bad text is `TC_RESULT_INVALID_ARGUMENT` (the message never quotes it).
+//
+// # Safety
+// `text` must be NULL or NUL-terminated; `ring_out` NULL or valid for writing one
+// pointer.
+tc_result tc_key_ring_parse(const char *text,
+                            struct tc_key_ring **ring_out);
+
+// Creates a key ring from the environment variable `var`, read as
+// `tc_key_ring_parse` reads text, and writes it to `*ring_out`.
+//
+// # Safety
+// `var` must be NULL or NUL-terminated; `ring_out` NULL or valid for writing one
+// pointer.
+tc_result tc_key_ring_from_env(const char *var,
+                               struct tc_key_ring **ring_out);
+
+// Creates a key ring from the file at `path` — exactly 32 raw bytes (one key), or
+// text as `tc_key_ring_parse` reads it — and writes it to `*ring_out`.
+//
+// # Safety
+// `path` must be NULL or NUL-terminated; `ring_out` NULL or valid for writing one
+// pointer.
+tc_result tc_key_ring_from_file(const char *path,
+                                struct tc_key_ring **ring_out);
+
+// Releases a key ring (wiping its keys unless a store still uses them). `NULL` is a
+// no-op.
+//
+// # Safety
+// `ring` must be NULL or a ring from a `tc_key_ring_*` constructor not used again.
+void tc_key_ring_free(struct tc_key_ring *ring);
+
+// Creates a store that encrypts blobs on their way into `inner` and decrypts them
+// on the way out, and writes it to `*store_out`. Blobs are sealed with AES-256-GCM
+// under the ring's primary key, bound to their partition key (a blob copied under
+// another user's key fails to open).
+//
+// Reading a blob sealed with a key the ring lacks fails with
+// `TC_RESULT_KEY_MISMATCH` (or reads as absent with
+// `TC_ENCRYPTION_FLAG_KEY_MISMATCH_AS_MISS`); a tampered blob fails with
+// `TC_RESULT_DECRYPTION_FAILED`; both are counted in `tc_store_stats`.
+//
+// `ring` is copied; `flags` is 0 or bits of `tc_encryption_flag` (others:
+// `TC_RESULT_INVALID_ENUM`). The new store keeps `inner` alive. The caller owns it and
+// must release it with `tc_store_free`.
+//
+// # Safety
+// `inner` must be NULL or a live store; `ring` NULL or a live ring not being changed
+// by another thread; `store_out` NULL or valid for writing one pointer.
+tc_result tc_store_encrypted_new(const struct tc_store *inner,
+                                 const struct tc_key_ring *ring,
+                                 uint32_t flags,
+                                 const struct tc_store **store_out);
 
 // Creates options with no limits and writes them to `*options_out`.
 //
@@ -754,6 +1153,221 @@ tc_result tc_set_log_callback(tc_log_callback callback,
                               void *user_data,
                               uint32_t max_level);
 
+// Opens the cache file at `path` (created on the first change) and writes a cache
+// kept in it to `*cache_out`: every `tc_cache_*` call first picks up what other
+// processes wrote (a `stat` when nothing changed), and every change is written through
+// at once with one locked, atomic write (temp file, fsync, rename; mode 0600).
+//
+// The lock is msal-extensions' (`<path>.lockfile`, created exclusively, holding
+// `"<pid> <program>"`) plus an OS lock, so msal-extensions apps can share the file; a
+// lock left by a dead process is taken over. `lock_timeout_ms` bounds the wait for
+// it (0: 5 s), after which a call fails with `TC_RESULT_LOCK_TIMEOUT`. `on_corrupt` is a
+// `tc_on_corrupt` value.
+//
+// Changes that replace the cache wholesale (`tc_cache_deserialize`,
+// `tc_cache_deserialize_partition`, `tc_cache_remove_partition`,
+// `tc_cache_set_state_changed`) are refused with `TC_RESULT_UNSUPPORTED`.
+//
+// Fails with `TC_RESULT_IO`, `TC_RESULT_LOCK_TIMEOUT` or `TC_RESULT_CORRUPT` when the
+// file can't be read now. The caller owns the cache and must release it with
+// `tc_cache_free`.
+//
+// # Safety
+// `path` must be NULL or NUL-terminated; `cache_out` NULL or valid for writing one
+// pointer.
+tc_result tc_cache_open_file(const char *path,
+                             uint64_t lock_timeout_ms,
+                             uint32_t on_corrupt,
+                             const struct tc_cache **cache_out);
+
+// How often a file-backed cache read its file (because it changed) and wrote it, in
+// `*reads_out` and `*writes_out`. `TC_RESULT_INVALID_ARGUMENT` for a cache that is not
+// file-backed.
+//
+// # Safety
+// `cache` must be NULL or a live cache; `reads_out` and `writes_out` NULL or valid for
+// one write.
+tc_result tc_cache_get_file_io(const struct tc_cache *cache,
+                               uint64_t *reads_out,
+                               uint64_t *writes_out);
+
+// Creates provider options holding the defaults and writes them to `*options_out`.
+// The caller owns them and must release them with `tc_provider_options_free`.
+//
+// # Safety
+// `options_out` must be NULL or valid for writing one pointer.
+tc_result tc_provider_options_new(struct tc_provider_options **options_out);
+
+// Releases provider options. `NULL` is a no-op.
+//
+// # Safety
+// `options` must be NULL or options from `tc_provider_options_new` not used again.
+void tc_provider_options_free(struct tc_provider_options *options);
+
+// Keeps a saved partition at most `absolute_secs` after the save (below its suggested
+// expiry), and drops it when not loaded for `sliding_secs`. 0 leaves either out;
+// negative values are `TC_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_provider_options_set_expiration(struct tc_provider_options *options,
+                                             int64_t absolute_secs,
+                                             int64_t sliding_secs);
+
+// What a stored partition that is not a cache does on load: a `tc_on_bad_blob`
+// value, else `TC_RESULT_INVALID_ENUM`.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_provider_options_set_on_bad_blob(struct tc_provider_options *options,
+                                              uint32_t on_bad_blob);
+
+// Creates a provider over `store` and writes it to `*provider_out`. `options` is NULL
+// for the defaults, else copied. The provider keeps the store alive, so the caller
+// may free its `store` pointer right after.
+//
+// The caller owns the provider and must release it with `tc_provider_free`.
+//
+// # Safety
+// `store` must be NULL or a live store; `options` NULL or live options not being
+// changed by another thread; `provider_out` NULL or valid for writing one pointer.
+tc_result tc_provider_new(const struct tc_store *store,
+                          const struct tc_provider_options *options,
+                          const struct tc_provider **provider_out);
+
+// Before a request: loads partition `key` from the store into a new cache and writes
+// it to `*cache_out` (an empty cache when the store has no such partition). Every
+// `tc_cache_*` function works on it.
+//
+// After the request, hand the cache to `tc_provider_save`, which writes it back if it
+// changed and frees it; `tc_cache_free` instead discards its changes. The cache is
+// tied to this provider and this key, so it can't be saved under another user's key.
+//
+// Fails with the store's error (`TC_RESULT_STORE_UNAVAILABLE`,
+// `TC_RESULT_KEY_MISMATCH`, ...), or with the parse error of a bad stored partition
+// under `TC_ON_BAD_BLOB_FAIL`.
+//
+// # Safety
+// `provider` must be NULL or a live provider; `key` NULL or NUL-terminated;
+// `cache_out` NULL or valid for writing one pointer.
+tc_result tc_provider_load(const struct tc_provider *provider,
+                           const char *key,
+                           const struct tc_cache **cache_out);
+
+// After a request: writes the cache `tc_provider_load` gave back to its partition if it
+// changed (with its suggested expiry; removing the partition if it became empty), and
+// frees the cache.
+//
+// The call takes over `cache` whatever it returns: don't use or free it afterwards.
+// When the write fails (e.g. `TC_RESULT_STORE_UNAVAILABLE`) the changes are lost; a
+// cache that is not from this provider is freed too, with
+// `TC_RESULT_INVALID_ARGUMENT`, and nothing is written.
+//
+// # Safety
+// `provider` must be NULL or a live provider; `cache` NULL or a live cache no other
+// thread is using, not used again.
+tc_result tc_provider_save(const struct tc_provider *provider,
+                           const struct tc_cache *cache);
+
+// The provider's counters, in `*stats_out`.
+//
+// # Safety
+// `provider` must be NULL or a live provider; `stats_out` NULL or valid for writing
+// one `tc_provider_stats`.
+tc_result tc_provider_get_stats(const struct tc_provider *provider,
+                                struct tc_provider_stats *stats_out);
+
+// Releases the caller's reference to a provider. `NULL` is a no-op. Caches it loaded
+// stay usable and savable (they keep it alive).
+//
+// # Safety
+// `provider` must be NULL or a provider from `tc_provider_new` that no other thread is
+// using through this pointer and that is not used again.
+void tc_provider_free(const struct tc_provider *provider);
+
+// Creates Redis options holding the defaults and writes them to `*options_out`. The
+// caller owns them and must release them with `tc_redis_options_free`.
+//
+// # Safety
+// `options_out` must be NULL or valid for writing one pointer.
+tc_result tc_redis_options_new(struct tc_redis_options **options_out);
+
+// Releases Redis options. `NULL` is a no-op.
+//
+// # Safety
+// `options` must be NULL or options from `tc_redis_options_new` not used again.
+void tc_redis_options_free(struct tc_redis_options *options);
+
+// Prepended to every key, e.g. `"myapp:tokens:"`. It must not contain `{` or `}`
+// (they would make it the cluster hash tag): the store constructors reject that with
+// `TC_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread; `prefix` NULL
+// or NUL-terminated.
+tc_result tc_redis_options_set_key_prefix(struct tc_redis_options *options,
+                                          const char *prefix);
+
+// Most connections open at once; must be positive.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_redis_options_set_max_connections(struct tc_redis_options *options,
+                                               uint32_t max);
+
+// Bounds, in milliseconds, on establishing a connection (and waiting for a pooled
+// one), on waiting for a reply, and on sending a request; each must be positive.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_redis_options_set_timeouts(struct tc_redis_options *options,
+                                        uint64_t connect_ms,
+                                        uint64_t read_ms,
+                                        uint64_t write_ms);
+
+// For `rediss://`: trust the CA certificate(s) in `pem` (`pem_len` bytes of PEM)
+// instead of the system's roots, as private CAs of managed Redis services need.
+// `(NULL, 0)` goes back to the system's roots. The bytes are copied.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread; `pem` NULL or
+// readable for `pem_len` bytes.
+tc_result tc_redis_options_set_tls_root_certificates(struct tc_redis_options *options,
+                                                     const uint8_t *pem,
+                                                     size_t pem_len);
+
+// Connects to the Redis server at `url` (`redis://[user:password@]host:port[/db]`, or
+// `rediss://` for TLS) and writes a store over it to `*store_out`. Partitions go under
+// `<prefix>{<partition key>}` with a TTL from their expiry. `options` is NULL for the
+// defaults, else copied.
+//
+// Connections are made when needed: a server that can't be reached fails the
+// operations that need it with `TC_RESULT_STORE_UNAVAILABLE` (the message names the
+// URL without its password). A malformed URL is `TC_RESULT_INVALID_ARGUMENT`;
+// `TC_RESULT_UNSUPPORTED` in a build without the `redis` feature (or `redis-tls`, for
+// `rediss://`).
+//
+// The caller owns the store and must release it with `tc_store_free`.
+//
+// # Safety
+// `url` must be NULL or NUL-terminated; `options` NULL or live options not being
+// changed by another thread; `store_out` NULL or valid for writing one pointer.
+tc_result tc_store_redis_open(const char *url,
+                              const struct tc_redis_options *options,
+                              const struct tc_store **store_out);
+
+// As `tc_store_redis_open`, for a Redis Cluster: `node_urls` lists `node_urls_len`
+// URLs of some of its nodes (the rest are discovered). Each partition's keys stay in
+// one slot (the partition key is the hash tag).
+//
+// # Safety
+// `node_urls` must be NULL or readable for `node_urls_len` NUL-terminated strings;
+// `options` NULL or live options; `store_out` NULL or valid for writing one pointer.
+tc_result tc_store_redis_cluster_open(const char *const *node_urls,
+                                      size_t node_urls_len,
+                                      const struct tc_redis_options *options,
+                                      const struct tc_store **store_out);
+
 // The name of a `tc_result` code, e.g. `"the text is not JSON"`.
 //
 // Returns a static NUL-terminated string that the caller must not free; an unknown
@@ -776,6 +1390,155 @@ const char *tc_result_describe(uint32_t result);
 // # Safety
 // `message_out` must be NULL or valid for writing one `tc_bytes`.
 tc_result tc_last_error_message(struct tc_bytes *message_out);
+
+// Creates a store in this process's memory holding at most `max_bytes` of blobs and
+// keys (0: 500 MiB, Microsoft.Identity.Web's default), least recently used first out,
+// and writes it to `*store_out`. For tests, a single process, or an L2 stand-in.
+//
+// The caller owns the store and must release it with `tc_store_free`.
+//
+// # Safety
+// `store_out` must be NULL or valid for writing one pointer.
+tc_result tc_store_memory_new(uint64_t max_bytes,
+                              const struct tc_store **store_out);
+
+// Opens (creating it if needed) the SQLite database at `path` as a store, and writes
+// it to `*store_out`. Several processes of one host may open the same file (WAL mode).
+//
+// - `busy_timeout_ms`: how long a write waits for another connection's lock before
+//   failing with `TC_RESULT_LOCK_TIMEOUT`; 0 for the default (5 s).
+// - `purge_interval_secs`: purge expired rows on a background thread this often; 0
+//   leaves purging to `tc_store_purge_expired`.
+//
+// Fails with `TC_RESULT_IO` or `TC_RESULT_STORE_UNAVAILABLE` when the file can't be
+// opened as a database, and with `TC_RESULT_UNSUPPORTED` in a build without the
+// `sqlite` feature. The caller owns the store and must release it with
+// `tc_store_free`.
+//
+// # Safety
+// `path` must be NULL or NUL-terminated; `store_out` NULL or valid for writing one
+// pointer.
+tc_result tc_store_sqlite_open(const char *path,
+                               uint64_t busy_timeout_ms,
+                               uint64_t purge_interval_secs,
+                               const struct tc_store **store_out);
+
+// Drops the expired blobs of the store now and writes how many to `*removed_out`
+// (stores also drop them by themselves; this is for a scheduled job). A tiered store
+// purges its L1 and its L2.
+//
+// # Safety
+// `store` must be NULL or a live store; `removed_out` NULL or valid for one write.
+tc_result tc_store_purge_expired(const struct tc_store *store,
+                                 uint64_t *removed_out);
+
+// The counters of every layer of the store, in `*stats_out` (see `tc_store_stats`).
+// Cheap: atomics and, for a memory store, one short lock.
+//
+// # Safety
+// `store` must be NULL or a live store; `stats_out` NULL or valid for writing one
+// `tc_store_stats`.
+tc_result tc_store_get_stats(const struct tc_store *store,
+                             struct tc_store_stats *stats_out);
+
+// Releases the caller's reference to a store. `NULL` is a no-op. Stores and providers
+// built over it keep it open; the last of them to go closes it (a Redis store's
+// connections, an SQLite file).
+//
+// # Safety
+// `store` must be NULL or a store from a `tc_store_*` constructor that no other thread
+// is using through this pointer and that is not used again.
+void tc_store_free(const struct tc_store *store);
+
+// Creates tiered-store options holding the defaults and writes them to
+// `*options_out`. The caller owns them and must release them with
+// `tc_tiered_options_free`.
+//
+// # Safety
+// `options_out` must be NULL or valid for writing one pointer.
+tc_result tc_tiered_options_new(struct tc_tiered_options **options_out);
+
+// Releases tiered-store options. `NULL` is a no-op.
+//
+// # Safety
+// `options` must be NULL or options from `tc_tiered_options_new` not used again.
+void tc_tiered_options_free(struct tc_tiered_options *options);
+
+// L1 size limit in bytes (blobs plus keys); least recently used blobs go first.
+// 0 is `TC_RESULT_INVALID_ARGUMENT` (use `tc_tiered_options_set_disable_l1`).
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_tiered_options_set_l1_max_bytes(struct tc_tiered_options *options,
+                                             uint64_t max_bytes);
+
+// No L1: every read goes to L2 (for several apps sharing one L2, where an L1 copy
+// could be stale).
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_tiered_options_set_disable_l1(struct tc_tiered_options *options,
+                                           bool disable);
+
+// An L1 copy lives `ratio` times as long as its L2 entry; `ratio` in (0, 1], else
+// `TC_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_tiered_options_set_l1_expiration_ratio(struct tc_tiered_options *options,
+                                                    double ratio);
+
+// Caps every entry's lifetime (L1 and L2) at `absolute_secs` from its write, and
+// gives entries written without one a sliding expiration of `sliding_secs`. 0 leaves
+// either out; negative values are `TC_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_tiered_options_set_expiration(struct tc_tiered_options *options,
+                                           int64_t absolute_secs,
+                                           int64_t sliding_secs);
+
+// Longest lifetime of an L1 copy made from an L2 read, in seconds (before the
+// ratio); must be positive.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_tiered_options_set_l1_backfill_ttl(struct tc_tiered_options *options,
+                                                int64_t secs);
+
+// What an L2 failure does: a `tc_l2_failure_policy` value, else
+// `TC_RESULT_INVALID_ENUM`.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_tiered_options_set_on_l2_failure(struct tc_tiered_options *options,
+                                              uint32_t policy);
+
+// The circuit breaker: `failure_threshold` consecutive failed L2 operations open it
+// (0 disables it), and an open circuit skips L2 for `cool_down_ms` milliseconds
+// before one operation probes it again.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_tiered_options_set_circuit_breaker(struct tc_tiered_options *options,
+                                                uint32_t failure_threshold,
+                                                uint64_t cool_down_ms);
+
+// Creates a tiered store: an in-memory L1 over `l2`, and writes it to `*store_out`.
+// Reads go to L1, then to L2 (a hit there is copied into L1); writes go to both.
+//
+// `l2` is a memory, SQLite, Redis or encrypted store (not another tiered store:
+// `TC_RESULT_INVALID_ARGUMENT`); the new store keeps it alive, so the caller may free
+// its `l2` pointer right after. `options` is NULL for the defaults, else copied.
+//
+// The caller owns the store and must release it with `tc_store_free`.
+//
+// # Safety
+// `l2` must be NULL or a live store; `options` NULL or live options not being changed
+// by another thread; `store_out` NULL or valid for writing one pointer.
+tc_result tc_store_tiered_new(const struct tc_store *l2,
+                              const struct tc_tiered_options *options,
+                              const struct tc_store **store_out);
 
 #ifdef __cplusplus
 }  // extern "C"

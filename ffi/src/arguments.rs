@@ -89,6 +89,18 @@ pub(crate) unsafe fn required_str<'a>(ptr: *const c_char, name: &str) -> Result<
     unsafe { optional_str(ptr, name) }?.ok_or_else(|| Failure::null(name))
 }
 
+/// A `(pointer, length)` byte range; `(NULL, 0)` is empty.
+///
+/// # Safety
+/// `ptr` is NULL or valid for reading `len` bytes during `'a`.
+pub(crate) unsafe fn byte_range<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], Failure> {
+    if ptr.is_null() {
+        return if len == 0 { Ok(&[]) } else { Err(Failure::null(name)) };
+    }
+    // SAFETY: non-NULL and readable for `len` bytes (the caller's promise).
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
 /// A `(pointer, length)` UTF-8 document; `(NULL, 0)` is empty.
 ///
 /// # Safety
@@ -197,6 +209,16 @@ macro_rules! try_document {
     };
 }
 pub(crate) use try_document;
+
+/// Unwraps a `(pointer, length)` byte-range argument.
+macro_rules! try_bytes {
+    ($ptr:ident, $len:ident) => {
+        // SAFETY: every exported function documents its byte-range arguments as NULL or
+        // readable for the given length during the call.
+        $crate::result::try_result!(unsafe { $crate::arguments::byte_range($ptr, $len, stringify!($ptr)) })
+    };
+}
+pub(crate) use try_bytes;
 
 /// Unwraps a `(const char *const *, count)` list argument.
 macro_rules! try_str_list {

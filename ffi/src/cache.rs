@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokencache_core::TokenCache;
 
 use crate::arguments::{self, try_optional_str, try_str, try_str_list};
+use crate::backing::CacheHandle;
 use crate::bytes::tc_bytes;
 use crate::handle::{Castable, OwnershipArc, free_arc, to_arc_const_ptr, try_out, try_ref_from_ptr};
 use crate::limits::tc_cache_options;
@@ -17,9 +18,13 @@ use crate::result::{Failure, tc_result};
 /// A token cache: one MSAL unified token cache document (the JSON file MSAL.NET, MSAL
 /// Java, MSAL Go, msal-node and MSAL Python share) with indexes for fast lookups.
 ///
-/// Ownership: `tc_cache_new` and `tc_cache_new_with_options` create one; the caller owns
-/// it and releases it with `tc_cache_free`. Results (entries, documents, messages) are
-/// copies the caller owns, never pointers into the cache.
+/// Ownership: `tc_cache_new` and `tc_cache_new_with_options` create one in memory,
+/// `tc_provider_load` one holding a store's partition (saved back by
+/// `tc_provider_save`), `tc_cache_open_file` one kept in a file; the caller owns it and
+/// releases it with `tc_cache_free` (or `tc_provider_save`). Every function below works
+/// on all three; a file-backed cache writes each change through to its file. Results
+/// (entries, documents, messages) are copies the caller owns, never pointers into the
+/// cache.
 ///
 /// Thread-safety: every function may be called on the same `tc_cache` from any number of
 /// threads at once; reads run in parallel, writes are short. No lock is held while a
@@ -35,14 +40,15 @@ use crate::result::{Failure, tc_result};
 /// `tc_cache_deserialize`, `tc_cache_partition_keys`, `tc_cache_serialize_partition`,
 /// `tc_cache_deserialize_partition`, `tc_cache_remove_partition`,
 /// `tc_cache_suggested_expiry`, `tc_cache_get_limits`, `tc_cache_purge_expired`,
-/// `tc_cache_get_stats`, `tc_cache_set_access_callbacks`.
+/// `tc_cache_get_stats`, `tc_cache_set_access_callbacks`, `tc_cache_open_file`,
+/// `tc_cache_get_file_io`.
 pub struct tc_cache {
     _private: [u8; 0],
 }
 
 impl Castable for tc_cache {
     type Ownership = OwnershipArc;
-    type RustType = TokenCache;
+    type RustType = CacheHandle;
 }
 
 impl tc_cache {
@@ -51,7 +57,7 @@ impl tc_cache {
     /// Rust and C then share one cache (the benchmark uses this to compare the two
     /// paths on the same data).
     pub fn from_arc(cache: Arc<TokenCache>) -> *const tc_cache {
-        Arc::into_raw(cache).cast()
+        to_arc_const_ptr(CacheHandle::Shared(cache))
     }
 }
 
@@ -65,7 +71,7 @@ impl tc_cache {
 pub unsafe extern "C" fn tc_cache_new(cache_out: *mut *const tc_cache) -> tc_result {
     ffi_panic_boundary! {
         let out = try_out!(cache_out);
-        out.write(to_arc_const_ptr(TokenCache::new()));
+        out.write(to_arc_const_ptr(CacheHandle::Memory(TokenCache::new())));
         tc_result::Ok
     }
 }
@@ -87,12 +93,13 @@ pub unsafe extern "C" fn tc_cache_new_with_options(
     ffi_panic_boundary! {
         let options = try_ref_from_ptr!(options);
         let out = try_out!(cache_out);
-        out.write(to_arc_const_ptr(TokenCache::with_limits(*options)));
+        out.write(to_arc_const_ptr(CacheHandle::Memory(TokenCache::with_limits(*options))));
         tc_result::Ok
     }
 }
 
-/// Releases a cache. `NULL` is a no-op.
+/// Releases a cache. `NULL` is a no-op. A cache from `tc_provider_load` that changed is
+/// discarded (with a warning in the log): save it with `tc_provider_save` instead.
 ///
 /// # Safety
 /// `cache` must be NULL or a cache from `tc_cache_new*` that no other thread is using
@@ -165,7 +172,7 @@ pub unsafe extern "C" fn tc_cache_search(
             Some(text) => Some(try_result!(arguments::json_object(text, "query_json", tc_result::InvalidArgument))),
             None => None,
         };
-        let found = cache.search(credential_type, &target, query.as_ref(), arguments::now(now));
+        let found = try_result!(cache.search(credential_type, &target, query.as_ref(), arguments::now(now)));
         out.write(tc_bytes::from_string(arguments::json_array_of_entries(&found)));
         tc_result::Ok
     }
@@ -226,6 +233,7 @@ pub unsafe extern "C" fn tc_cache_get_access_token(
         }
         let secret_len_out = try_out!(secret_len_out);
         let expires_on_out = try_out!(expires_on_out);
+        let cache = try_result!(cache.current());
         let Some(entry) =
             cache.get_access_token(home_account_id, environment, client_id, realm, &scopes, ext_cache_key)
         else {
@@ -274,6 +282,7 @@ pub unsafe extern "C" fn tc_cache_get_app_metadata(
         let environment = try_str!(environment);
         let client_id = try_str!(client_id);
         let out = try_out!(entry_out);
+        let cache = try_result!(cache.current());
         let Some(entry) = cache.get_app_metadata(environment, client_id) else {
             return Failure::new(tc_result::NotFound, "no app metadata for that environment and client").record();
         };
@@ -406,12 +415,13 @@ pub unsafe extern "C" fn tc_cache_has_state_changed(cache: *const tc_cache, chan
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(changed_out);
-        out.write(cache.has_state_changed());
+        out.write(cache.memory().has_state_changed());
         tc_result::Ok
     }
 }
 
 /// Sets or clears the changed flag (msal lets callers assign `has_state_changed`).
+/// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache.
@@ -419,7 +429,7 @@ pub unsafe extern "C" fn tc_cache_has_state_changed(cache: *const tc_cache, chan
 pub unsafe extern "C" fn tc_cache_set_state_changed(cache: *const tc_cache, changed: bool) -> tc_result {
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
-        cache.set_state_changed(changed);
+        try_result!(cache.unpersisted("setting the changed flag")).set_state_changed(changed);
         tc_result::Ok
     }
 }
@@ -433,7 +443,7 @@ pub unsafe extern "C" fn tc_cache_len(cache: *const tc_cache, len_out: *mut usiz
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(len_out);
-        out.write(cache.len());
+        out.write(try_result!(cache.current()).len());
         tc_result::Ok
     }
 }

@@ -154,7 +154,7 @@ pub unsafe extern "C" fn tc_cache_set_access_callbacks(
             (None, None) => None,
             _ => Some(Arc::new(CallbackObserver { before, after, user_data: UserData(user_data) })),
         };
-        cache.set_observer(observer);
+        cache.memory().set_observer(observer);
         tc_result::Ok
     }
 }

@@ -25,7 +25,7 @@ pub unsafe extern "C" fn tc_cache_serialize(cache: *const tc_cache, document_out
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(document_out);
-        out.write(tc_bytes::from_string(cache.serialize()));
+        out.write(tc_bytes::from_string(try_result!(cache.current()).serialize()));
         tc_result::Ok
     }
 }
@@ -42,7 +42,7 @@ pub unsafe extern "C" fn tc_cache_serialize_compact(cache: *const tc_cache, docu
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(document_out);
-        out.write(tc_bytes::from_string(cache.serialize_compact()));
+        out.write(tc_bytes::from_string(try_result!(cache.current()).serialize_compact()));
         tc_result::Ok
     }
 }
@@ -54,6 +54,7 @@ pub unsafe extern "C" fn tc_cache_serialize_compact(cache: *const tc_cache, docu
 /// Any SDK's cache file loads. Fails with `TC_RESULT_INVALID_UTF8`,
 /// `TC_RESULT_INVALID_JSON` (the message has line and column) or
 /// `TC_RESULT_NOT_A_CACHE`, and then the cache keeps its previous state.
+/// A file-backed cache (`tc_cache_open_file`) refuses it with `TC_RESULT_UNSUPPORTED`.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache; `document` NULL or readable for `document_len`
@@ -67,7 +68,7 @@ pub unsafe extern "C" fn tc_cache_deserialize(
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let text = try_document!(document, document_len);
-        try_result!(cache.deserialize(text));
+        try_result!(try_result!(cache.unpersisted("replacing the whole document")).deserialize(text));
         tc_result::Ok
     }
 }
@@ -86,7 +87,7 @@ pub unsafe extern "C" fn tc_cache_partition_keys(cache: *const tc_cache, keys_ou
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(keys_out);
-        out.write(tc_bytes::from_string(arguments::json_array_of_strings(cache.partition_keys())));
+        out.write(tc_bytes::from_string(arguments::json_array_of_strings(try_result!(cache.current()).partition_keys())));
         tc_result::Ok
     }
 }
@@ -111,7 +112,7 @@ pub unsafe extern "C" fn tc_cache_serialize_partition(
         let cache = try_ref_from_ptr!(cache);
         let key = try_str!(key);
         let out = try_out!(blob_out);
-        out.write(tc_bytes::from_string(cache.serialize_partition(key)));
+        out.write(tc_bytes::from_string(try_result!(cache.current()).serialize_partition(key)));
         tc_result::Ok
     }
 }
@@ -122,6 +123,7 @@ pub unsafe extern "C" fn tc_cache_serialize_partition(
 ///
 /// Fails with `TC_RESULT_INVALID_ARGUMENT` when the blob holds an entry of another
 /// partition, or as `tc_cache_deserialize` does; on failure nothing changes.
+/// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache; `key` NULL or NUL-terminated; `blob` NULL or
@@ -137,12 +139,13 @@ pub unsafe extern "C" fn tc_cache_deserialize_partition(
         let cache = try_ref_from_ptr!(cache);
         let key = try_str!(key);
         let text = try_document!(blob, blob_len);
-        try_result!(cache.deserialize_partition(key, text));
+        try_result!(try_result!(cache.unpersisted("replacing a partition")).deserialize_partition(key, text));
         tc_result::Ok
     }
 }
 
 /// Removes every entry of partition `key` and writes how many to `*removed_out`.
+/// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache; `key` NULL or NUL-terminated; `removed_out`
@@ -157,7 +160,7 @@ pub unsafe extern "C" fn tc_cache_remove_partition(
         let cache = try_ref_from_ptr!(cache);
         let key = try_str!(key);
         let out = try_out!(removed_out);
-        out.write(cache.remove_partition(key));
+        out.write(try_result!(cache.unpersisted("removing a partition")).remove_partition(key));
         tc_result::Ok
     }
 }
@@ -181,7 +184,7 @@ pub unsafe extern "C" fn tc_cache_suggested_expiry(
         let cache = try_ref_from_ptr!(cache);
         let key = try_str!(key);
         let out = try_out!(expiry_out);
-        out.write(cache.suggested_expiry(key, arguments::now(now)).unwrap_or(0));
+        out.write(try_result!(cache.current()).suggested_expiry(key, arguments::now(now)).unwrap_or(0));
         tc_result::Ok
     }
 }

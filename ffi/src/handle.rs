@@ -53,6 +53,41 @@ pub(crate) unsafe fn free_arc<C: Castable<Ownership = OwnershipArc>>(ptr: *const
     drop(unsafe { Arc::from_raw(cast_const(ptr)) });
 }
 
+/// A new `Arc` reference to the value behind an `Arc` handle, for a Rust value that
+/// keeps it alive beyond the call (C's reference is left as it was).
+///
+/// # Safety
+/// `ptr` is NULL or a live handle of type `C` (from [`to_arc_const_ptr`]).
+pub(crate) unsafe fn clone_arc<C: Castable<Ownership = OwnershipArc>>(
+    ptr: *const C,
+    name: &str,
+) -> Result<Arc<C::RustType>, Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(name));
+    }
+    let raw = cast_const(ptr);
+    // SAFETY: the caller guarantees `raw` came from `Arc::into_raw` and C's reference is
+    // live, so adding one and taking it back as an `Arc` leaves C's intact.
+    unsafe {
+        Arc::increment_strong_count(raw);
+        Ok(Arc::from_raw(raw))
+    }
+}
+
+/// Takes over the `Arc` reference C held, as [`free_arc`] does, but hands it to the
+/// caller to consume. NULL gives `None`.
+///
+/// # Safety
+/// `ptr` is NULL or came from [`to_arc_const_ptr`] for `C` and is not used again.
+pub(crate) unsafe fn take_arc<C: Castable<Ownership = OwnershipArc>>(ptr: *const C) -> Option<Arc<C::RustType>> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller guarantees `ptr` came from `Arc::into_raw` of this type and
+    // gives its reference up here.
+    Some(unsafe { Arc::from_raw(cast_const(ptr)) })
+}
+
 /// Moves `value` into a new `Box` and hands out the pointer C will hold.
 pub(crate) fn to_boxed_mut_ptr<C: Castable<Ownership = OwnershipBox>>(value: C::RustType) -> *mut C {
     Box::into_raw(Box::new(value)).cast()
@@ -129,6 +164,17 @@ macro_rules! try_mut_from_ptr {
     };
 }
 pub(crate) use try_mut_from_ptr;
+
+/// A new `Arc` reference to the value behind a handle, or returns
+/// `TC_RESULT_NULL_PARAMETER`.
+macro_rules! try_clone_arc {
+    ($var:ident) => {
+        // SAFETY: every exported function documents that its handle arguments are
+        // NULL or live handles of their type.
+        $crate::result::try_result!(unsafe { $crate::handle::clone_arc($var, stringify!($var)) })
+    };
+}
+pub(crate) use try_clone_arc;
 
 /// Checks an out-parameter, or returns `TC_RESULT_NULL_PARAMETER`.
 macro_rules! try_out {

@@ -11,7 +11,11 @@
 //! Where things live: [`cache`] (the `tc_cache` handle, adding, looking up, modifying),
 //! [`documents`] (whole-cache and per-partition text), [`limits`] (options, limits,
 //! stats), [`callbacks`] (before/after access), [`log`] (the log callback), [`result`]
-//! (`tc_result` and the last error message), [`bytes`] (`tc_bytes`).
+//! (`tc_result` and the last error message), [`bytes`] (`tc_bytes`); stores:
+//! [`store`] (`tc_store`, memory, SQLite, stats), [`redis`], [`tiered`] (L1 over L2),
+//! [`encryption`] (key rings, encrypted stores), [`provider`] (`tc_provider`: load a
+//! partition into a `tc_cache`, save it back), [`persisted`] (a `tc_cache` kept in a
+//! file).
 //!
 //! Conventions: `tc_<type>_<verb>` names; every fallible function returns a
 //! [`tc_result`]; outputs are written only on success; library-owned buffers are
@@ -48,15 +52,22 @@
 #![allow(non_camel_case_types)] // C type names: tc_cache, tc_result, ...
 
 pub mod arguments;
+mod backing;
 pub mod bytes;
 pub mod cache;
 pub mod callbacks;
 pub mod documents;
+pub mod encryption;
 mod handle;
 pub mod limits;
 pub mod log;
 mod panic;
+pub mod persisted;
+pub mod provider;
+pub mod redis;
 pub mod result;
+pub mod store;
+pub mod tiered;
 
 use std::ffi::c_char;
 
@@ -65,9 +76,15 @@ pub use bytes::{tc_bytes, tc_bytes_free};
 pub use cache::*;
 pub use callbacks::*;
 pub use documents::*;
+pub use encryption::*;
 pub use limits::*;
 pub use log::*;
+pub use persisted::*;
+pub use provider::*;
+pub use redis::*;
 pub use result::{tc_last_error_message, tc_result, tc_result_describe};
+pub use store::*;
+pub use tiered::*;
 
 /// The library's version, e.g. `"0.1.0"`: a static NUL-terminated string the caller
 /// must not free.

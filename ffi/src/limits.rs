@@ -194,7 +194,7 @@ pub unsafe extern "C" fn tc_cache_get_limits(cache: *const tc_cache, limits_out:
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(limits_out);
-        let limits = cache.limits();
+        let limits = cache.memory().limits();
         out.write(tc_cache_limits {
             max_entries: limits.max_entries.map_or(0, |n| n as u64),
             max_bytes: limits.max_bytes.map_or(0, |n| n as u64),
@@ -216,7 +216,7 @@ pub unsafe extern "C" fn tc_cache_purge_expired(cache: *const tc_cache, now: i64
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(removed_out);
-        out.write(cache.purge_expired(arguments::now(now)));
+        out.write(cache.memory().purge_expired(arguments::now(now)));
         tc_result::Ok
     }
 }
@@ -241,7 +241,7 @@ pub unsafe extern "C" fn tc_cache_get_stats(cache: *const tc_cache, stats_out: *
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(stats_out);
-        let s = cache.stats();
+        let s = cache.memory().stats();
         out.write(tc_cache_stats {
             hits: by_tc_credential_type(s.hits),
             misses: by_tc_credential_type(s.misses),

@@ -60,6 +60,9 @@ pub enum tc_result {
     Panic = 7000,
     /// Another logger is already installed in this process, so the log callback can't be.
     LoggerUnavailable = 7001,
+    /// This build of the library left the feature out (e.g. a store), or the handle
+    /// can't do this (e.g. a file-backed cache asked for a change it can't write through).
+    Unsupported = 7002,
 }
 
 impl tc_result {
@@ -85,7 +88,8 @@ impl tc_result {
             tc_result::KeyMismatch => tc_result::DecryptionFailed,
             tc_result::DecryptionFailed => tc_result::Panic,
             tc_result::Panic => tc_result::LoggerUnavailable,
-            tc_result::LoggerUnavailable => return None,
+            tc_result::LoggerUnavailable => tc_result::Unsupported,
+            tc_result::Unsupported => return None,
         })
     }
 
@@ -138,6 +142,7 @@ impl tc_result {
             tc_result::DecryptionFailed => c"the blob failed authentication",
             tc_result::Panic => c"the library panicked (a bug)",
             tc_result::LoggerUnavailable => c"another logger is already installed in this process",
+            tc_result::Unsupported => c"not supported by this build or this handle",
         }
     }
 }
@@ -156,6 +161,15 @@ pub(crate) struct Failure {
 impl Failure {
     pub(crate) fn new(code: tc_result, message: impl Display) -> Self {
         Failure { code, message: message.to_string() }
+    }
+
+    /// A feature this build left out (`feature` is the cargo feature's name).
+    #[allow(dead_code)] // unused when every feature is in
+    pub(crate) fn not_built(feature: &str) -> Self {
+        Failure::new(
+            tc_result::Unsupported,
+            format_args!("this build of libtokencache has no `{feature}` feature (build tokencache-ffi with it)"),
+        )
     }
 
     pub(crate) fn null(name: &str) -> Self {
@@ -244,7 +258,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), codes.len(), "a code appears twice in the chain");
-        assert_eq!(codes.len(), 19);
+        assert_eq!(codes.len(), 20);
         for r in tc_result::all() {
             assert_eq!(tc_result::from_u32(r as u32), Some(r));
             assert!(!r.description().is_empty());

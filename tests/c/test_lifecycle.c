@@ -16,6 +16,7 @@ static void version_and_result_names(void) {
         TC_RESULT_NOT_FOUND,      TC_RESULT_IO,             TC_RESULT_LOCK_TIMEOUT,
         TC_RESULT_CORRUPT,        TC_RESULT_STORE_UNAVAILABLE, TC_RESULT_KEY_MISMATCH,
         TC_RESULT_DECRYPTION_FAILED, TC_RESULT_PANIC,       TC_RESULT_LOGGER_UNAVAILABLE,
+        TC_RESULT_UNSUPPORTED,
     };
     for (size_t i = 0; i < sizeof every_code / sizeof every_code[0]; i++) {
         const char *name = tc_result_describe(every_code[i]);

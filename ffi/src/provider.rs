@@ -1,0 +1,343 @@
+//! `tc_provider`: a token cache per partition over a `tc_store` — load a partition
+//! before a request, save it after, only if it changed (Microsoft.Identity.Web's
+//! token cache provider).
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use tokencache_core::store::Store;
+use tokencache_core::{CacheProvider, OnBadBlob, PartitionCache, ProviderOptions, TokenCache};
+
+use crate::arguments::try_str;
+use crate::backing::CacheHandle;
+use crate::cache::tc_cache;
+use crate::handle::{
+    Castable, OwnershipArc, OwnershipBox, free_arc, free_box, take_arc, to_arc_const_ptr, to_boxed_mut_ptr,
+    try_clone_arc, try_mut_from_ptr, try_out, try_ref_from_ptr,
+};
+use crate::panic::ffi_panic_boundary;
+use crate::result::try_result;
+use crate::result::{Failure, tc_result};
+use crate::store::tc_store;
+
+type DynStore = Arc<dyn Store>;
+type Provider = CacheProvider<DynStore>;
+
+/// Binds token caches to a store, one partition at a time (a partition is one user's
+/// or one app+tenant's tokens; its key is what `tc_partition_key` gives):
+///
+/// ```c
+/// const tc_cache *cache;
+/// if (tc_provider_load(provider, key, &cache) == TC_RESULT_OK) {
+///     ... any tc_cache_* call: search, add_event, ...
+///     tc_provider_save(provider, cache);   // writes back if changed; frees cache
+/// }
+/// ```
+///
+/// A save writes the partition with the cache's suggested expiry (capped by the
+/// options), or removes it from the store when it became empty.
+///
+/// Ownership: `tc_provider_new` creates one; the caller owns it and releases it with
+/// `tc_provider_free`. It keeps its store alive, and the caches it loaded keep it alive.
+///
+/// Thread-safety: every function may be called on the same `tc_provider` from any
+/// number of threads at once (each request loads its own cache), except
+/// `tc_provider_free`, which must not race with other calls on it.
+///
+/// Methods: `tc_provider_new`, `tc_provider_load`, `tc_provider_save`,
+/// `tc_provider_get_stats`, `tc_provider_free`.
+pub struct tc_provider {
+    _private: [u8; 0],
+}
+
+impl Castable for tc_provider {
+    type Ownership = OwnershipArc;
+    type RustType = Provider;
+}
+
+/// What a provider does with a stored partition that is not a cache.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum tc_on_bad_blob {
+    /// Log a warning, count it (`tc_provider_stats.bad_blobs`) and start the partition
+    /// empty; the next save replaces the bad blob. The default.
+    TreatAsMiss = 0,
+    /// Fail the load with the parse error.
+    Fail = 1,
+}
+
+/// Options of a provider. A new one holds the defaults: partitions kept until their
+/// suggested expiry, no sliding expiration, `TC_ON_BAD_BLOB_TREAT_AS_MISS`.
+///
+/// Ownership: `tc_provider_options_new` creates one; the caller owns it and releases
+/// it with `tc_provider_options_free`. `tc_provider_new` copies it.
+///
+/// Thread-safety: not synchronized; use one from one thread at a time.
+///
+/// Methods: `tc_provider_options_new`, `tc_provider_options_free`,
+/// `tc_provider_options_set_expiration`, `tc_provider_options_set_on_bad_blob`.
+pub struct tc_provider_options {
+    _private: [u8; 0],
+}
+
+impl Castable for tc_provider_options {
+    type Ownership = OwnershipBox;
+    type RustType = ProviderOptions;
+}
+
+/// Counters of a provider since its creation, as `tc_provider_get_stats` reports them.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct tc_provider_stats {
+    /// Loads that found the partition in the store.
+    pub hits: u64,
+    /// Loads that did not.
+    pub misses: u64,
+    /// Partitions written back (saves of caches that changed).
+    pub writes: u64,
+    /// Partitions removed from the store because they became empty.
+    pub removals: u64,
+    /// Stored partitions that could not be read as a cache.
+    pub bad_blobs: u64,
+}
+
+/// A partition a provider loaded, held by a `tc_cache` until `tc_provider_save`.
+pub(crate) struct ProviderPartition {
+    /// Borrows `*provider`; declared first, so it is dropped first.
+    partition: PartitionCache<'static, DynStore>,
+    provider: Arc<Provider>,
+}
+
+impl ProviderPartition {
+    fn load(provider: Arc<Provider>, key: &str) -> tokencache_core::Result<Self> {
+        // SAFETY: the provider lives in the `Arc`'s allocation, which does not move and
+        // stays alive as long as `provider` (kept in the same struct). The reference
+        // never leaves this struct, and the partition borrowing it is dropped before
+        // `provider` (field order; `save` drops it explicitly first).
+        let borrowed: &'static Provider = unsafe { &*Arc::as_ptr(&provider) };
+        Ok(ProviderPartition { partition: borrowed.load(key)?, provider })
+    }
+
+    pub(crate) fn cache(&self) -> &TokenCache {
+        &self.partition
+    }
+
+    fn is_from(&self, provider: &Provider) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.provider), provider)
+    }
+
+    fn save(self) -> tokencache_core::Result<()> {
+        let ProviderPartition { partition, provider } = self;
+        let saved = partition.save();
+        drop(provider);
+        saved
+    }
+}
+
+/// Creates provider options holding the defaults and writes them to `*options_out`.
+/// The caller owns them and must release them with `tc_provider_options_free`.
+///
+/// # Safety
+/// `options_out` must be NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_options_new(options_out: *mut *mut tc_provider_options) -> tc_result {
+    ffi_panic_boundary! {
+        let out = try_out!(options_out);
+        out.write(to_boxed_mut_ptr(ProviderOptions::default()));
+        tc_result::Ok
+    }
+}
+
+/// Releases provider options. `NULL` is a no-op.
+///
+/// # Safety
+/// `options` must be NULL or options from `tc_provider_options_new` not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_options_free(options: *mut tc_provider_options) {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes NULL or options it owns and gives up here.
+        unsafe { free_box(options) }
+    }
+}
+
+/// Keeps a saved partition at most `absolute_secs` after the save (below its suggested
+/// expiry), and drops it when not loaded for `sliding_secs`. 0 leaves either out;
+/// negative values are `TC_RESULT_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `options` must be NULL or live options not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_options_set_expiration(
+    options: *mut tc_provider_options,
+    absolute_secs: i64,
+    sliding_secs: i64,
+) -> tc_result {
+    ffi_panic_boundary! {
+        let options = try_mut_from_ptr!(options);
+        if absolute_secs < 0 || sliding_secs < 0 {
+            return Failure::new(tc_result::InvalidArgument, "expiration seconds must not be negative").record();
+        }
+        options.absolute_expiration_secs = (absolute_secs != 0).then_some(absolute_secs);
+        options.sliding_expiration_secs = (sliding_secs != 0).then_some(sliding_secs);
+        tc_result::Ok
+    }
+}
+
+/// What a stored partition that is not a cache does on load: a `tc_on_bad_blob`
+/// value, else `TC_RESULT_INVALID_ENUM`.
+///
+/// # Safety
+/// `options` must be NULL or live options not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_options_set_on_bad_blob(
+    options: *mut tc_provider_options,
+    on_bad_blob: u32,
+) -> tc_result {
+    ffi_panic_boundary! {
+        let options = try_mut_from_ptr!(options);
+        options.on_bad_blob = match on_bad_blob {
+            v if v == tc_on_bad_blob::TreatAsMiss as u32 => OnBadBlob::TreatAsMiss,
+            v if v == tc_on_bad_blob::Fail as u32 => OnBadBlob::Fail,
+            v => {
+                return Failure::new(tc_result::InvalidEnum, format_args!("`on_bad_blob` = {v} is not a tc_on_bad_blob"))
+                    .record();
+            }
+        };
+        tc_result::Ok
+    }
+}
+
+/// Creates a provider over `store` and writes it to `*provider_out`. `options` is NULL
+/// for the defaults, else copied. The provider keeps the store alive, so the caller
+/// may free its `store` pointer right after.
+///
+/// The caller owns the provider and must release it with `tc_provider_free`.
+///
+/// # Safety
+/// `store` must be NULL or a live store; `options` NULL or live options not being
+/// changed by another thread; `provider_out` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_new(
+    store: *const tc_store,
+    options: *const tc_provider_options,
+    provider_out: *mut *const tc_provider,
+) -> tc_result {
+    ffi_panic_boundary! {
+        let store = try_ref_from_ptr!(store);
+        // SAFETY: the caller passes NULL or live options (documented above).
+        let options = unsafe { crate::handle::try_from(options, "options") }.map_or_else(|_| ProviderOptions::default(), Clone::clone);
+        let out = try_out!(provider_out);
+        out.write(to_arc_const_ptr(CacheProvider::with_options(store.store(), options)));
+        tc_result::Ok
+    }
+}
+
+/// Before a request: loads partition `key` from the store into a new cache and writes
+/// it to `*cache_out` (an empty cache when the store has no such partition). Every
+/// `tc_cache_*` function works on it.
+///
+/// After the request, hand the cache to `tc_provider_save`, which writes it back if it
+/// changed and frees it; `tc_cache_free` instead discards its changes. The cache is
+/// tied to this provider and this key, so it can't be saved under another user's key.
+///
+/// Fails with the store's error (`TC_RESULT_STORE_UNAVAILABLE`,
+/// `TC_RESULT_KEY_MISMATCH`, ...), or with the parse error of a bad stored partition
+/// under `TC_ON_BAD_BLOB_FAIL`.
+///
+/// # Safety
+/// `provider` must be NULL or a live provider; `key` NULL or NUL-terminated;
+/// `cache_out` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_load(
+    provider: *const tc_provider,
+    key: *const c_char,
+    cache_out: *mut *const tc_cache,
+) -> tc_result {
+    ffi_panic_boundary! {
+        let provider = try_clone_arc!(provider);
+        let key = try_str!(key);
+        let out = try_out!(cache_out);
+        let partition = try_result!(ProviderPartition::load(provider, key));
+        out.write(to_arc_const_ptr(CacheHandle::Partition(partition)));
+        tc_result::Ok
+    }
+}
+
+/// After a request: writes the cache `tc_provider_load` gave back to its partition if it
+/// changed (with its suggested expiry; removing the partition if it became empty), and
+/// frees the cache.
+///
+/// The call takes over `cache` whatever it returns: don't use or free it afterwards.
+/// When the write fails (e.g. `TC_RESULT_STORE_UNAVAILABLE`) the changes are lost; a
+/// cache that is not from this provider is freed too, with
+/// `TC_RESULT_INVALID_ARGUMENT`, and nothing is written.
+///
+/// # Safety
+/// `provider` must be NULL or a live provider; `cache` NULL or a live cache no other
+/// thread is using, not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_save(provider: *const tc_provider, cache: *const tc_cache) -> tc_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller hands over `cache` (NULL or live), not using it again.
+        let cache = unsafe { take_arc(cache) };
+        let provider = try_ref_from_ptr!(provider);
+        let Some(cache) = cache else { return Failure::null("cache").record() };
+        let handle = match Arc::try_unwrap(cache) {
+            Ok(handle) => handle,
+            Err(_) => {
+                return Failure::new(tc_result::InvalidArgument, "the cache is still in use elsewhere; nothing was saved")
+                    .record();
+            }
+        };
+        match handle {
+            CacheHandle::Partition(partition) if partition.is_from(provider) => {
+                try_result!(partition.save());
+                tc_result::Ok
+            }
+            _ => Failure::new(
+                tc_result::InvalidArgument,
+                "the cache was not loaded by this provider (tc_provider_load); nothing was saved",
+            )
+            .record(),
+        }
+    }
+}
+
+/// The provider's counters, in `*stats_out`.
+///
+/// # Safety
+/// `provider` must be NULL or a live provider; `stats_out` NULL or valid for writing
+/// one `tc_provider_stats`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_get_stats(
+    provider: *const tc_provider,
+    stats_out: *mut tc_provider_stats,
+) -> tc_result {
+    ffi_panic_boundary! {
+        let provider = try_ref_from_ptr!(provider);
+        let out = try_out!(stats_out);
+        let s = provider.stats();
+        out.write(tc_provider_stats {
+            hits: s.hits,
+            misses: s.misses,
+            writes: s.writes,
+            removals: s.removals,
+            bad_blobs: s.bad_blobs,
+        });
+        tc_result::Ok
+    }
+}
+
+/// Releases the caller's reference to a provider. `NULL` is a no-op. Caches it loaded
+/// stay usable and savable (they keep it alive).
+///
+/// # Safety
+/// `provider` must be NULL or a provider from `tc_provider_new` that no other thread is
+/// using through this pointer and that is not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_free(provider: *const tc_provider) {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes NULL or a provider it owns and gives up here.
+        unsafe { free_arc(provider) }
+    }
+}
