@@ -43,6 +43,7 @@ pub mod inventory;
 pub mod json;
 mod limits;
 pub mod maintenance;
+pub mod merge;
 mod notify;
 mod partition;
 mod persisted;
@@ -61,6 +62,8 @@ pub use limits::{CacheLimits, EvictionCounts};
 pub use notify::{AccessEvent, AccessObserver, Operation};
 pub use partition::partition_key;
 pub use persisted::{FileIoCounts, OnCorrupt, PersistOptions, PersistedTokenCache};
-pub use provider::{CacheProvider, OnBadBlob, PartitionCache, ProviderOptions, ProviderStats};
+pub use provider::{
+    CacheProvider, DEFAULT_MAX_MERGE_RETRIES, OnBadBlob, PartitionCache, ProviderOptions, ProviderStats,
+};
 pub use refresh::{DueToken, RefreshWatcher};
 pub use schema::{CredentialType, authority_type};

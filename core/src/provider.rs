@@ -24,7 +24,11 @@ use bytes::Bytes;
 
 use crate::cache::TokenCache;
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{Expiry, Store};
+use crate::merge::{Diff, MergeDoc};
+use crate::store::{CasOutcome, Expiry, Store, Version, VersionedStore};
+
+/// Conflicting writes a save merges and retries before it gives up.
+pub const DEFAULT_MAX_MERGE_RETRIES: u32 = 16;
 
 /// What a blob that is not a cache does on load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,6 +65,17 @@ pub struct ProviderStats {
     pub removals: u64,
     /// Blobs that could not be read as a cache.
     pub bad_blobs: u64,
+    /// Conditional writes (versioned stores) that found the partition changed
+    /// since it was loaded.
+    pub conflicts: u64,
+    /// Merges of this side's changes onto the other writer's copy (one per
+    /// conflict that left something to write).
+    pub merges: u64,
+    /// Conditional writes retried after a merge.
+    pub retries: u64,
+    /// Changes of this side dropped in merges because the other side's were newer
+    /// (or removed the entry).
+    pub merge_lost: u64,
 }
 
 /// Binds token caches to a store, one partition at a time. Thread-safe when the
@@ -73,6 +88,11 @@ pub struct CacheProvider<S: Store> {
     writes: AtomicU64,
     removals: AtomicU64,
     bad_blobs: AtomicU64,
+    conflicts: AtomicU64,
+    merges: AtomicU64,
+    retries: AtomicU64,
+    merge_lost: AtomicU64,
+    max_merge_retries: u32,
 }
 
 impl<S: Store> std::fmt::Debug for CacheProvider<S> {
@@ -89,6 +109,9 @@ pub struct PartitionCache<'a, S: Store> {
     key: String,
     cache: TokenCache,
     saved: bool,
+    /// On a versioned store: the version loaded (`None`: the key was absent) and
+    /// the blob it held, the base of this writer's diff.
+    loaded: Option<(Option<Version>, Option<Bytes>)>,
 }
 
 impl<S: Store> CacheProvider<S> {
@@ -107,7 +130,26 @@ impl<S: Store> CacheProvider<S> {
             writes: AtomicU64::new(0),
             removals: AtomicU64::new(0),
             bad_blobs: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+            merges: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            merge_lost: AtomicU64::new(0),
+            max_merge_retries: DEFAULT_MAX_MERGE_RETRIES,
         }
+    }
+
+    /// On a versioned store, how many times one save merges and retries after a
+    /// conflicting write before failing with [`ErrorKind::LockTimeout`]. Default
+    /// [`DEFAULT_MAX_MERGE_RETRIES`].
+    pub fn with_max_merge_retries(mut self, retries: u32) -> Self {
+        self.max_merge_retries = retries;
+        self
+    }
+
+    /// Whether saves are conditional writes with merging (the store keeps versions:
+    /// see [`Store::as_versioned`]).
+    pub fn is_conflict_safe(&self) -> bool {
+        self.store.as_versioned().is_some()
     }
 
     /// The store.
@@ -123,13 +165,28 @@ impl<S: Store> CacheProvider<S> {
             writes: self.writes.load(Ordering::Relaxed),
             removals: self.removals.load(Ordering::Relaxed),
             bad_blobs: self.bad_blobs.load(Ordering::Relaxed),
+            conflicts: self.conflicts.load(Ordering::Relaxed),
+            merges: self.merges.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            merge_lost: self.merge_lost.load(Ordering::Relaxed),
         }
     }
 
     /// Before access: a cache holding partition `key` as the store has it.
+    ///
+    /// On a versioned store the version read is kept, and [`PartitionCache::save`]
+    /// writes only if the partition is still at that version; otherwise it merges
+    /// this side's changes onto the newer copy (see [`crate::merge`]) and retries.
     pub fn load(&self, key: &str) -> Result<PartitionCache<'_, S>> {
         let cache = TokenCache::new();
-        match self.store.get(key)? {
+        let (blob, loaded) = match self.store.as_versioned() {
+            Some(vs) => match vs.get_versioned(key)? {
+                Some(b) => (Some(b.value.clone()), Some((Some(b.version), Some(b.value)))),
+                None => (None, Some((None, None))),
+            },
+            None => (self.store.get(key)?, None),
+        };
+        match blob {
             None => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
             }
@@ -151,7 +208,7 @@ impl<S: Store> CacheProvider<S> {
                 }
             }
         }
-        Ok(PartitionCache { provider: self, key: key.to_owned(), cache, saved: false })
+        Ok(PartitionCache { provider: self, key: key.to_owned(), cache, saved: false, loaded })
     }
 
     /// Loads partition `key`, runs `f` on it, and saves it if it changed.
@@ -162,9 +219,27 @@ impl<S: Store> CacheProvider<S> {
         Ok(out)
     }
 
-    fn write_back(&self, key: &str, cache: &TokenCache) -> Result<()> {
+    fn expiry_for(&self, key: &str, cache: &TokenCache, now: i64) -> Expiry {
+        let suggested = cache.suggested_expiry(key, Some(now));
+        let cap = self.options.absolute_expiration_secs.map(|s| now.saturating_add(s));
+        let absolute = match (suggested, cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Expiry { absolute, sliding_secs: self.options.sliding_expiration_secs }
+    }
+
+    fn write_back(
+        &self,
+        key: &str,
+        cache: &TokenCache,
+        loaded: Option<(Option<Version>, Option<Bytes>)>,
+    ) -> Result<()> {
         if !cache.has_state_changed() {
             return Ok(());
+        }
+        if let (Some(vs), Some((version, base))) = (self.store.as_versioned(), loaded) {
+            return self.write_back_versioned(vs, key, cache, version, base);
         }
         if cache.is_empty() {
             self.store.remove(key)?;
@@ -172,16 +247,137 @@ impl<S: Store> CacheProvider<S> {
             return Ok(());
         }
         let now = crate::unix_now();
-        let suggested = cache.suggested_expiry(key, Some(now));
-        let cap = self.options.absolute_expiration_secs.map(|s| now.saturating_add(s));
-        let absolute = match (suggested, cap) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let expiry = Expiry { absolute, sliding_secs: self.options.sliding_expiration_secs };
+        let expiry = self.expiry_for(key, cache, now);
         self.store.set(key, Bytes::from(cache.serialize()), expiry)?;
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Compare-and-set at the loaded version; on a conflict, replay this side's
+    /// diff onto the current copy and try again at its version.
+    fn write_back_versioned(
+        &self,
+        vs: &dyn VersionedStore,
+        key: &str,
+        cache: &TokenCache,
+        mut expected: Option<Version>,
+        base: Option<Bytes>,
+    ) -> Result<()> {
+        let now = crate::unix_now();
+        let ours_text = cache.serialize();
+        // What to write now: (blob, expiry), or None to remove the partition.
+        let ours_expiry = self.expiry_for(key, cache, now);
+        let ours_empty = cache.is_empty();
+        let mut next = (!ours_empty).then(|| (Bytes::from(ours_text.clone()), ours_expiry));
+        let mut diff: Option<Diff> = None;
+        let mut attempt = 0u32;
+        let mut window = std::time::Instant::now();
+        loop {
+            let done = match (&next, expected) {
+                (Some((blob, expiry)), _) => match vs.compare_and_set(key, expected, blob.clone(), *expiry)? {
+                    CasOutcome::Written(_) => {
+                        self.writes.fetch_add(1, Ordering::Relaxed);
+                        true
+                    }
+                    CasOutcome::Conflict => false,
+                },
+                // Empty, and the key was absent when read: nothing to remove. (If
+                // someone wrote it since, our diff removes nothing of theirs.)
+                (None, None) => true,
+                (None, Some(v)) => {
+                    let removed = vs.compare_and_remove(key, v)?;
+                    if removed {
+                        self.removals.fetch_add(1, Ordering::Relaxed);
+                    }
+                    removed
+                }
+            };
+            if done {
+                return Ok(());
+            }
+            self.conflicts.fetch_add(1, Ordering::Relaxed);
+            if attempt >= self.max_merge_retries {
+                return Err(Error::new(
+                    ErrorKind::LockTimeout,
+                    format!(
+                        "partition {key:?}: still changed by other writers after {attempt} merges; this save was not written"
+                    ),
+                ));
+            }
+            attempt += 1;
+            if attempt > 1 {
+                // Conflicting again: another writer is updating this partition in a
+                // loop, and each time wrote while we merged. Wait (at most twice as
+                // long as our last try took, polling the cheap version check) for its
+                // next write, then merge at once: that leaves us the whole of its
+                // next round to write in.
+                wait_for_change(vs, key, window.elapsed() * 2);
+            }
+            window = std::time::Instant::now();
+            let diff = match &diff {
+                Some(d) => d,
+                None => {
+                    let base_doc = base
+                        .as_deref()
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .and_then(|t| MergeDoc::parse(t).ok())
+                        .unwrap_or_default();
+                    diff.insert(Diff::between(&base_doc, &MergeDoc::parse(&ours_text)?))
+                }
+            };
+            let current = vs.get_versioned(key)?;
+            expected = current.as_ref().map(|c| c.version);
+            let mut theirs = current
+                .as_ref()
+                .and_then(|c| std::str::from_utf8(&c.value).ok())
+                .and_then(|t| MergeDoc::parse(t).ok())
+                .unwrap_or_default();
+            let report = diff.apply(&mut theirs, now);
+            self.merge_lost.fetch_add(report.lost as u64, Ordering::Relaxed);
+            if !report.changed() && current.is_some() {
+                // Their copy already holds everything we changed (or newer).
+                return Ok(());
+            }
+            self.merges.fetch_add(1, Ordering::Relaxed);
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            // Written as msal Python writes a cache (`json.dumps(indent=4)`), their
+            // entries in their order and ours appended. The expiry is the later of
+            // ours and theirs (none if either has none, as when a refresh token is
+            // there): it may keep the partition longer than needed, never shorter.
+            // (A TokenCache round trip would give the exact one, at twice the time
+            // between the read and the write, where another writer can step in.)
+            next = (!theirs.is_empty()).then(|| {
+                let theirs_deadline = current.as_ref().and_then(|c| c.deadline);
+                let absolute = match (ours_expiry.absolute, theirs_deadline) {
+                    _ if ours_empty => theirs_deadline,
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+                let cap = self.options.absolute_expiration_secs.map(|s| now.saturating_add(s));
+                let absolute = match (absolute, cap) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (Bytes::from(theirs.into_python_text()), Expiry { absolute, sliding_secs: ours_expiry.sliding_secs })
+            });
+            if next.is_none() && expected.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Polls the version of `key` until it changes (a write), for at most `bound`
+/// (within 1..=50 ms); errors end the wait (the merge that follows reports them).
+fn wait_for_change(vs: &dyn VersionedStore, key: &str, bound: std::time::Duration) {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + bound.clamp(Duration::from_millis(1), Duration::from_millis(50));
+    let Ok(seen) = vs.version(key) else { return };
+    while Instant::now() < deadline {
+        match vs.version(key) {
+            Ok(v) if v == seen => std::thread::sleep(Duration::from_micros(100)),
+            _ => return,
+        }
     }
 }
 
@@ -195,7 +391,8 @@ impl<S: Store> PartitionCache<'_, S> {
     /// store if it became empty), with the suggested expiry.
     pub fn save(mut self) -> Result<()> {
         self.saved = true;
-        self.provider.write_back(&self.key, &self.cache)
+        let loaded = self.loaded.take();
+        self.provider.write_back(&self.key, &self.cache, loaded)
     }
 }
 

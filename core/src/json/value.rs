@@ -105,6 +105,11 @@ impl Map {
         self.0.is_empty()
     }
 
+    /// The members in order, by value.
+    pub(crate) fn into_vec(self) -> Vec<(String, Value)> {
+        self.0
+    }
+
     /// Appends without checking for duplicates; the parser deduplicates afterwards.
     pub(crate) fn push_unchecked(&mut self, key: String, value: Value) {
         self.0.push((key, value));

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use super::{Clock, Expiry, Store, system_clock};
+use super::{CasOutcome, Clock, Expiry, Store, Version, VersionedBlob, VersionedStore, system_clock};
 use crate::error::Result;
 
 struct Item {
@@ -13,6 +13,11 @@ struct Item {
     expiry: Expiry,
     /// Absolute deadline computed from `expiry` at the last access.
     deadline: Option<i64>,
+    /// A fresh one per write; as an L1, the L2 version this copy was read at.
+    version: Version,
+    /// As an L1: when (a [`super::MillisClock`] reading) the copy was last found
+    /// current in L2.
+    checked_ms: u64,
 }
 
 struct Inner {
@@ -91,30 +96,34 @@ fn cost(key: &str, value: &Bytes) -> usize {
     key.len() + value.len()
 }
 
-impl Store for MemoryStore {
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let now = (self.clock)();
-        let mut inner = self.inner.lock();
+impl MemoryStore {
+    /// The live item under `key` (touched: LRU order, sliding expiry), as
+    /// `(blob, version, checked_ms, deadline)`; an expired one is dropped.
+    fn read(&self, inner: &mut Inner, key: &str, now: i64) -> Option<(Bytes, Version, u64, Option<i64>)> {
         let expired = match inner.lru.get_mut(key) {
-            None => return Ok(None),
+            None => return None,
             Some(item) if item.deadline.is_some_and(|d| d <= now) => true,
             Some(item) => {
                 if item.expiry.sliding_secs.is_some() {
                     item.deadline = item.expiry.deadline(now);
                 }
-                return Ok(Some(item.value.clone()));
+                return Some((item.value.clone(), item.version, item.checked_ms, item.deadline));
             }
         };
         if expired && let Some(item) = inner.lru.pop(key) {
             inner.bytes -= cost(key, &item.value);
             inner.evicted_expired += 1;
         }
-        Ok(None)
+        None
     }
 
-    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+    /// The version of the live item under `key`, touching nothing.
+    fn current_version(inner: &Inner, key: &str, now: i64) -> Option<Version> {
+        inner.lru.peek(key).filter(|i| i.deadline.is_none_or(|d| d > now)).map(|i| i.version)
+    }
+
+    fn put(&self, inner: &mut Inner, key: &str, value: Bytes, expiry: Expiry, version: Version, checked_ms: u64) {
         let now = (self.clock)();
-        let mut inner = self.inner.lock();
         let size = cost(key, &value);
         if let Some(old) = inner.lru.pop(key) {
             inner.bytes -= cost(key, &old.value);
@@ -122,10 +131,10 @@ impl Store for MemoryStore {
         if size > self.max_bytes {
             // Larger than the whole budget: keeping it would evict everything else.
             inner.evicted_capacity += 1;
-            return Ok(());
+            return;
         }
         inner.bytes += size;
-        inner.lru.put(key.into(), Item { value, expiry, deadline: expiry.deadline(now) });
+        inner.lru.put(key.into(), Item { value, expiry, deadline: expiry.deadline(now), version, checked_ms });
         while inner.bytes > self.max_bytes {
             match inner.lru.pop_lru() {
                 Some((k, item)) => {
@@ -135,7 +144,99 @@ impl Store for MemoryStore {
                 None => break,
             }
         }
+    }
+
+    /// As an L1: the copy under `key` with the L2 version it carries and when it
+    /// was last found current.
+    #[allow(dead_code)] // until the tiered store's staleness check
+    pub(crate) fn get_tagged(&self, key: &str) -> Option<(Bytes, Version, u64)> {
+        let now = (self.clock)();
+        self.read(&mut self.inner.lock(), key, now).map(|(v, ver, checked, _)| (v, ver, checked))
+    }
+
+    /// As an L1: stores a copy of L2's blob at `version`, found current at `checked_ms`.
+    #[allow(dead_code)] // until the tiered store's staleness check
+    pub(crate) fn set_tagged(&self, key: &str, value: Bytes, expiry: Expiry, version: Version, checked_ms: u64) {
+        self.put(&mut self.inner.lock(), key, value, expiry, version, checked_ms);
+    }
+
+    /// As an L1: the copy under `key` is still `version` in L2 as of `checked_ms`.
+    #[allow(dead_code)] // until the tiered store's staleness check
+    pub(crate) fn mark_checked(&self, key: &str, version: Version, checked_ms: u64) {
+        if let Some(item) = self.inner.lock().lru.peek_mut(key)
+            && item.version == version
+        {
+            item.checked_ms = checked_ms;
+        }
+    }
+
+    /// As an L1: drops the copy under `key` if it is still at `version`.
+    #[allow(dead_code)] // until the tiered store's staleness check
+    pub(crate) fn remove_if_version(&self, key: &str, version: Version) {
+        let mut inner = self.inner.lock();
+        if inner.lru.peek(key).is_some_and(|i| i.version == version)
+            && let Some(item) = inner.lru.pop(key)
+        {
+            inner.bytes -= cost(key, &item.value);
+        }
+    }
+}
+
+impl VersionedStore for MemoryStore {
+    fn get_versioned(&self, key: &str) -> Result<Option<VersionedBlob>> {
+        let now = (self.clock)();
+        let found = self.read(&mut self.inner.lock(), key, now);
+        Ok(found.map(|(value, version, _, deadline)| VersionedBlob { value, version, deadline }))
+    }
+
+    fn version(&self, key: &str) -> Result<Option<Version>> {
+        let now = (self.clock)();
+        Ok(Self::current_version(&self.inner.lock(), key, now))
+    }
+
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        value: Bytes,
+        expiry: Expiry,
+    ) -> Result<CasOutcome> {
+        let now = (self.clock)();
+        let mut inner = self.inner.lock();
+        if Self::current_version(&inner, key, now) != expected {
+            return Ok(CasOutcome::Conflict);
+        }
+        let version = Version::fresh();
+        self.put(&mut inner, key, value, expiry, version, 0);
+        Ok(CasOutcome::Written(version))
+    }
+
+    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
+        let now = (self.clock)();
+        let mut inner = self.inner.lock();
+        if Self::current_version(&inner, key, now) != Some(expected) {
+            return Ok(false);
+        }
+        if let Some(item) = inner.lru.pop(key) {
+            inner.bytes -= cost(key, &item.value);
+        }
+        Ok(true)
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let now = (self.clock)();
+        Ok(self.read(&mut self.inner.lock(), key, now).map(|(v, ..)| v))
+    }
+
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        self.put(&mut self.inner.lock(), key, value, expiry, Version::fresh(), 0);
         Ok(())
+    }
+
+    fn as_versioned(&self) -> Option<&dyn VersionedStore> {
+        Some(self)
     }
 
     fn remove(&self, key: &str) -> Result<()> {

@@ -47,6 +47,15 @@ pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use tiered::{CircuitState, L2FailurePolicy, L2Store, TieredOptions, TieredStats, TieredStore};
 
+/// A monotonic time source in milliseconds (any fixed origin), injectable for tests.
+pub type MillisClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Milliseconds since the first call in this process, from [`std::time::Instant`].
+pub fn monotonic_millis_clock() -> MillisClock {
+    static EPOCH: std::sync::LazyLock<std::time::Instant> = std::sync::LazyLock::new(std::time::Instant::now);
+    Arc::new(|| u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
 /// When a stored blob expires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Expiry {
@@ -85,6 +94,12 @@ pub trait Store: Send + Sync {
     fn remove(&self, key: &str) -> Result<()>;
     /// Drops expired blobs now; returns how many.
     fn purge_expired(&self) -> Result<u64>;
+    /// This store as a [`VersionedStore`], when it keeps a version per key (then
+    /// [`crate::CacheProvider`] writes with compare-and-set and merges on conflict).
+    /// `None` by default.
+    fn as_versioned(&self) -> Option<&dyn VersionedStore> {
+        None
+    }
 }
 
 impl<S: Store + ?Sized> Store for Arc<S> {
@@ -99,6 +114,112 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn purge_expired(&self) -> Result<u64> {
         (**self).purge_expired()
+    }
+    fn as_versioned(&self) -> Option<&dyn VersionedStore> {
+        (**self).as_versioned()
+    }
+}
+
+/// The version of a stored blob: an opaque number that changes on every write
+/// (random, so a key removed and written again never repeats an old version).
+/// [`Version::LEGACY`] stands for a blob written before versions existed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Version(pub u64);
+
+impl Version {
+    /// A blob stored without a version (by an older release of this library).
+    pub const LEGACY: Version = Version(0);
+
+    /// A new version, different from every other with overwhelming probability
+    /// (64 random bits; never [`LEGACY`](Self::LEGACY)).
+    pub fn fresh() -> Version {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        static KEYS: std::sync::LazyLock<std::collections::hash_map::RandomState> =
+            std::sync::LazyLock::new(std::collections::hash_map::RandomState::new);
+        // SipHash under per-process random keys of (counter, time, pid): unique within
+        // the process by the counter, unpredictable across processes by the keys.
+        let mut h = KEYS.build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        h.write_u32(std::process::id());
+        match h.finish() {
+            0 => Version(1),
+            v => Version(v),
+        }
+    }
+}
+
+/// A blob with the version it was read at.
+#[derive(Clone)]
+pub struct VersionedBlob {
+    /// The blob.
+    pub value: Bytes,
+    /// Its version.
+    pub version: Version,
+    /// When it expires (Unix seconds), when the store knows.
+    pub deadline: Option<i64>,
+}
+
+impl std::fmt::Debug for VersionedBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The blob holds tokens: its length only.
+        f.debug_struct("VersionedBlob")
+            .field("bytes", &self.value.len())
+            .field("version", &self.version)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// What a [`VersionedStore::compare_and_set`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// The blob was written; it now has this version.
+    Written(Version),
+    /// The key did not hold the expected version (someone else wrote or removed
+    /// it since it was read); nothing was written.
+    Conflict,
+}
+
+/// A [`Store`] that keeps a version per key and can write conditionally on it
+/// (optimistic concurrency). Every write — conditional or not, through
+/// [`Store::set`] too — gives the key a new [`Version`].
+pub trait VersionedStore: Store {
+    /// The blob under `key` with its version, if present and not expired (a read
+    /// like [`Store::get`]: it refreshes a sliding expiry).
+    fn get_versioned(&self, key: &str) -> Result<Option<VersionedBlob>>;
+    /// The version of the blob under `key` (`None` when absent), without reading
+    /// the blob or touching its expiry: the cheap "has it changed?" check.
+    fn version(&self, key: &str) -> Result<Option<Version>>;
+    /// Writes `value` under `key` only if the key holds version `expected`
+    /// (`None`: only if the key is absent), atomically.
+    fn compare_and_set(&self, key: &str, expected: Option<Version>, value: Bytes, expiry: Expiry)
+    -> Result<CasOutcome>;
+    /// Removes `key` only if it holds version `expected`, atomically; `false`
+    /// (and nothing removed) on a conflict. An absent key is a conflict.
+    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool>;
+}
+
+impl<S: VersionedStore + ?Sized> VersionedStore for Arc<S> {
+    fn get_versioned(&self, key: &str) -> Result<Option<VersionedBlob>> {
+        (**self).get_versioned(key)
+    }
+    fn version(&self, key: &str) -> Result<Option<Version>> {
+        (**self).version(key)
+    }
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        value: Bytes,
+        expiry: Expiry,
+    ) -> Result<CasOutcome> {
+        (**self).compare_and_set(key, expected, value, expiry)
+    }
+    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
+        (**self).compare_and_remove(key, expected)
     }
 }
 
