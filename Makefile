@@ -48,7 +48,7 @@ bench-c: ## The C benchmark of the ABI against the same lookups in Rust (BENCHMA
 
 test-python: ## The Python package: wheel, pytest, drop-in tests against msal, stubtest
 	PY=$$(cd "$$(dirname "$$(scripts/venv.sh)")" && pwd)/python && scripts/python-wheel.sh "$$PY" \
-		&& $$PY -m pytest -W error --timeout=300 -q tests/python \
+		&& scripts/redis-server.sh run $$PY -m pytest -W error --timeout=300 -q -rs tests/python \
 		&& (cd /tmp && $$PY -m mypy.stubtest tokencache)
 
 bench-python: ## msal vs the Python package on W1/W2 (1k-100k), ratios (BENCHMARKS.md)

@@ -21,3 +21,14 @@ def vectors():
     if not d.is_dir():
         pytest.fail("vectors not found at %s (set TOKENCACHE_VECTORS)" % d)
     return d
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Redis-backed tests skipped for want of a server must not pass unnoticed."""
+    if os.environ.get("TOKENCACHE_REDIS_URL"):
+        return
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "NO REDIS" in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_sep(
+            "!", "%d REDIS TESTS SKIPPED: TOKENCACHE_REDIS_URL is unset; run `make test-python`" % len(skipped),
+            red=True, bold=True)

@@ -60,3 +60,13 @@ fn char_offset(text: &str, line: usize, column: usize) -> usize {
     }
     chars
 }
+
+/// `tokencache.InvalidArgumentError` (a `ValueError`) for a bad option value the
+/// binding checks itself, before any core call.
+pub(crate) fn invalid_argument(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    let message = message.into();
+    let make = || -> PyResult<PyErr> {
+        Ok(PyErr::from_value(class(py, ErrorKind::InvalidArgument)?.call1((message.as_str(),))?))
+    };
+    make().unwrap_or_else(|err| err)
+}

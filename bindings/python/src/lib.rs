@@ -21,11 +21,13 @@
 mod cache;
 mod convert;
 mod errors;
+mod notify;
 mod observe;
 mod persisted;
 mod provider;
 mod refresh;
 mod search;
+mod stores;
 
 use pyo3::prelude::*;
 
@@ -37,11 +39,17 @@ fn _tokencache(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<search::SearchResults>()?;
     m.add_class::<persisted::PersistedTokenCacheCore>()?;
     m.add_class::<refresh::RefreshWatcherCore>()?;
-    m.add_class::<provider::StoreCore>()?;
-    m.add_class::<provider::MemoryStoreCore>()?;
-    m.add_class::<provider::SqliteStoreCore>()?;
+    m.add_class::<stores::StoreCore>()?;
+    m.add_class::<stores::MemoryStoreCore>()?;
+    m.add_class::<stores::SqliteStoreCore>()?;
+    m.add_class::<stores::RedisStoreCore>()?;
+    m.add_class::<stores::TieredStoreCore>()?;
+    m.add_class::<stores::EncryptedStoreCore>()?;
+    m.add_class::<stores::EncryptionKeyCore>()?;
     m.add_class::<provider::CacheProviderCore>()?;
     m.add_class::<provider::PartitionBlock>()?;
+    m.add_class::<notify::AccessEventPy>()?;
+    m.add_function(wrap_pyfunction!(notify::_set_access_observer, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

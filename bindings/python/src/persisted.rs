@@ -279,6 +279,18 @@ impl PersistedTokenCacheCore {
         py.detach(|| cache.deserialize(&text)).map_err(|e| to_py_err(py, e, Some(&text)))
     }
 
+    /// Sharing mode, as `SerializableTokenCache.sharing` (default False): for a file
+    /// that apps on other MSAL SDKs share.
+    #[getter]
+    fn sharing(&self) -> bool {
+        self.inner.cache().sharing()
+    }
+
+    #[setter]
+    fn set_sharing(&self, on: bool) {
+        self.inner.cache().set_sharing(on)
+    }
+
     /// Whether the in-memory cache changed since it was last written or serialized.
     #[getter]
     fn get_has_state_changed(&self) -> bool {

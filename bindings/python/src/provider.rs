@@ -1,69 +1,91 @@
-//! The native halves of `tokencache.CacheProvider`, `tokencache.MemoryStore` and
-//! `tokencache.SqliteStore`: the core's [`CacheProvider`] over a store, one
-//! partition per `with provider.cache_for(key) as cache:` block.
+//! The native half of `tokencache.CacheProvider`: the core's [`CacheProvider`] over
+//! a store (see `stores.rs`), one partition per `with provider.cache_for(key) as
+//! cache:` block.
 //!
 //! The block's cache is a plain `tokencache.SerializableTokenCache` (so msal takes it
 //! as `token_cache=`): on entry it gets the partition as the core's provider loads
 //! it (bad-blob policy, counters), on exit, if it changed, the provider saves it
 //! (suggested expiry, removal when empty). The hand-over is the cache's JSON text.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
-use tokencache::store::{MemoryStore, SqliteStore, Store};
-use tokencache::{CacheProvider, TokenCache};
+use pyo3::types::{PyDict, PyString};
+use tokencache::{CacheProvider, OnBadBlob, ProviderOptions, TokenCache};
 
 use crate::cache::TokenCacheCore;
-use crate::errors::to_py_err;
-
-type DynStore = Arc<dyn Store>;
-
-/// A place partitions are kept in; see `MemoryStore` and `SqliteStore`.
-#[pyclass(module = "tokencache._tokencache", name = "Store", subclass, frozen)]
-pub(crate) struct StoreCore {
-    inner: DynStore,
-}
-
-/// Blobs in this process's memory, least recently used first out over `max_bytes`.
-#[pyclass(module = "tokencache._tokencache", name = "MemoryStore", extends = StoreCore, frozen)]
-pub(crate) struct MemoryStoreCore;
-
-#[pymethods]
-impl MemoryStoreCore {
-    #[new]
-    #[pyo3(signature = (max_bytes=None))]
-    fn new(max_bytes: Option<usize>) -> PyClassInitializer<Self> {
-        let store = max_bytes.map_or_else(MemoryStore::default, MemoryStore::new);
-        PyClassInitializer::from(StoreCore { inner: Arc::new(store) }).add_subclass(MemoryStoreCore)
-    }
-}
-
-/// Blobs in an SQLite database file (WAL, busy timeout, expired rows purged).
-#[pyclass(module = "tokencache._tokencache", name = "SqliteStore", extends = StoreCore, frozen)]
-pub(crate) struct SqliteStoreCore;
-
-#[pymethods]
-impl SqliteStoreCore {
-    #[new]
-    fn new(py: Python<'_>, path: PathBuf) -> PyResult<PyClassInitializer<Self>> {
-        let store = py.detach(|| SqliteStore::open(&path)).map_err(|e| to_py_err(py, e, None))?;
-        Ok(PyClassInitializer::from(StoreCore { inner: Arc::new(store) }).add_subclass(SqliteStoreCore))
-    }
-}
+use crate::errors::{invalid_argument, to_py_err};
+use crate::stores::{DynStore, StoreCore};
 
 /// Loads token caches from a store and saves them back, one partition at a time.
 #[pyclass(module = "tokencache._tokencache", name = "CacheProvider", frozen)]
 pub(crate) struct CacheProviderCore {
     inner: Arc<CacheProvider<DynStore>>,
+    store: Py<StoreCore>,
+}
+
+/// Whole seconds from a number or a `timedelta`, `None` kept.
+fn opt_secs(py: Python<'_>, value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<i64>> {
+    let Some(v) = value.filter(|v| !v.is_none()) else { return Ok(None) };
+    let seconds: f64 = match v.getattr("total_seconds") {
+        Ok(total) => total.call0()?.extract()?,
+        Err(_) => v.extract()?,
+    };
+    if !(seconds.is_finite() && seconds > 0.0 && seconds < i64::MAX as f64) {
+        return Err(invalid_argument(py, format!("tokencache: {name} must be a number of seconds > 0")));
+    }
+    Ok(Some(seconds.ceil() as i64))
 }
 
 #[pymethods]
 impl CacheProviderCore {
+    /// `CacheProvider(store, *, sliding_expiration=None, absolute_expiration=None,
+    /// on_bad_blob="miss")`: expirations in seconds (or `timedelta`) cap how long
+    /// the store keeps a partition; a blob that is not a cache is a logged, counted
+    /// miss (`"miss"`) or raises (`"fail"`).
     #[new]
-    fn new(store: PyRef<'_, StoreCore>) -> Self {
-        CacheProviderCore { inner: Arc::new(CacheProvider::new(store.inner.clone())) }
+    #[pyo3(signature = (store, *, sliding_expiration=None, absolute_expiration=None, on_bad_blob="miss"))]
+    fn new(
+        py: Python<'_>,
+        store: &Bound<'_, StoreCore>,
+        sliding_expiration: Option<Bound<'_, PyAny>>,
+        absolute_expiration: Option<Bound<'_, PyAny>>,
+        on_bad_blob: &str,
+    ) -> PyResult<Self> {
+        let on_bad_blob = match on_bad_blob {
+            "miss" => OnBadBlob::TreatAsMiss,
+            "fail" => OnBadBlob::Fail,
+            _ => return Err(invalid_argument(py, "tokencache: on_bad_blob must be \"miss\" or \"fail\"")),
+        };
+        let options = ProviderOptions {
+            sliding_expiration_secs: opt_secs(py, sliding_expiration.as_ref(), "sliding_expiration")?,
+            absolute_expiration_secs: opt_secs(py, absolute_expiration.as_ref(), "absolute_expiration")?,
+            on_bad_blob,
+        };
+        Ok(CacheProviderCore {
+            inner: Arc::new(CacheProvider::with_options(store.get().store(), options)),
+            store: store.clone().unbind(),
+        })
+    }
+
+    /// The store.
+    #[getter]
+    fn store(&self, py: Python<'_>) -> Py<StoreCore> {
+        self.store.clone_ref(py)
+    }
+
+    /// The provider's counters (`hits`, `misses`, `writes`, `removals`,
+    /// `bad_blobs`) and the store's `stats()` under `"store"`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("hits", s.hits)?;
+        d.set_item("misses", s.misses)?;
+        d.set_item("writes", s.writes)?;
+        d.set_item("removals", s.removals)?;
+        d.set_item("bad_blobs", s.bad_blobs)?;
+        d.set_item("store", self.store.get().stats(py)?)?;
+        Ok(d)
     }
 
     /// A context manager: `with provider.cache_for(key) as cache:` gives partition

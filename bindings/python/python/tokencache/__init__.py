@@ -48,17 +48,23 @@ from ._errors import (
     TokenCacheError,
 )
 from ._tokencache import (
+    AccessEvent,
     CacheProvider,
+    EncryptedStore,
+    EncryptionKey,
     MemoryStore,
     PartitionBlock,
+    RedisStore,
     SqliteStore,
     Store,
     PersistedTokenCacheCore,
     RefreshWatcher,
     SearchResults,
     SerializableTokenCacheCore,
+    TieredStore,
     TokenCacheCore,
     __version__,
+    _set_access_observer,
 )
 
 from ._refresh import Refresher  # noqa: E402
@@ -69,11 +75,17 @@ __all__ = [
     "RefreshWatcher",
     "SerializableTokenCache",
     "PersistedTokenCache",
+    "AccessObserver",
+    "AccessEvent",
     "CacheProvider",
     "PartitionBlock",
     "Store",
     "MemoryStore",
     "SqliteStore",
+    "RedisStore",
+    "TieredStore",
+    "EncryptedStore",
+    "EncryptionKey",
     "SearchResults",
     "TokenCacheError",
     "InvalidJsonError",
@@ -89,6 +101,31 @@ __all__ = [
     "StoreUnavailableError",
     "__version__",
 ]
+
+
+class AccessObserver:
+    """Before/after-access notifications of a cache, as MSAL.NET's token cache
+    callbacks give them (``cache.set_observer(observer)``). Override either method;
+    the default does nothing.
+
+    Both run on the thread of the cache call, with no cache lock held, so they may
+    call the cache. ``event.partition_key`` names the partition concerned (a home
+    account id, or ``{client_id}_{tenant}_AppTokenCache`` for app tokens);
+    ``event.has_state_changed`` in ``after_access`` says whether this call changed the
+    cache, and then ``event.suggested_expiry`` says how long a store should keep the
+    partition. An exception raised here is logged on the ``tokencache`` logger
+    (ERROR, with its traceback) and not re-raised: the cache call it observes has
+    completed, or goes ahead, regardless.
+
+    Observers are for ``TokenCache`` and ``SerializableTokenCache`` (including the
+    caches ``CacheProvider.cache_for`` gives); ``PersistedTokenCache`` has none.
+    """
+
+    def before_access(self, event: AccessEvent) -> None:
+        """Called before the cache is read or written."""
+
+    def after_access(self, event: AccessEvent) -> None:
+        """Called after the cache was read or written."""
 
 
 class TokenCache(TokenCacheCore):
@@ -113,6 +150,25 @@ class TokenCache(TokenCacheCore):
 
     def __init__(self) -> None:
         super().__init__()
+
+    def set_observer(self, observer: Optional["AccessObserver"]) -> None:
+        """Installs ``observer`` (replacing any; ``None`` removes it): its
+        ``before_access(event)`` runs before each cache call and ``after_access(event)``
+        after it, with an :class:`AccessEvent`. See :class:`AccessObserver`."""
+        if observer is None:
+            _set_access_observer(self, None, None)
+            return
+        hooks = []
+        for name in ("before_access", "after_access"):
+            hook = getattr(observer, name, None)
+            if hook is not None and not callable(hook):
+                raise TypeError("tokencache: observer.%s must be callable" % name)
+            if getattr(type(observer), name, None) is getattr(AccessObserver, name):
+                hook = None  # the base class's no-op: not worth taking the GIL for
+            hooks.append(hook)
+        if not isinstance(observer, AccessObserver) and hooks == [None, None]:
+            raise TypeError("tokencache: an observer needs a before_access or an after_access method")
+        _set_access_observer(self, hooks[0], hooks[1])
 
     def find(
         self,

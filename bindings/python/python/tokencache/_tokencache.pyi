@@ -1,12 +1,13 @@
 """The native module of `tokencache` (PyO3). Use the classes of `tokencache`."""
+import datetime
 import os
 import pathlib
 from types import TracebackType
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, NoReturn, Optional, Type, Union, final
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence, Type, Union, final
 
 from typing_extensions import disjoint_base
 
-__all__ = ["TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "Store", "MemoryStore", "SqliteStore", "CacheProvider", "PartitionBlock", "SearchResults", "RefreshWatcher", "__version__"]
+__all__ = ["AccessEvent", "TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "Store", "MemoryStore", "SqliteStore", "RedisStore", "TieredStore", "EncryptedStore", "EncryptionKey", "CacheProvider", "PartitionBlock", "SearchResults", "RefreshWatcher", "__version__", "_set_access_observer"]
 __version__: str
 
 @final
@@ -79,6 +80,10 @@ class PersistedTokenCacheCore:
     ) -> "PersistedTokenCacheCore": ...
     @property
     def path(self) -> "pathlib.Path": ...
+    @property
+    def sharing(self) -> bool: ...
+    @sharing.setter
+    def sharing(self, on: bool) -> None: ...
     def add(self, event: Mapping[str, Any], now: Optional[float] = None) -> None: ...
     def search(
         self,
@@ -121,7 +126,10 @@ class PersistedTokenCacheCore:
 
 @disjoint_base
 class Store:
-    """A place partitions are kept in: MemoryStore or SqliteStore."""
+    """A place partitions are kept in: MemoryStore, SqliteStore, RedisStore, TieredStore or EncryptedStore."""
+
+    def stats(self) -> Dict[str, Any]: ...
+    def purge_expired(self) -> int: ...
 
 @final
 class MemoryStore(Store):
@@ -131,13 +139,104 @@ class MemoryStore(Store):
 class SqliteStore(Store):
     def __new__(cls, path: Union[str, "os.PathLike[str]"]) -> "SqliteStore": ...
 
-@disjoint_base
-class RefreshWatcher:
-    def __new__(cls, cache: Any, horizon: int = 300) -> "RefreshWatcher": ...
+_Seconds = Union[int, float, datetime.timedelta]
+
+@final
+class RedisStore(Store):
+    def __new__(
+        cls,
+        url: str,
+        *,
+        key_prefix: str = "tokencache:",
+        max_connections: int = 16,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 1.0,
+        write_timeout: float = 1.0,
+        tls_ca_file: Union[str, "os.PathLike[str]", None] = None,
+    ) -> "RedisStore": ...
+    @staticmethod
+    def cluster(
+        urls: Sequence[str],
+        *,
+        key_prefix: str = "tokencache:",
+        max_connections: int = 16,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 1.0,
+        write_timeout: float = 1.0,
+        tls_ca_file: Union[str, "os.PathLike[str]", None] = None,
+    ) -> "RedisStore": ...
+    def ping(self) -> None: ...
+    def key_for(self, partition_key: str) -> str: ...
+
+@final
+class TieredStore(Store):
+    def __new__(
+        cls,
+        l2: Store,
+        *,
+        l1_max_bytes: int = 524288000,
+        disable_l1: bool = False,
+        l1_expiration_ratio: float = 1.0,
+        absolute_expiration_relative_to_now: Optional[_Seconds] = None,
+        sliding_expiration: Optional[_Seconds] = None,
+        l1_backfill_ttl: float = 300.0,
+        on_l2_failure: str = "serve_from_l1",
+        circuit_failure_threshold: int = 3,
+        circuit_cool_down: float = 10.0,
+    ) -> "TieredStore": ...
+
+@final
+class EncryptionKey:
+    @staticmethod
+    def from_bytes(data: bytes) -> "EncryptionKey": ...
+    @staticmethod
+    def parse(text: str) -> "EncryptionKey": ...
+    @staticmethod
+    def from_env(var: str) -> "EncryptionKey": ...
+    @staticmethod
+    def from_file(path: Union[str, "os.PathLike[str]"]) -> "EncryptionKey": ...
+    @staticmethod
+    def generate() -> "EncryptionKey": ...
+    @staticmethod
+    def generate_text() -> str: ...
     @property
-    def horizon(self) -> int: ...
-    def poll(self, now: Optional[float] = None) -> List[Dict[str, Any]]: ...
-    def retry(self, due: Dict[str, Any]) -> None: ...
+    def id(self) -> str: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> NoReturn: ...
+
+@final
+class EncryptedStore(Store):
+    def __new__(
+        cls,
+        inner: Store,
+        keys: Union[EncryptionKey, Iterable[EncryptionKey]],
+        *,
+        on_key_mismatch: str = "error",
+        allow_unencrypted: bool = False,
+    ) -> "EncryptedStore": ...
+    def set_keys(self, keys: Union[EncryptionKey, Iterable[EncryptionKey]]) -> None: ...
+    @property
+    def key_ids(self) -> List[str]: ...
+
+@final
+class AccessEvent:
+    @property
+    def operation(self) -> str: ...
+    @property
+    def credential_type(self) -> Optional[str]: ...
+    @property
+    def partition_key(self) -> Optional[str]: ...
+    @property
+    def has_state_changed(self) -> bool: ...
+    @property
+    def suggested_expiry(self) -> Optional[int]: ...
+
+def _set_access_observer(
+    cache: TokenCacheCore,
+    before: Optional[Callable[[AccessEvent], Any]],
+    after: Optional[Callable[[AccessEvent], Any]],
+) -> None: ...
 
 @final
 class PartitionBlock:
@@ -149,5 +248,23 @@ class PartitionBlock:
 
 @final
 class CacheProvider:
-    def __new__(cls, store: Store) -> "CacheProvider": ...
+    def __new__(
+        cls,
+        store: Store,
+        *,
+        sliding_expiration: Optional[_Seconds] = None,
+        absolute_expiration: Optional[_Seconds] = None,
+        on_bad_blob: str = "miss",
+    ) -> "CacheProvider": ...
+    @property
+    def store(self) -> Store: ...
     def cache_for(self, partition_key: str) -> PartitionBlock: ...
+    def stats(self) -> Dict[str, Any]: ...
+
+@disjoint_base
+class RefreshWatcher:
+    def __new__(cls, cache: Any, horizon: int = 300) -> "RefreshWatcher": ...
+    @property
+    def horizon(self) -> int: ...
+    def poll(self, now: Optional[float] = None) -> List[Dict[str, Any]]: ...
+    def retry(self, due: Dict[str, Any]) -> None: ...
