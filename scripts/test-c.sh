@@ -87,6 +87,14 @@ done
 rm -f "$build/fresh-cache.json"
 "$build/example-c" "$build/fresh-cache.json"
 grep -q '"AccessToken"' "$build/fresh-cache.json"
+cc "${flags[@]}" examples/c/token_service.c $(pkg-config --cflags --libs tokencache) -Wl,-rpath,"$libdir" \
+    -o "$build/token-service"
+# Over SQLite (in the build dir), then over the test redis-server with encryption at rest.
+(cd "$build" && rm -f token_service.db* && ./token-service | tee token-service.out)
+grep -q 'contoso: token from the cache' "$build/token-service.out"
+TOKENCACHE_KEYS=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+    "$build/token-service" "$TOKENCACHE_REDIS_URL" | tee "$build/token-service.out"
+grep -q 'store: L1 hits 3, L2 hits 0, misses 2, L2 errors 0' "$build/token-service.out"
 if ldd "$build/example-c-static" | grep -q tokencache; then
     echo "test-c: the static example still loads libtokencache.so" >&2
     exit 1
