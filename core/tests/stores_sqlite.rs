@@ -38,6 +38,7 @@ fn schema_is_sqlserver_like_with_wal_and_an_expiry_index() {
         ("expires_at", "INTEGER", 0),
         ("sliding_seconds", "INTEGER", 0),
         ("absolute_expiration", "INTEGER", 0),
+        ("version", "INTEGER", 0),
     ];
     assert_eq!(cols, want.map(|(n, t, p)| (n.to_owned(), t.to_owned(), p)).to_vec());
     let indexed: String = c

@@ -11,9 +11,16 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use super::{Clock, Expiry, L2Store, ListStore, Store, StoredBlob, system_clock};
+use super::{
+    CasOutcome, Clock, Expiry, L2Store, ListStore, Store, StoredBlob, Version, VersionedBlob, VersionedStore,
+    system_clock,
+};
 use crate::error::{Error, ErrorKind, Result};
 
+/// Bumped only by changes older releases cannot live with (they refuse a file whose
+/// schema is newer). The `version` column (conflict-safe writes) is not one: it is
+/// added in place to older files, with a default and triggers that keep it right
+/// under writers that do not know it, so releases before it still open the file.
 const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
@@ -22,9 +29,25 @@ CREATE TABLE IF NOT EXISTS tokencache (
     value BLOB NOT NULL,
     expires_at INTEGER NULL,
     sliding_seconds INTEGER NULL,
-    absolute_expiration INTEGER NULL
+    absolute_expiration INTEGER NULL,
+    version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tokencache_expires_at ON tokencache (expires_at);
+";
+
+/// Schema 1 to 2: rows keep version 0 ([`Version::LEGACY`]) until rewritten.
+const ADD_VERSION: &str = "ALTER TABLE tokencache ADD COLUMN version INTEGER NOT NULL DEFAULT 0";
+
+/// Writers that know nothing of versions — a process still running the previous
+/// release, which writes `value` alone — get a new random version all the same, so
+/// a conditional writer never mistakes their write for the row it read.
+const VERSION_TRIGGERS: &str = "
+CREATE TRIGGER IF NOT EXISTS tokencache_version_on_insert AFTER INSERT ON tokencache
+    WHEN NEW.version = 0
+    BEGIN UPDATE tokencache SET version = random() WHERE id = NEW.id; END;
+CREATE TRIGGER IF NOT EXISTS tokencache_version_on_update AFTER UPDATE OF value ON tokencache
+    WHEN NEW.version = OLD.version
+    BEGIN UPDATE tokencache SET version = random() WHERE id = NEW.id; END;
 ";
 
 /// How a [`SqliteStore`] opens its file.
@@ -205,11 +228,40 @@ impl SqliteStore {
                 ),
             ));
         }
-        conn.execute_batch(SCHEMA).map_err(|e| sql_error(path, "create schema", e))?;
-        if version < SCHEMA_VERSION {
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(|e| sql_error(path, "user_version", e))?;
+        let ready: bool = conn
+            .prepare(
+                "SELECT (SELECT COUNT(*) FROM pragma_table_info('tokencache') WHERE name = 'version')
+                      + (SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'
+                            AND name LIKE 'tokencache_version_on_%') = 3",
+            )
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(|e| sql_error(path, "read schema", e))?;
+        if version == SCHEMA_VERSION && ready {
+            return Ok(());
         }
-        Ok(())
+        // Create or migrate (add the version column and its triggers) in one write
+        // transaction, so processes opening an old file at once migrate it once.
+        let migrate = || -> rusqlite::Result<()> {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let r = (|| {
+                conn.execute_batch(SCHEMA)?;
+                let has_version: bool =
+                    conn.prepare("SELECT 1 FROM pragma_table_info('tokencache') WHERE name = 'version'")?.exists([])?;
+                if !has_version {
+                    conn.execute_batch(ADD_VERSION)?;
+                }
+                conn.execute_batch(VERSION_TRIGGERS)?;
+                conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            })();
+            match r {
+                Ok(()) => conn.execute_batch("COMMIT"),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        };
+        migrate().map_err(|e| sql_error(path, "create schema", e))
     }
 
     /// The database file.
@@ -289,18 +341,35 @@ type Row = (Vec<u8>, Option<i64>, Option<i64>, Option<i64>);
 
 impl L2Store for SqliteStore {
     fn get_with_deadline(&self, key: &str) -> Result<Option<(Bytes, Option<i64>)>> {
+        Ok(self.read(key)?.map(|b| (b.value, b.deadline)))
+    }
+}
+
+/// Versions are stored as SQLite's signed 64-bit integers, bit for bit.
+fn to_sql(v: Version) -> i64 {
+    v.0 as i64
+}
+
+fn from_sql(v: i64) -> Version {
+    Version(v as u64)
+}
+
+impl SqliteStore {
+    /// A read: the row unless expired (an expired one is deleted), its sliding
+    /// expiry pushed forward.
+    fn read(&self, key: &str) -> Result<Option<VersionedBlob>> {
         let s = &*self.shared;
         let now = (s.clock)();
         let conn = s.conn.lock();
-        let row: Option<Row> = conn
+        let row: Option<(Row, i64)> = conn
             .prepare_cached(
-                "SELECT value, expires_at, sliding_seconds, absolute_expiration FROM tokencache WHERE id = ?1",
+                "SELECT value, expires_at, sliding_seconds, absolute_expiration, version FROM tokencache WHERE id = ?1",
             )
             .and_then(|mut st| {
-                st.query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()
+                st.query_row(params![key], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?))).optional()
             })
             .map_err(|e| sql_error(&s.path, "read", e))?;
-        let Some((value, expires_at, sliding, absolute)) = row else { return Ok(None) };
+        let Some(((value, expires_at, sliding, absolute), version)) = row else { return Ok(None) };
         if expires_at.is_some_and(|t| t <= now) {
             // Only if still expired: another process may have just rewritten it.
             let n = conn
@@ -317,7 +386,102 @@ impl L2Store for SqliteStore {
                 .and_then(|mut st| st.execute(params![key, deadline]))
                 .map_err(|e| sql_error(&s.path, "refresh sliding expiry", e))?;
         }
-        Ok(Some((Bytes::from(value), deadline)))
+        Ok(Some(VersionedBlob { value: Bytes::from(value), version: from_sql(version), deadline }))
+    }
+}
+
+impl VersionedStore for SqliteStore {
+    fn get_versioned(&self, key: &str) -> Result<Option<VersionedBlob>> {
+        self.read(key)
+    }
+
+    fn version(&self, key: &str) -> Result<Option<Version>> {
+        let s = &*self.shared;
+        let now = (s.clock)();
+        let conn = s.conn.lock();
+        conn.prepare_cached("SELECT version FROM tokencache WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)")
+            .and_then(|mut st| st.query_row(params![key, now], |r| r.get::<_, i64>(0)).optional())
+            .map(|v| v.map(from_sql))
+            .map_err(|e| sql_error(&s.path, "read version", e))
+    }
+
+    /// One statement, so atomic across connections and processes: an `UPDATE ...
+    /// WHERE version = ?` for an expected version, an insert that may replace only
+    /// an expired row for none.
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        value: Bytes,
+        expiry: Expiry,
+    ) -> Result<CasOutcome> {
+        let s = &*self.shared;
+        let now = (s.clock)();
+        let deadline = expiry.deadline(now);
+        if deadline.is_some_and(|d| d <= now) {
+            // Already expired: the write is a conditional removal.
+            let done = match expected {
+                Some(v) => self.compare_and_remove(key, v)?,
+                None => self.version(key)?.is_none(),
+            };
+            return Ok(if done { CasOutcome::Written(Version::fresh()) } else { CasOutcome::Conflict });
+        }
+        let version = Version::fresh();
+        let conn = s.conn.lock();
+        let n = match expected {
+            Some(v) => conn
+                .prepare_cached(
+                    "UPDATE tokencache SET value = ?2, expires_at = ?3, sliding_seconds = ?4,
+                         absolute_expiration = ?5, version = ?6
+                     WHERE id = ?1 AND version = ?7 AND (expires_at IS NULL OR expires_at > ?8)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        key,
+                        &value[..],
+                        deadline,
+                        expiry.sliding_secs,
+                        expiry.absolute,
+                        to_sql(version),
+                        to_sql(v),
+                        now
+                    ])
+                }),
+            None => conn
+                .prepare_cached(
+                    "INSERT INTO tokencache (id, value, expires_at, sliding_seconds, absolute_expiration, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+                         sliding_seconds = excluded.sliding_seconds,
+                         absolute_expiration = excluded.absolute_expiration, version = excluded.version
+                     WHERE tokencache.expires_at IS NOT NULL AND tokencache.expires_at <= ?7",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        key,
+                        &value[..],
+                        deadline,
+                        expiry.sliding_secs,
+                        expiry.absolute,
+                        to_sql(version),
+                        now
+                    ])
+                }),
+        }
+        .map_err(|e| sql_error(&s.path, "conditional write", e))?;
+        Ok(if n == 1 { CasOutcome::Written(version) } else { CasOutcome::Conflict })
+    }
+
+    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
+        let s = &*self.shared;
+        let now = (s.clock)();
+        let conn = s.conn.lock();
+        conn.prepare_cached(
+            "DELETE FROM tokencache WHERE id = ?1 AND version = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+        )
+        .and_then(|mut st| st.execute(params![key, to_sql(expected), now]))
+        .map(|n| n == 1)
+        .map_err(|e| sql_error(&s.path, "conditional delete", e))
     }
 }
 
@@ -340,12 +504,22 @@ impl Store for SqliteStore {
                 .map_err(|e| sql_error(&s.path, "delete", e));
         }
         conn.prepare_cached(
-            "INSERT INTO tokencache (id, value, expires_at, sliding_seconds, absolute_expiration)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO tokencache (id, value, expires_at, sliding_seconds, absolute_expiration, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
-                 sliding_seconds = excluded.sliding_seconds, absolute_expiration = excluded.absolute_expiration",
+                 sliding_seconds = excluded.sliding_seconds, absolute_expiration = excluded.absolute_expiration,
+                 version = excluded.version",
         )
-        .and_then(|mut st| st.execute(params![key, &value[..], deadline, expiry.sliding_secs, expiry.absolute]))
+        .and_then(|mut st| {
+            st.execute(params![
+                key,
+                &value[..],
+                deadline,
+                expiry.sliding_secs,
+                expiry.absolute,
+                to_sql(Version::fresh())
+            ])
+        })
         .map(drop)
         .map_err(|e| sql_error(&s.path, "write", e))
     }
@@ -361,6 +535,10 @@ impl Store for SqliteStore {
 
     fn purge_expired(&self) -> Result<u64> {
         self.shared.purge()
+    }
+
+    fn as_versioned(&self) -> Option<&dyn VersionedStore> {
+        Some(self)
     }
 }
 

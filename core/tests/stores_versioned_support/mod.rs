@@ -84,8 +84,18 @@ impl Ticks {
 }
 
 /// One writer's changes to a loaded copy: a token of its own; sometimes the
-/// removal of one of its saved tokens still alive; sometimes the shared token.
-pub fn change(side: &str, step: usize, cache: &TokenCache, model: &Model, rng: &mut Rng, ticks: &Ticks) -> Pending {
+/// removal of one of its saved tokens still alive; sometimes (if `shared`) the
+/// shared token — off where the writers' `cached_at` clocks are not one, e.g. in
+/// separate processes.
+pub fn change(
+    side: &str,
+    step: usize,
+    cache: &TokenCache,
+    model: &Model,
+    rng: &mut Rng,
+    ticks: &Ticks,
+    shared: bool,
+) -> Pending {
     let mut p = Pending::default();
     let t = ticks.next();
     let scope = format!("{side}-{step}");
@@ -99,7 +109,7 @@ pub fn change(side: &str, step: usize, cache: &TokenCache, model: &Model, rng: &
         cache.remove_at(&found[0]).unwrap();
         p.removed.push(victim);
     }
-    if rng.below(5) == 0 {
+    if shared && rng.below(5) == 0 {
         let secret = format!("shared-{side}-{step}");
         cache.add_json(&at_event("shared", &secret), Some(t)).unwrap();
         p.shared = Some((t, secret));
@@ -118,6 +128,60 @@ impl Model {
         }
         self.shared.extend(p.shared);
     }
+}
+
+impl Model {
+    /// The model as text (for a writer in another process).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for (scope, secret) in &self.alive {
+            out.push_str(&format!("alive {scope} {secret}\n"));
+        }
+        for scope in &self.removed {
+            out.push_str(&format!("removed {scope}\n"));
+        }
+        out
+    }
+
+    /// Reads [`to_text`](Self::to_text).
+    pub fn from_text(text: &str) -> Model {
+        let mut m = Model::default();
+        for line in text.lines() {
+            let mut parts = line.split(' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("alive"), Some(scope), Some(secret)) => {
+                    m.alive.insert(scope.to_owned(), secret.to_owned());
+                }
+                (Some("removed"), Some(scope), None) => {
+                    m.removed.insert(scope.to_owned());
+                }
+                _ => panic!("bad model line {line:?}"),
+            }
+        }
+        m
+    }
+}
+
+/// `steps` load-change-save rounds of one writer named `name`.
+pub fn rounds<S: Store>(
+    p: &CacheProvider<S>,
+    name: &str,
+    steps: usize,
+    seed: u64,
+    ticks: &Ticks,
+    shared: bool,
+) -> Model {
+    let mut rng = Rng(seed);
+    let mut model = Model::default();
+    for step in 0..steps {
+        let cache = p.load(PARTITION).unwrap();
+        let pending = change(name, step, &cache, &model, &mut rng, ticks, shared);
+        cache.save().unwrap();
+        model.saved(pending);
+        // The rest of a request: up to 0.5 ms.
+        std::thread::sleep(std::time::Duration::from_micros(rng.below(500)));
+    }
+    model
 }
 
 /// Checks the final partition against both models.
@@ -155,7 +219,7 @@ pub fn interleaved<S: Store>(a: &CacheProvider<S>, b: &CacheProvider<S>, steps: 
         match open[i].take() {
             None => {
                 let cache = providers[i].load(PARTITION).unwrap();
-                let pending = change(names[i], step, &cache, &models[i], &mut rng, &ticks);
+                let pending = change(names[i], step, &cache, &models[i], &mut rng, &ticks, true);
                 open[i] = Some((cache, pending));
             }
             Some((cache, pending)) => {
@@ -177,22 +241,9 @@ pub fn interleaved<S: Store>(a: &CacheProvider<S>, b: &CacheProvider<S>, steps: 
 /// `steps` load-change-save rounds by each provider, on two threads at once.
 pub fn concurrent<S: Store + Sync>(a: &CacheProvider<S>, b: &CacheProvider<S>, steps: usize) -> (Model, Model) {
     let ticks = Ticks::default();
-    let run = |p: &CacheProvider<S>, name: &str, seed: u64| {
-        let mut rng = Rng(seed);
-        let mut model = Model::default();
-        for step in 0..steps {
-            let cache = p.load(PARTITION).unwrap();
-            let pending = change(name, step, &cache, &model, &mut rng, &ticks);
-            cache.save().unwrap();
-            model.saved(pending);
-            // The rest of a request: up to 0.5 ms.
-            std::thread::sleep(std::time::Duration::from_micros(rng.below(500)));
-        }
-        model
-    };
     std::thread::scope(|s| {
-        let ha = s.spawn(|| run(a, "A", 0x9e37_79b9_7f4a_7c15));
-        let hb = s.spawn(|| run(b, "B", 0xd1b5_4a32_d192_ed03));
+        let ha = s.spawn(|| rounds(a, "A", steps, 0x9e37_79b9_7f4a_7c15, &ticks, true));
+        let hb = s.spawn(|| rounds(b, "B", steps, 0xd1b5_4a32_d192_ed03, &ticks, true));
         (ha.join().unwrap(), hb.join().unwrap())
     })
 }
