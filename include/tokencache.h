@@ -387,7 +387,10 @@ typedef struct tc_key_ring tc_key_ring;
 // ```
 //
 // A save writes the partition with the cache's suggested expiry (capped by the
-// options), or removes it from the store when it became empty.
+// options), or removes it from the store when it became empty. On a store that keeps
+// versions (memory, SQLite) a save is conflict-safe: when another writer saved the
+// partition since this load, this save's changes are merged onto that copy entry by
+// entry (the newer entry wins) instead of overwriting it.
 //
 // Ownership: `tc_provider_new` creates one; the caller owns it and releases it with
 // `tc_provider_free`. It keeps its store alive, and the caches it loaded keep it alive.
@@ -571,6 +574,16 @@ typedef struct tc_provider_stats {
   uint64_t removals;
   // Stored partitions that could not be read as a cache.
   uint64_t bad_blobs;
+  // Saves that found the partition changed by another writer since it was loaded
+  // (stores that keep versions: memory, SQLite).
+  uint64_t conflicts;
+  // Merges of a save's changes onto the other writer's copy, entry by entry.
+  uint64_t merges;
+  // Conditional writes retried after a merge.
+  uint64_t retries;
+  // Changes dropped in merges because the other writer's were newer (or removed the
+  // entry).
+  uint64_t merge_lost;
 } tc_provider_stats;
 
 // Counters of every layer of a store, as `tc_store_get_stats` reports them. A field

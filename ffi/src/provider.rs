@@ -35,7 +35,10 @@ type Provider = CacheProvider<DynStore>;
 /// ```
 ///
 /// A save writes the partition with the cache's suggested expiry (capped by the
-/// options), or removes it from the store when it became empty.
+/// options), or removes it from the store when it became empty. On a store that keeps
+/// versions (memory, SQLite) a save is conflict-safe: when another writer saved the
+/// partition since this load, this save's changes are merged onto that copy entry by
+/// entry (the newer entry wins) instead of overwriting it.
 ///
 /// Ownership: `tc_provider_new` creates one; the caller owns it and releases it with
 /// `tc_provider_free`. It keeps its store alive, and the caches it loaded keep it alive.
@@ -99,6 +102,16 @@ pub struct tc_provider_stats {
     pub removals: u64,
     /// Stored partitions that could not be read as a cache.
     pub bad_blobs: u64,
+    /// Saves that found the partition changed by another writer since it was loaded
+    /// (stores that keep versions: memory, SQLite).
+    pub conflicts: u64,
+    /// Merges of a save's changes onto the other writer's copy, entry by entry.
+    pub merges: u64,
+    /// Conditional writes retried after a merge.
+    pub retries: u64,
+    /// Changes dropped in merges because the other writer's were newer (or removed the
+    /// entry).
+    pub merge_lost: u64,
 }
 
 /// A partition a provider loaded, held by a `tc_cache` until `tc_provider_save`.
@@ -323,6 +336,10 @@ pub unsafe extern "C" fn tc_provider_get_stats(
             writes: s.writes,
             removals: s.removals,
             bad_blobs: s.bad_blobs,
+            conflicts: s.conflicts,
+            merges: s.merges,
+            retries: s.retries,
+            merge_lost: s.merge_lost,
         });
         tc_result::Ok
     }

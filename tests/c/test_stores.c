@@ -123,6 +123,38 @@ static void provider_misuse_is_refused(void) {
     tc_store_free(store);
 }
 
+/* Two writers load one partition, both add a token, both save: the second save finds
+ * the partition changed and merges instead of overwriting (a versioned store). */
+static void concurrent_saves_merge(void) {
+    const tc_store *store = memory_store();
+    const tc_provider *a = provider_over(store, NULL);
+    const tc_provider *b = provider_over(store, NULL);
+    const tc_cache *ca = NULL, *cb = NULL;
+    CHECK_RESULT(tc_provider_load(a, "tenant-x", &ca), TC_RESULT_OK);
+    CHECK_RESULT(tc_provider_load(b, "tenant-x", &cb), TC_RESULT_OK);
+    char *graph = test_app_event("tenant-x", TEST_GRAPH, "at-graph");
+    char *storage = test_app_event("tenant-x", "https://storage.azure.com/.default", "at-storage");
+    CHECK_RESULT(tc_cache_add_event(ca, graph, TEST_NOW), TC_RESULT_OK);
+    CHECK_RESULT(tc_cache_add_event(cb, storage, TEST_NOW), TC_RESULT_OK);
+    free(graph);
+    free(storage);
+    CHECK_RESULT(tc_provider_save(a, ca), TC_RESULT_OK);
+    CHECK_RESULT(tc_provider_save(b, cb), TC_RESULT_OK);
+    tc_provider_stats s = provider_stats(b);
+    CHECK(s.conflicts == 1 && s.merges == 1 && s.merge_lost == 0 && s.writes == 1);
+
+    const tc_cache *both = NULL;
+    CHECK_RESULT(tc_provider_load(a, "tenant-x", &both), TC_RESULT_OK);
+    tc_bytes found = {NULL, 0};
+    CHECK_RESULT(tc_cache_search(both, TC_CREDENTIAL_TYPE_ACCESS_TOKEN, NULL, 0, NULL, TEST_NOW, &found), TC_RESULT_OK);
+    CHECK(test_bytes_contain(&found, "at-graph") && test_bytes_contain(&found, "at-storage"));
+    tc_bytes_free(&found);
+    tc_cache_free(both);
+    tc_provider_free(a);
+    tc_provider_free(b);
+    tc_store_free(store);
+}
+
 static void sqlite_keeps_partitions_across_opens(void) {
     char dir[] = "/tmp/tokencache-c-sqlite-XXXXXX";
     if (!CHECK(mkdtemp(dir) != NULL)) return;
@@ -318,6 +350,7 @@ static void file_backed_cache_writes_through(void) {
 int main(void) {
     provider_saves_only_what_changed();
     provider_misuse_is_refused();
+    concurrent_saves_merge();
     sqlite_keeps_partitions_across_opens();
     encryption_with_a_wrong_key_is_a_typed_error();
     tiered_over_encrypted_over_sqlite_reports_every_layer();
