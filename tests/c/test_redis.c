@@ -3,7 +3,7 @@
  * middle (TOKENCACHE_REDIS_CTL): partitions in L1 keep loading, failures are counted and
  * open the circuit, a plain Redis provider gets TC_RESULT_STORE_UNAVAILABLE; after a
  * restart writes reach Redis again. Without the variables the test is skipped, loudly. */
-#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, strdup, strtok_r */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +165,67 @@ static void tiered_survives_a_redis_outage(const char *url) {
     tc_store_free(redis);
 }
 
+/* A Redis Cluster (TOKENCACHE_REDIS_CLUSTER_URLS, comma-separated seeds) and a TLS
+ * server with a private CA (TOKENCACHE_REDIS_TLS_URL, TOKENCACHE_REDIS_TLS_CA). */
+static void cluster_and_tls(void) {
+    const char *cluster = getenv("TOKENCACHE_REDIS_CLUSTER_URLS");
+    if (cluster && *cluster) {
+        char *copy = strdup(cluster);
+        const char *nodes[8];
+        size_t n = 0;
+        for (char *save = NULL, *url = strtok_r(copy, ",", &save); url && n < 8; url = strtok_r(NULL, ",", &save)) {
+            nodes[n++] = url;
+        }
+        const tc_store *store = NULL;
+        CHECK_RESULT(tc_store_redis_cluster_open(nodes, n, NULL, &store), TC_RESULT_OK);
+        const tc_provider *provider = provider_over(store);
+        for (int i = 0; i < 6; i++) { /* partitions spread over the slots */
+            char key[32], secret[32];
+            snprintf(key, sizeof key, "cluster-%d", i);
+            snprintf(secret, sizeof secret, "at-cluster-%d", i);
+            CHECK_RESULT(save_app_token(provider, key, secret), TC_RESULT_OK);
+            CHECK(holds(provider, key, secret));
+        }
+        CHECK_RESULT(tc_store_redis_cluster_open(NULL, 0, NULL, &store), TC_RESULT_INVALID_ARGUMENT);
+        tc_provider_free(provider);
+        tc_store_free(store);
+        free(copy);
+    } else {
+        fprintf(stderr, "!!! test_redis: cluster part SKIPPED (TOKENCACHE_REDIS_CLUSTER_URLS unset)\n");
+    }
+
+    const char *tls = getenv("TOKENCACHE_REDIS_TLS_URL");
+    const char *ca_path = getenv("TOKENCACHE_REDIS_TLS_CA");
+    if (tls && *tls && ca_path && *ca_path) {
+        size_t ca_len = 0;
+        char *ca = test_read_file(ca_path, &ca_len);
+        CHECK(ca != NULL);
+        tc_redis_options *options = NULL;
+        CHECK_RESULT(tc_redis_options_new(&options), TC_RESULT_OK);
+        CHECK_RESULT(tc_redis_options_set_tls_root_certificates(options, (const uint8_t *)ca, ca_len), TC_RESULT_OK);
+        free(ca);
+        const tc_store *store = NULL;
+        CHECK_RESULT(tc_store_redis_open(tls, options, &store), TC_RESULT_OK);
+        tc_redis_options_free(options);
+        const tc_provider *provider = provider_over(store);
+        CHECK_RESULT(save_app_token(provider, "tls-tenant", "at-tls"), TC_RESULT_OK);
+        CHECK(holds(provider, "tls-tenant", "at-tls"));
+        tc_provider_free(provider);
+        tc_store_free(store);
+
+        /* Without the private CA the server's certificate is not trusted. */
+        const tc_store *untrusted = NULL;
+        CHECK_RESULT(tc_store_redis_open(tls, NULL, &untrusted), TC_RESULT_OK);
+        const tc_provider *p = provider_over(untrusted);
+        const tc_cache *cache = NULL;
+        CHECK_RESULT(tc_provider_load(p, "tls-tenant", &cache), TC_RESULT_STORE_UNAVAILABLE);
+        tc_provider_free(p);
+        tc_store_free(untrusted);
+    } else {
+        fprintf(stderr, "!!! test_redis: TLS part SKIPPED (TOKENCACHE_REDIS_TLS_URL unset)\n");
+    }
+}
+
 int main(void) {
     const char *url = getenv("TOKENCACHE_REDIS_URL");
     if (!url || !*url || !getenv("TOKENCACHE_REDIS_CTL") || !getenv("TOKENCACHE_REDIS_DIR")) {
@@ -174,6 +235,7 @@ int main(void) {
     }
     snprintf(prefix, sizeof prefix, "tc-c-test-%ld:", (long)getpid());
     redis_round_trip(url);
+    cluster_and_tls();
     tiered_survives_a_redis_outage(url);
     return test_finish("redis");
 }

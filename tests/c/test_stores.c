@@ -1,7 +1,7 @@
 /* Stores and providers without a server: memory, SQLite, encryption (a wrong key gives
  * TC_RESULT_KEY_MISMATCH), a provider saving only what changed, bad stored blobs, and a
  * cache kept in a file. Redis is in test_redis.c. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, mkstemp, setenv */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +263,31 @@ static void encryption_with_a_wrong_key_is_a_typed_error(void) {
     CHECK(holds_user(pp, "u1.t1")); /* the parsed hex key is key A */
     tc_key_ring_free(ring);
     CHECK_RESULT(tc_key_ring_from_env("TOKENCACHE_TEST_NO_SUCH_VAR", &ring), TC_RESULT_INVALID_ARGUMENT);
+
+    /* A key file: 32 raw bytes (key A again), and a key from the environment. */
+    char key_file[] = "/tmp/tokencache-c-key-XXXXXX";
+    int fd = mkstemp(key_file);
+    if (CHECK(fd >= 0)) {
+        CHECK(write(fd, key_a, sizeof key_a) == (ssize_t)sizeof key_a);
+        close(fd);
+        CHECK_RESULT(tc_key_ring_from_file(key_file, &ring), TC_RESULT_OK);
+        const tc_store *enc_file = encrypted_over(plain, ring, 0);
+        const tc_provider *pf = provider_over(enc_file, NULL);
+        CHECK(holds_user(pf, "u1.t1"));
+        tc_provider_free(pf);
+        tc_store_free(enc_file);
+        tc_key_ring_free(ring);
+        unlink(key_file);
+    }
+    CHECK(setenv("TOKENCACHE_TEST_KEYS", "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2, "
+                                         "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", 1) == 0);
+    CHECK_RESULT(tc_key_ring_from_env("TOKENCACHE_TEST_KEYS", &ring), TC_RESULT_OK);
+    const tc_store *enc_env = encrypted_over(plain, ring, 0);
+    const tc_provider *pe = provider_over(enc_env, NULL);
+    CHECK(holds_user(pe, "u1.t1")); /* primary B, A kept for reading */
+    tc_provider_free(pe);
+    tc_store_free(enc_env);
+    tc_key_ring_free(ring);
 
     const tc_provider *providers[] = {pa, pb, pbm, pr, raw, strict, pp};
     for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++) tc_provider_free(providers[i]);
