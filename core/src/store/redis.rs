@@ -6,7 +6,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use redis::{ConnectionLike, RedisError, RedisResult};
 
-use super::{Clock, Expiry, L2Store, ListStore, Store, StoredBlob, system_clock};
+use super::{
+    CasOutcome, Clock, Expiry, L2Store, ListStore, Store, StoredBlob, Version, VersionedBlob, VersionedStore,
+    system_clock,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How a [`RedisStore`] connects and names its keys.
@@ -168,16 +171,90 @@ return {v[1], redis.call('TTL', KEYS[1])}
 });
 
 /// Replaces a blob atomically. ARGV: data, TTL seconds (0 = none), sliding seconds
-/// ('' = none), absolute deadline ('' = none).
+/// ('' = none), absolute deadline ('' = none), version.
 static SET_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'data', ARGV[1])
+redis.call('HSET', KEYS[1], 'ver', ARGV[5])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'sld', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'abs', ARGV[4]) end
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+",
+    )
+});
+
+/// As `GET_SCRIPT`, with the version: `{blob, ttl, version}` (version '0' for a
+/// hash written before versions).
+static GET_VERSIONED_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local v = redis.call('HMGET', KEYS[1], 'data', 'sld', 'abs', 'ver')
+if not v[1] then return false end
+local ver = v[4] or '0'
+if v[2] then
+  local ttl = tonumber(v[2])
+  if v[3] then
+    local left = tonumber(v[3]) - tonumber(ARGV[1])
+    if left < ttl then ttl = left end
+  end
+  if ttl <= 0 then
+    redis.call('DEL', KEYS[1])
+    return false
+  end
+  redis.call('EXPIRE', KEYS[1], ttl)
+  return {v[1], ttl, ver}
+end
+return {v[1], redis.call('TTL', KEYS[1]), ver}
+",
+    )
+});
+
+/// The version of a blob ('0' for one written before versions), touching nothing.
+static VERSION_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local v = redis.call('HMGET', KEYS[1], 'data', 'ver')
+if not v[1] then return false end
+return v[2] or '0'
+",
+    )
+});
+
+/// Replaces a blob only if it is at version ARGV[1] ('' = only if absent); then as
+/// `SET_SCRIPT` with ARGV[2..6] = data, TTL, sliding, absolute, new version.
+/// Returns 1 when written, 0 on a conflict.
+static CAS_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local cur = redis.call('HMGET', KEYS[1], 'data', 'ver')
+if ARGV[1] == '' then
+  if cur[1] then return 0 end
+elseif not cur[1] or (cur[2] or '0') ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+redis.call('HSET', KEYS[1], 'ver', ARGV[6])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'sld', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'abs', ARGV[5]) end
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+",
+    )
+});
+
+/// Deletes a blob only if it is at version ARGV[1]. Returns 1 when deleted.
+static CAS_DELETE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local cur = redis.call('HMGET', KEYS[1], 'data', 'ver')
+if not cur[1] or (cur[2] or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
 return 1
 ",
     )
@@ -254,7 +331,9 @@ fn glob_escape(s: &str) -> String {
 ///
 /// Each partition is one Redis hash `<prefix>{<partition>}` with the blob in field
 /// `data` and, for sliding expiry, `sld` (seconds) and `abs` (Unix time) — the
-/// layout Microsoft.Extensions.Caching.StackExchangeRedis uses. The key's TTL is
+/// layout Microsoft.Extensions.Caching.StackExchangeRedis uses — plus `ver`, the
+/// blob's [`Version`] (a decimal `u64`, new on every write) for conditional writes
+/// ([`VersionedStore`], one Lua script each, so atomic in a cluster too: one key). The key's TTL is
 /// the entry's deadline; a read of a sliding entry extends it in the same round
 /// trip (a Lua script). The braces make the partition the key's hash tag, so in a
 /// cluster everything stored for one partition lives in one slot.
@@ -459,8 +538,15 @@ impl Store for RedisStore {
             Some(s) => (s.to_string(), expiry.absolute.map(|a| a.to_string()).unwrap_or_default()),
             None => (String::new(), String::new()),
         };
-        self.run("write", |c| SET_SCRIPT.key(&k).arg(&value[..]).arg(ttl).arg(&sliding).arg(&absolute).invoke::<i64>(c))
-            .map(drop)
+        let version = Version::fresh().0.to_string();
+        self.run("write", |c| {
+            SET_SCRIPT.key(&k).arg(&value[..]).arg(ttl).arg(&sliding).arg(&absolute).arg(&version).invoke::<i64>(c)
+        })
+        .map(drop)
+    }
+
+    fn as_versioned(&self) -> Option<&dyn VersionedStore> {
+        Some(self)
     }
 
     fn remove(&self, key: &str) -> Result<()> {
@@ -471,6 +557,81 @@ impl Store for RedisStore {
     /// Redis drops expired keys itself: nothing to do, returns 0.
     fn purge_expired(&self) -> Result<u64> {
         Ok(0)
+    }
+}
+
+fn parse_version(s: &str) -> Version {
+    // Only this library writes `ver`; anything unreadable compares as a version no
+    // writer holds, so a conditional write over it conflicts instead of guessing.
+    s.parse().map(Version).unwrap_or(Version(u64::MAX))
+}
+
+/// The TTL and the hash fields for `expiry` at `now`; `None` when already past.
+fn ttl_fields(expiry: Expiry, now: i64) -> Option<(i64, String, String)> {
+    let ttl = match expiry.deadline(now) {
+        Some(d) if d <= now => return None,
+        Some(d) => d - now,
+        None => 0,
+    };
+    Some(match expiry.sliding_secs {
+        Some(s) => (ttl, s.to_string(), expiry.absolute.map(|a| a.to_string()).unwrap_or_default()),
+        None => (ttl, String::new(), String::new()),
+    })
+}
+
+impl VersionedStore for RedisStore {
+    fn get_versioned(&self, key: &str) -> Result<Option<VersionedBlob>> {
+        let now = (self.clock)();
+        let k = self.key_for(key);
+        let v: Option<(Vec<u8>, i64, String)> =
+            self.run("read", |c| GET_VERSIONED_SCRIPT.key(&k).arg(now).invoke(c))?;
+        Ok(v.map(|(blob, ttl, ver)| VersionedBlob {
+            value: Bytes::from(blob),
+            version: parse_version(&ver),
+            deadline: (ttl > 0).then(|| now + ttl),
+        }))
+    }
+
+    fn version(&self, key: &str) -> Result<Option<Version>> {
+        let k = self.key_for(key);
+        let v: Option<String> = self.run("read version", |c| VERSION_SCRIPT.key(&k).invoke(c))?;
+        Ok(v.as_deref().map(parse_version))
+    }
+
+    /// Not idempotent: if a dropped connection makes [`RedisStore`] send it twice,
+    /// the second finds its own write and reports a conflict, which the provider's
+    /// merge then finds has nothing left to write.
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        value: Bytes,
+        expiry: Expiry,
+    ) -> Result<CasOutcome> {
+        let now = (self.clock)();
+        let Some((ttl, sliding, absolute)) = ttl_fields(expiry, now) else {
+            // Already past: the write is a conditional removal.
+            let done = match expected {
+                Some(v) => self.compare_and_remove(key, v)?,
+                None => self.version(key)?.is_none(),
+            };
+            return Ok(if done { CasOutcome::Written(Version::fresh()) } else { CasOutcome::Conflict });
+        };
+        let k = self.key_for(key);
+        let expected = expected.map(|v| v.0.to_string()).unwrap_or_default();
+        let version = Version::fresh();
+        let new = version.0.to_string();
+        let n: i64 = self.run("conditional write", |c| {
+            CAS_SCRIPT.key(&k).arg(&expected).arg(&value[..]).arg(ttl).arg(&sliding).arg(&absolute).arg(&new).invoke(c)
+        })?;
+        Ok(if n == 1 { CasOutcome::Written(version) } else { CasOutcome::Conflict })
+    }
+
+    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
+        let k = self.key_for(key);
+        let expected = expected.0.to_string();
+        let n: i64 = self.run("conditional delete", |c| CAS_DELETE_SCRIPT.key(&k).arg(&expected).invoke(c))?;
+        Ok(n == 1)
     }
 }
 
