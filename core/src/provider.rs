@@ -25,7 +25,7 @@ use bytes::Bytes;
 use crate::cache::TokenCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::merge::{Diff, MergeDoc};
-use crate::store::{CasOutcome, Expiry, Store, Version, VersionedStore};
+use crate::store::{CasOutcome, Exclusive, Expiry, Store, Update, Version, VersionedBlob, VersionedStore};
 
 /// Conflicting writes a save merges and retries before it gives up.
 pub const DEFAULT_MAX_MERGE_RETRIES: u32 = 16;
@@ -76,6 +76,9 @@ pub struct ProviderStats {
     /// Changes of this side dropped in merges because the other side's were newer
     /// (or removed the entry).
     pub merge_lost: u64,
+    /// Saves that, after repeated conflicts, merged and wrote with the other
+    /// writers held off.
+    pub exclusive_saves: u64,
 }
 
 /// Binds token caches to a store, one partition at a time. Thread-safe when the
@@ -92,6 +95,7 @@ pub struct CacheProvider<S: Store> {
     merges: AtomicU64,
     retries: AtomicU64,
     merge_lost: AtomicU64,
+    exclusive: AtomicU64,
     max_merge_retries: u32,
 }
 
@@ -134,6 +138,7 @@ impl<S: Store> CacheProvider<S> {
             merges: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             merge_lost: AtomicU64::new(0),
+            exclusive: AtomicU64::new(0),
             max_merge_retries: DEFAULT_MAX_MERGE_RETRIES,
         }
     }
@@ -169,6 +174,7 @@ impl<S: Store> CacheProvider<S> {
             merges: self.merges.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             merge_lost: self.merge_lost.load(Ordering::Relaxed),
+            exclusive_saves: self.exclusive.load(Ordering::Relaxed),
         }
     }
 
@@ -254,7 +260,9 @@ impl<S: Store> CacheProvider<S> {
     }
 
     /// Compare-and-set at the loaded version; on a conflict, replay this side's
-    /// diff onto the current copy and try again at its version.
+    /// diff onto the current copy and try again at its version. After
+    /// [`EXCLUSIVE_AFTER`] conflicts in this save, merge and write with the other
+    /// writers held off ([`VersionedStore::update_exclusive`]) where the store can.
     fn write_back_versioned(
         &self,
         vs: &dyn VersionedStore,
@@ -265,10 +273,9 @@ impl<S: Store> CacheProvider<S> {
     ) -> Result<()> {
         let now = crate::unix_now();
         let ours_text = cache.serialize();
+        let ours = Ours { expiry: self.expiry_for(key, cache, now), empty: cache.is_empty(), now };
         // What to write now: (blob, expiry), or None to remove the partition.
-        let ours_expiry = self.expiry_for(key, cache, now);
-        let ours_empty = cache.is_empty();
-        let mut next = (!ours_empty).then(|| (Bytes::from(ours_text.clone()), ours_expiry));
+        let mut next = (!ours.empty).then(|| (Bytes::from(ours_text.clone()), ours.expiry));
         let mut diff: Option<Diff> = None;
         let mut attempt = 0u32;
         let mut window = std::time::Instant::now();
@@ -305,15 +312,6 @@ impl<S: Store> CacheProvider<S> {
                 ));
             }
             attempt += 1;
-            if attempt > 1 {
-                // Conflicting again: another writer is updating this partition in a
-                // loop, and each time wrote while we merged. Wait (at most twice as
-                // long as our last try took, polling the cheap version check) for its
-                // next write, then merge at once: that leaves us the whole of its
-                // next round to write in.
-                wait_for_change(vs, key, window.elapsed() * 2);
-            }
-            window = std::time::Instant::now();
             let diff = match &diff {
                 Some(d) => d,
                 None => {
@@ -325,46 +323,117 @@ impl<S: Store> CacheProvider<S> {
                     diff.insert(Diff::between(&base_doc, &MergeDoc::parse(&ours_text)?))
                 }
             };
-            let current = vs.get_versioned(key)?;
-            expected = current.as_ref().map(|c| c.version);
-            let mut theirs = current
-                .as_ref()
-                .and_then(|c| std::str::from_utf8(&c.value).ok())
-                .and_then(|t| MergeDoc::parse(t).ok())
-                .unwrap_or_default();
-            let report = diff.apply(&mut theirs, now);
-            self.merge_lost.fetch_add(report.lost as u64, Ordering::Relaxed);
-            if !report.changed() && current.is_some() {
-                // Their copy already holds everything we changed (or newer).
+            if attempt >= EXCLUSIVE_AFTER && self.save_exclusive(vs, key, diff, &ours)? {
                 return Ok(());
             }
-            self.merges.fetch_add(1, Ordering::Relaxed);
+            if attempt > 1 {
+                // Conflicting again: another writer is updating this partition in a
+                // loop, and each time wrote while we merged. Wait (at most twice as
+                // long as our last try took, polling the cheap version check) for its
+                // next write, then merge at once: that leaves us the whole of its
+                // next round to write in.
+                wait_for_change(vs, key, window.elapsed() * 2);
+            }
+            window = std::time::Instant::now();
+            let current = vs.get_versioned(key)?;
+            expected = current.as_ref().map(|c| c.version);
+            match self.merge_onto(diff, current.as_ref(), &ours) {
+                Merged::Unchanged => return Ok(()),
+                Merged::Write(blob, expiry) => next = Some((blob, expiry)),
+                Merged::Empty if expected.is_none() => return Ok(()),
+                Merged::Empty => next = None,
+            }
             self.retries.fetch_add(1, Ordering::Relaxed);
-            // Written as msal Python writes a cache (`json.dumps(indent=4)`), their
-            // entries in their order and ours appended. The expiry is the later of
-            // ours and theirs (none if either has none, as when a refresh token is
-            // there): it may keep the partition longer than needed, never shorter.
-            // (A TokenCache round trip would give the exact one, at twice the time
-            // between the read and the write, where another writer can step in.)
-            next = (!theirs.is_empty()).then(|| {
-                let theirs_deadline = current.as_ref().and_then(|c| c.deadline);
-                let absolute = match (ours_expiry.absolute, theirs_deadline) {
-                    _ if ours_empty => theirs_deadline,
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    _ => None,
-                };
-                let cap = self.options.absolute_expiration_secs.map(|s| now.saturating_add(s));
-                let absolute = match (absolute, cap) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                (Bytes::from(theirs.into_python_text()), Expiry { absolute, sliding_secs: ours_expiry.sliding_secs })
-            });
-            if next.is_none() && expected.is_none() {
-                return Ok(());
+        }
+    }
+
+    /// Replays `diff` onto `current` (counting the merge and what it lost).
+    fn merge_onto(&self, diff: &Diff, current: Option<&VersionedBlob>, ours: &Ours) -> Merged {
+        let mut theirs = current
+            .and_then(|c| std::str::from_utf8(&c.value).ok())
+            .and_then(|t| MergeDoc::parse(t).ok())
+            .unwrap_or_default();
+        let report = diff.apply(&mut theirs, ours.now);
+        self.merge_lost.fetch_add(report.lost as u64, Ordering::Relaxed);
+        if !report.changed() && current.is_some() {
+            // Their copy already holds everything we changed (or newer).
+            return Merged::Unchanged;
+        }
+        self.merges.fetch_add(1, Ordering::Relaxed);
+        if theirs.is_empty() {
+            return Merged::Empty;
+        }
+        // Written as msal Python writes a cache (`json.dumps(indent=4)`), their
+        // entries in their order and ours appended. The expiry is the later of ours
+        // and theirs (none if either has none, as when a refresh token is there): it
+        // may keep the partition longer than needed, never shorter. (A TokenCache
+        // round trip would give the exact one, at twice the time between the read
+        // and the write, where another writer can step in.)
+        let theirs_deadline = current.and_then(|c| c.deadline);
+        let absolute = match (ours.expiry.absolute, theirs_deadline) {
+            _ if ours.empty => theirs_deadline,
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+        let cap = self.options.absolute_expiration_secs.map(|s| ours.now.saturating_add(s));
+        let absolute = match (absolute, cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Merged::Write(
+            Bytes::from(theirs.into_python_text()),
+            Expiry { absolute, sliding_secs: ours.expiry.sliding_secs },
+        )
+    }
+
+    /// Merges and writes with other writers held off; false if the store cannot.
+    fn save_exclusive(&self, vs: &dyn VersionedStore, key: &str, diff: &Diff, ours: &Ours) -> Result<bool> {
+        let mut removed = false;
+        let mut update = |current: Option<&VersionedBlob>| {
+            removed = false;
+            Ok(match self.merge_onto(diff, current, ours) {
+                Merged::Unchanged => Update::Keep,
+                Merged::Write(blob, expiry) => Update::Write(blob, expiry),
+                Merged::Empty if current.is_none() => Update::Keep,
+                Merged::Empty => {
+                    removed = true;
+                    Update::Remove
+                }
+            })
+        };
+        match vs.update_exclusive(key, &mut update)? {
+            Exclusive::Unavailable => Ok(false),
+            Exclusive::Done(written) => {
+                self.exclusive.fetch_add(1, Ordering::Relaxed);
+                if written.is_some() {
+                    self.writes.fetch_add(1, Ordering::Relaxed);
+                } else if removed {
+                    self.removals.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(true)
             }
         }
     }
+}
+
+/// Conflicts in one save after which it asks the store to hold other writers off.
+const EXCLUSIVE_AFTER: u32 = 3;
+
+/// This side's copy, as the merges need it.
+struct Ours {
+    expiry: Expiry,
+    empty: bool,
+    now: i64,
+}
+
+/// What replaying a diff onto the current copy gave.
+enum Merged {
+    /// Nothing to write: the current copy holds our changes already.
+    Unchanged,
+    /// This blob, with this expiry.
+    Write(Bytes, Expiry),
+    /// Nothing left: remove the partition.
+    Empty,
 }
 
 /// Polls the version of `key` until it changes (a write), for at most `bound`

@@ -109,6 +109,7 @@ fn two_threads_lose_nothing() {
     let (a, b) = (CacheProvider::new(store.clone()), CacheProvider::new(store.clone()));
     let (ma, mb) = concurrent(&a, &b, 300);
     check(&tokens(&a.load(PARTITION).unwrap()), &[&ma, &mb]);
+    eprintln!("two threads on a MemoryStore: {:?} {:?}", a.stats(), b.stats());
 }
 
 /// Passes through everything but the versions: a store without `as_versioned`.

@@ -14,7 +14,8 @@ use stores_support::{raw_redis, redis_cluster_urls, redis_url, unique_prefix};
 use stores_versioned_support::{PARTITION, check, concurrent, interleaved, tokens};
 use tokencache::CacheProvider;
 use tokencache::store::{
-    CasOutcome, Expiry, ListStore, RedisOptions, RedisStore, Store, Version, VersionedStore, redis_key,
+    CasOutcome, Exclusive, Expiry, ListStore, RedisOptions, RedisStore, Store, Update, Version, VersionedStore,
+    redis_key,
 };
 
 fn options(prefix: &str) -> RedisOptions {
@@ -112,4 +113,43 @@ fn cluster_conditional_writes() {
     let (ma, mb) = interleaved(&a, &b, 200, 5);
     check(&tokens(&a.load(PARTITION).unwrap()), &[&ma, &mb]);
     assert!(a.stats().conflicts + b.stats().conflicts > 0);
+}
+
+/// While one writer holds a partition (after losing races), the others'
+/// conditional writes conflict; the holder's write ends the hold.
+#[test]
+fn a_hold_keeps_other_writers_off_until_the_holders_write() {
+    let Some(url) = redis_url("a_hold_keeps_other_writers_off_until_the_holders_write") else { return };
+    let prefix = unique_prefix("cas-hold");
+    let (a, b) = (RedisStore::open(&url, options(&prefix)).unwrap(), RedisStore::open(&url, options(&prefix)).unwrap());
+    assert_eq!(a.update_exclusive("k", &mut |_| Ok(Update::Keep)).unwrap(), Exclusive::Unavailable, "absent");
+    let v1 = written(a.compare_and_set("k", None, Bytes::from_static(b"1"), Expiry::NEVER).unwrap());
+    let mut seen = None;
+    let done = a
+        .update_exclusive("k", &mut |cur| {
+            let cur = cur.unwrap();
+            seen = Some(cur.version);
+            // Another writer, with the right version, is held off; so is a second holder.
+            assert_eq!(
+                b.compare_and_set("k", Some(cur.version), Bytes::from_static(b"b"), Expiry::NEVER).unwrap(),
+                CasOutcome::Conflict
+            );
+            assert!(!b.compare_and_remove("k", cur.version).unwrap());
+            assert_eq!(b.update_exclusive("k", &mut |_| Ok(Update::Remove)).unwrap(), Exclusive::Unavailable);
+            Ok(Update::Write(Bytes::from_static(b"2"), Expiry::NEVER))
+        })
+        .unwrap();
+    assert_eq!(seen, Some(v1));
+    let Exclusive::Done(Some(v2)) = done else { panic!("{done:?}") };
+    assert_eq!(b.get_versioned("k").unwrap().unwrap().version, v2);
+    // The hold ended with the write: others write again.
+    written(b.compare_and_set("k", Some(v2), Bytes::from_static(b"3"), Expiry::NEVER).unwrap());
+    // A hold that ends without a write (Keep) is released too.
+    assert_eq!(a.update_exclusive("k", &mut |_| Ok(Update::Keep)).unwrap(), Exclusive::Done(None));
+    let v = b.version("k").unwrap();
+    written(b.compare_and_set("k", v, Bytes::from_static(b"4"), Expiry::NEVER).unwrap());
+    let fields: HashMap<String, Vec<u8>> = raw_redis(&url).hgetall(redis_key(&prefix, "k")).unwrap();
+    assert!(!fields.contains_key("hold"));
+    assert_eq!(a.update_exclusive("k", &mut |_| Ok(Update::Remove)).unwrap(), Exclusive::Done(None));
+    assert_eq!(a.get("k").unwrap(), None);
 }

@@ -10,7 +10,10 @@ use bytes::Bytes;
 use stores_support::{ManualClock, ScratchDir};
 use stores_versioned_support::{Model, PARTITION, Ticks, check, concurrent, interleaved, rounds, tokens};
 use tokencache::CacheProvider;
-use tokencache::store::{CasOutcome, Expiry, SqliteOptions, SqliteStore, Store, Version, VersionedStore};
+use tokencache::ErrorKind;
+use tokencache::store::{
+    CasOutcome, Exclusive, Expiry, SqliteOptions, SqliteStore, Store, Update, Version, VersionedStore,
+};
 
 const WORKER_ENV: &str = "TOKENCACHE_TEST_VERSIONED_SQLITE_WORKER";
 
@@ -170,4 +173,41 @@ fn two_processes() {
     let p = CacheProvider::new(SqliteStore::open(&path).unwrap());
     check(&tokens(&p.load(PARTITION).unwrap()), &[&models[0], &models[1]]);
     assert!(models.iter().all(|m| m.alive.len() > 50 && !m.removed.is_empty()));
+}
+
+/// An exclusive update is one write transaction: another connection's write
+/// waits for it (here: times out), and sees its result after.
+#[test]
+fn an_exclusive_update_holds_other_connections_off() {
+    let dir = ScratchDir::new("sqlite-exclusive");
+    let path = dir.join("cache.db");
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open_with(
+        &path,
+        SqliteOptions { busy_timeout: std::time::Duration::from_millis(50), ..Default::default() },
+    )
+    .unwrap();
+    let v1 = written(a.compare_and_set("k", None, Bytes::from_static(b"1"), Expiry::NEVER).unwrap());
+    let done = a
+        .update_exclusive("k", &mut |cur| {
+            assert_eq!(cur.unwrap().version, v1);
+            let e = b.compare_and_set("k", Some(v1), Bytes::from_static(b"b"), Expiry::NEVER).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::LockTimeout);
+            Ok(Update::Write(Bytes::from_static(b"2"), Expiry::NEVER))
+        })
+        .unwrap();
+    let Exclusive::Done(Some(v2)) = done else { panic!("{done:?}") };
+    assert_eq!(b.get_versioned("k").unwrap().unwrap().version, v2);
+    assert_eq!(b.get("k").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(a.update_exclusive("k", &mut |_| Ok(Update::Remove)).unwrap(), Exclusive::Done(None));
+    assert_eq!(b.get("k").unwrap(), None);
+    // A failing update changes nothing.
+    written(a.compare_and_set("k", None, Bytes::from_static(b"3"), Expiry::NEVER).unwrap());
+    let e = a
+        .update_exclusive("k", &mut |_| {
+            tokencache::json::parse("{").map(|_| Update::Keep).map_err(tokencache::Error::from)
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidJson);
+    assert_eq!(b.get("k").unwrap().as_deref(), Some(&b"3"[..]));
 }

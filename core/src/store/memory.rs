@@ -5,7 +5,9 @@ use bytes::Bytes;
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use super::{CasOutcome, Clock, Expiry, Store, Version, VersionedBlob, VersionedStore, system_clock};
+use super::{
+    CasOutcome, Clock, Exclusive, Expiry, Store, Update, UpdateFn, Version, VersionedBlob, VersionedStore, system_clock,
+};
 use crate::error::Result;
 
 struct Item {
@@ -221,6 +223,31 @@ impl VersionedStore for MemoryStore {
             inner.bytes -= cost(key, &item.value);
         }
         Ok(true)
+    }
+
+    /// Under the store's lock: no other write happens meanwhile.
+    fn update_exclusive(&self, key: &str, update: &mut UpdateFn<'_>) -> Result<Exclusive> {
+        let now = (self.clock)();
+        let mut inner = self.inner.lock();
+        let current = self.read(&mut inner, key, now).map(|(value, version, _, deadline)| VersionedBlob {
+            value,
+            version,
+            deadline,
+        });
+        match update(current.as_ref())? {
+            Update::Keep => Ok(Exclusive::Done(None)),
+            Update::Remove => {
+                if let Some(item) = inner.lru.pop(key) {
+                    inner.bytes -= cost(key, &item.value);
+                }
+                Ok(Exclusive::Done(None))
+            }
+            Update::Write(value, expiry) => {
+                let version = Version::fresh();
+                self.put(&mut inner, key, value, expiry, version, 0);
+                Ok(Exclusive::Done(Some(version)))
+            }
+        }
     }
 }
 

@@ -200,6 +200,43 @@ pub trait VersionedStore: Store {
     /// Removes `key` only if it holds version `expected`, atomically; `false`
     /// (and nothing removed) on a conflict. An absent key is a conflict.
     fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool>;
+    /// Reads the blob under `key`, hands it to `update`, and writes what that
+    /// returns, with other conditional writers held off meanwhile (their
+    /// compare-and-set conflicts). The way out for a writer that keeps losing
+    /// compare-and-set races to a faster one: [`crate::CacheProvider`] turns to it
+    /// after a few conflicts in one save.
+    ///
+    /// [`Exclusive::Unavailable`] when the store cannot hold writers off, or another
+    /// writer holds the key; the caller then goes on with compare-and-set. The
+    /// default is unavailable.
+    fn update_exclusive(&self, key: &str, update: &mut UpdateFn<'_>) -> Result<Exclusive> {
+        let _ = (key, update);
+        Ok(Exclusive::Unavailable)
+    }
+}
+
+/// What [`VersionedStore::update_exclusive`] calls with the current blob (`None`:
+/// absent) and writes back as it says.
+pub type UpdateFn<'a> = dyn FnMut(Option<&VersionedBlob>) -> Result<Update> + 'a;
+
+/// What to do with a blob in [`VersionedStore::update_exclusive`].
+#[derive(Clone, Debug)]
+pub enum Update {
+    /// Leave it as it is.
+    Keep,
+    /// Replace it.
+    Write(Bytes, Expiry),
+    /// Remove it.
+    Remove,
+}
+
+/// What [`VersionedStore::update_exclusive`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exclusive {
+    /// Nothing: the store cannot hold writers off, or someone else holds the key.
+    Unavailable,
+    /// The update ran and was applied; the new version if it wrote.
+    Done(Option<Version>),
 }
 
 impl<S: VersionedStore + ?Sized> VersionedStore for Arc<S> {
@@ -220,6 +257,9 @@ impl<S: VersionedStore + ?Sized> VersionedStore for Arc<S> {
     }
     fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
         (**self).compare_and_remove(key, expected)
+    }
+    fn update_exclusive(&self, key: &str, update: &mut UpdateFn<'_>) -> Result<Exclusive> {
+        (**self).update_exclusive(key, update)
     }
 }
 

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use redis::{ConnectionLike, RedisError, RedisResult};
 
 use super::{
-    CasOutcome, Clock, Expiry, L2Store, ListStore, Store, StoredBlob, Version, VersionedBlob, VersionedStore,
-    system_clock,
+    CasOutcome, Clock, Exclusive, Expiry, L2Store, ListStore, Store, StoredBlob, Update, UpdateFn, Version,
+    VersionedBlob, VersionedStore, system_clock,
 };
 use crate::error::{Error, ErrorKind, Result};
 
@@ -224,18 +224,32 @@ return v[2] or '0'
     )
 });
 
-/// Replaces a blob only if it is at version ARGV[1] ('' = only if absent); then as
-/// `SET_SCRIPT` with ARGV[2..6] = data, TTL, sliding, absolute, new version.
-/// Returns 1 when written, 0 on a conflict.
+/// Lua: whether hash field value `h` (`"<holder>:<until ms>"`, or false) holds
+/// the key for a writer other than `me` now (server time).
+const HELD_BY_OTHER: &str = r"
+local function held_by_other(h, me)
+  if not h then return false end
+  local sep = string.find(h, ':', 1, true)
+  if not sep or string.sub(h, 1, sep - 1) == me then return false end
+  local t = redis.call('TIME')
+  return tonumber(string.sub(h, sep + 1)) > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+";
+
+/// Replaces a blob only if it is at version ARGV[1] ('' = only if absent) and not
+/// held by a writer other than ARGV[7] (see `HOLD_SCRIPT`); then as `SET_SCRIPT`
+/// with ARGV[2..6] = data, TTL, sliding, absolute, new version (which ends any
+/// hold). Returns 1 when written, 0 on a conflict.
 static CAS_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local cur = redis.call('HMGET', KEYS[1], 'data', 'ver')
+    redis::Script::new(&format!(
+        r"{HELD_BY_OTHER}
+local cur = redis.call('HMGET', KEYS[1], 'data', 'ver', 'hold')
 if ARGV[1] == '' then
   if cur[1] then return 0 end
 elseif not cur[1] or (cur[2] or '0') ~= ARGV[1] then
   return 0
 end
+if held_by_other(cur[3], ARGV[7]) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
 redis.call('HSET', KEYS[1], 'ver', ARGV[6])
@@ -245,20 +259,46 @@ local ttl = tonumber(ARGV[3])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
 return 1
 ",
-    )
+    ))
 });
 
-/// Deletes a blob only if it is at version ARGV[1]. Returns 1 when deleted.
+/// Deletes a blob only if it is at version ARGV[1] and not held by a writer other
+/// than ARGV[2]. Returns 1 when deleted.
 static CAS_DELETE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local cur = redis.call('HMGET', KEYS[1], 'data', 'ver')
+    redis::Script::new(&format!(
+        r"{HELD_BY_OTHER}
+local cur = redis.call('HMGET', KEYS[1], 'data', 'ver', 'hold')
 if not cur[1] or (cur[2] or '0') ~= ARGV[1] then return 0 end
+if held_by_other(cur[3], ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 ",
-    )
+    ))
 });
+
+/// Holds an existing blob for writer ARGV[1] for ARGV[2] ms (server time): field
+/// `hold` = `"<holder>:<until ms>"`, which the conditional writes of others respect
+/// and the holder's next write clears. ARGV[2] = 0 releases the writer's own hold.
+/// Returns 1 when held (or released), 0 when absent or held by another.
+static HOLD_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(&format!(
+        r"{HELD_BY_OTHER}
+local cur = redis.call('HMGET', KEYS[1], 'data', 'hold')
+if not cur[1] or held_by_other(cur[2], ARGV[1]) then return 0 end
+if tonumber(ARGV[2]) == 0 then
+  redis.call('HDEL', KEYS[1], 'hold')
+  return 1
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'hold', ARGV[1] .. ':' .. (now + tonumber(ARGV[2])))
+return 1
+",
+    ))
+});
+
+/// How long a hold lasts at most (a holder that dies releases it this late).
+const HOLD_MS: u64 = 2_000;
 
 /// Reads a blob and how it was stored, touching nothing. Returns
 /// `{blob, sliding or '', absolute or '', ttl}` (ttl -1: none).
@@ -608,11 +648,79 @@ impl VersionedStore for RedisStore {
         value: Bytes,
         expiry: Expiry,
     ) -> Result<CasOutcome> {
+        self.cas(key, expected, value, expiry, "")
+    }
+
+    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
+        self.cas_remove(key, expected, "")
+    }
+
+    /// Holds the hash (field `hold`, see `HOLD_SCRIPT`) while `update` runs, then
+    /// writes as the holder. Unavailable when the key is absent (nothing to hold),
+    /// held by another writer, or the hold lapsed before the write.
+    fn update_exclusive(&self, key: &str, update: &mut UpdateFn<'_>) -> Result<Exclusive> {
+        let k = self.key_for(key);
+        let me = Version::fresh().0.to_string();
+        let held: i64 = self.run("hold", |c| HOLD_SCRIPT.key(&k).arg(&me).arg(HOLD_MS).invoke(c))?;
+        if held != 1 {
+            return Ok(Exclusive::Unavailable);
+        }
+        let release = || {
+            let r: Result<i64> = self.run("release hold", |c| HOLD_SCRIPT.key(&k).arg(&me).arg(0).invoke(c));
+            if let Err(e) = r {
+                log::debug!("redis {}: releasing a hold failed ({e}); it lapses by itself", self.target);
+            }
+        };
+        let current = match self.get_versioned(key) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(Exclusive::Unavailable),
+            Err(e) => {
+                release();
+                return Err(e);
+            }
+        };
+        let outcome = match update(Some(&current)) {
+            Ok(Update::Keep) => {
+                release();
+                return Ok(Exclusive::Done(None));
+            }
+            Ok(Update::Remove) => self.cas_remove(key, current.version, &me).map(|done| done.then_some(None)),
+            Ok(Update::Write(value, expiry)) => {
+                self.cas(key, Some(current.version), value, expiry, &me).map(|o| match o {
+                    CasOutcome::Written(v) => Some(Some(v)),
+                    CasOutcome::Conflict => None,
+                })
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(Some(v)) => Ok(Exclusive::Done(v)),
+            Ok(None) => {
+                release();
+                Ok(Exclusive::Unavailable)
+            }
+            Err(e) => {
+                release();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl RedisStore {
+    fn cas(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        value: Bytes,
+        expiry: Expiry,
+        holder: &str,
+    ) -> Result<CasOutcome> {
         let now = (self.clock)();
         let Some((ttl, sliding, absolute)) = ttl_fields(expiry, now) else {
             // Already past: the write is a conditional removal.
             let done = match expected {
-                Some(v) => self.compare_and_remove(key, v)?,
+                Some(v) => self.cas_remove(key, v, holder)?,
                 None => self.version(key)?.is_none(),
             };
             return Ok(if done { CasOutcome::Written(Version::fresh()) } else { CasOutcome::Conflict });
@@ -622,15 +730,25 @@ impl VersionedStore for RedisStore {
         let version = Version::fresh();
         let new = version.0.to_string();
         let n: i64 = self.run("conditional write", |c| {
-            CAS_SCRIPT.key(&k).arg(&expected).arg(&value[..]).arg(ttl).arg(&sliding).arg(&absolute).arg(&new).invoke(c)
+            CAS_SCRIPT
+                .key(&k)
+                .arg(&expected)
+                .arg(&value[..])
+                .arg(ttl)
+                .arg(&sliding)
+                .arg(&absolute)
+                .arg(&new)
+                .arg(holder)
+                .invoke(c)
         })?;
         Ok(if n == 1 { CasOutcome::Written(version) } else { CasOutcome::Conflict })
     }
 
-    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
+    fn cas_remove(&self, key: &str, expected: Version, holder: &str) -> Result<bool> {
         let k = self.key_for(key);
         let expected = expected.0.to_string();
-        let n: i64 = self.run("conditional delete", |c| CAS_DELETE_SCRIPT.key(&k).arg(&expected).invoke(c))?;
+        let n: i64 =
+            self.run("conditional delete", |c| CAS_DELETE_SCRIPT.key(&k).arg(&expected).arg(holder).invoke(c))?;
         Ok(n == 1)
     }
 }

@@ -12,8 +12,8 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use super::{
-    CasOutcome, Clock, Expiry, L2Store, ListStore, Store, StoredBlob, Version, VersionedBlob, VersionedStore,
-    system_clock,
+    CasOutcome, Clock, Exclusive, Expiry, L2Store, ListStore, Store, StoredBlob, Update, UpdateFn, Version,
+    VersionedBlob, VersionedStore, system_clock,
 };
 use crate::error::{Error, ErrorKind, Result};
 
@@ -482,6 +482,64 @@ impl VersionedStore for SqliteStore {
         .and_then(|mut st| st.execute(params![key, to_sql(expected), now]))
         .map(|n| n == 1)
         .map_err(|e| sql_error(&s.path, "conditional delete", e))
+    }
+
+    /// In one `BEGIN IMMEDIATE` transaction: other connections' writes wait for it
+    /// (within their busy timeout).
+    fn update_exclusive(&self, key: &str, update: &mut UpdateFn<'_>) -> Result<Exclusive> {
+        let s = &*self.shared;
+        let now = (s.clock)();
+        let conn = s.conn.lock();
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| sql_error(&s.path, "begin", e))?;
+        let mut run = || -> Result<Exclusive> {
+            let row: Option<(Vec<u8>, Option<i64>, i64)> = conn
+                .prepare_cached("SELECT value, expires_at, version FROM tokencache WHERE id = ?1")
+                .and_then(|mut st| st.query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                .map_err(|e| sql_error(&s.path, "read", e))?;
+            let current = row.filter(|(_, exp, _)| exp.is_none_or(|t| t > now)).map(|(value, deadline, version)| {
+                VersionedBlob { value: Bytes::from(value), version: from_sql(version), deadline }
+            });
+            match update(current.as_ref())? {
+                Update::Keep => Ok(Exclusive::Done(None)),
+                Update::Remove => conn
+                    .prepare_cached("DELETE FROM tokencache WHERE id = ?1")
+                    .and_then(|mut st| st.execute(params![key]))
+                    .map(|_| Exclusive::Done(None))
+                    .map_err(|e| sql_error(&s.path, "delete", e)),
+                Update::Write(value, expiry) => {
+                    let version = Version::fresh();
+                    conn.prepare_cached(
+                        "INSERT INTO tokencache (id, value, expires_at, sliding_seconds, absolute_expiration, version)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+                             sliding_seconds = excluded.sliding_seconds,
+                             absolute_expiration = excluded.absolute_expiration, version = excluded.version",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            key,
+                            &value[..],
+                            expiry.deadline(now),
+                            expiry.sliding_secs,
+                            expiry.absolute,
+                            to_sql(version)
+                        ])
+                    })
+                    .map(|_| Exclusive::Done(Some(version)))
+                    .map_err(|e| sql_error(&s.path, "write", e))
+                }
+            }
+        };
+        match run() {
+            Ok(done) => {
+                conn.execute_batch("COMMIT").map_err(|e| sql_error(&s.path, "commit", e))?;
+                Ok(done)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 }
 

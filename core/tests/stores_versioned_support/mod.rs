@@ -175,10 +175,9 @@ pub fn rounds<S: Store>(
     let mut model = Model::default();
     for step in 0..steps {
         let cache = p.load(PARTITION).unwrap();
-        // The token request the loaded copy waits for: up to 2 ms (real ones take
-        // tens to hundreds). Without it, each writer rewrites the partition faster
-        // than the other can merge, and a save gives up after its retries.
-        std::thread::sleep(std::time::Duration::from_micros(rng.below(2000)));
+        // The token request the loaded copy waits for: up to 0.5 ms (real ones take
+        // tens to hundreds), so the writers hammer the partition.
+        std::thread::sleep(std::time::Duration::from_micros(rng.below(500)));
         let pending = change(name, step, &cache, &model, &mut rng, ticks, shared);
         cache.save().unwrap();
         model.saved(pending);
