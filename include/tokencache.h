@@ -2,7 +2,8 @@
  * tokencache: the MSAL unified token cache, C ABI.
  *
  * Conventions
- *  - Names are tc_<type>_<verb>. Handles (tc_cache, tc_cache_options) are opaque.
+ *  - Names are tc_<type>_<verb>. Handles (tc_cache, tc_store, tc_provider,
+ *    tc_key_ring and the *_options) are opaque.
  *  - Every fallible function returns a tc_result: TC_RESULT_OK (0) or an error
  *    code; codes come in numbered families and are never reused. After an error,
  *    tc_last_error_message() gives this thread's message (with its causes).

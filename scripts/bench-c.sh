@@ -35,3 +35,19 @@ row "Rust: TokenCache::search with a parsed query" rust_search
 row "C: tc_cache_search (query JSON in, JSON array out, freed)" c_search_json
 ratio "search: C (JSON) over Rust (parsed)" c_search_json rust_search
 row "C: tc_cache_add_event (W1 event, 1.6 KB of JSON; mean)" c_add_event
+
+# The provider path: one request's cache work through core's CacheProvider and through
+# tc_provider_load / tc_cache_get_access_token / tc_provider_save, on a memory store and,
+# under a throwaway redis-server, on Redis and on a tiered store over it.
+echo
+echo "Provider, $(printf '%s' "${TC_BENCH_PROVIDER_TENANTS:-1000}") tenants: load a partition + typed lookup + save (unchanged); ns per request"
+provider=$(scripts/redis-server.sh run "${CARGO:-cargo}" bench --quiet -p tokencache-ffi --bench rust_provider 2>/dev/null \
+    | grep '^RESULT')
+pfield() { printf '%s\n' "$provider" | awk -v k="$1" -v f="$2" '$2 == k {print $f}'; }
+echo "| store                      | Rust median | ABI median | ratio | Rust mean | ABI mean | ratio |"
+echo "|----------------------------|------------:|-----------:|------:|----------:|---------:|------:|"
+for store in memory tiered_l1 redis; do
+    awk -v s="$store" -v a="$(pfield "rust_provider_$store" 3)" -v b="$(pfield "abi_provider_$store" 3)" \
+        -v c="$(pfield "rust_provider_$store" 4)" -v d="$(pfield "abi_provider_$store" 4)" \
+        'BEGIN {printf "| %-26s | %11.0f | %10.0f | %4.2fx | %9.0f | %8.0f | %4.2fx |\n", s, a, b, b / a, c, d, d / c}'
+done
