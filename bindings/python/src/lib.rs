@@ -19,6 +19,7 @@
 //! ```
 
 mod cache;
+mod coalesce;
 mod convert;
 mod errors;
 mod notify;
@@ -46,6 +47,8 @@ fn _tokencache(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stores::TieredStoreCore>()?;
     m.add_class::<stores::EncryptedStoreCore>()?;
     m.add_class::<stores::EncryptionKeyCore>()?;
+    m.add_class::<coalesce::CoalescerCore>()?;
+    m.add_class::<coalesce::LeaseStoreCore>()?;
     m.add_class::<provider::CacheProviderCore>()?;
     m.add_class::<provider::PartitionBlock>()?;
     m.add_class::<notify::AccessEventPy>()?;

@@ -232,3 +232,9 @@ class PersistedTokenCache(PersistedTokenCacheCore):
         """Equivalent to ``list(search(...))`` (deprecated, as in msal)."""
         warnings.warn("Use list(search(...)) instead to explicitly get a list.", DeprecationWarning)
         return list(self.search(credential_type, target=target, query=query, now=now))
+
+
+# Request coalescing: tokencache.coalesced(app) (issue 8).
+from ._coalesce import CoalescedApplication, Coalescer, LeaseStore, coalesced  # noqa: E402
+
+__all__ += ["coalesced", "CoalescedApplication", "Coalescer", "LeaseStore"]

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, NoRet
 
 from typing_extensions import disjoint_base
 
-__all__ = ["AccessEvent", "TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "Store", "MemoryStore", "SqliteStore", "RedisStore", "TieredStore", "EncryptedStore", "EncryptionKey", "CacheProvider", "PartitionBlock", "SearchResults", "RefreshWatcher", "__version__", "_set_access_observer"]
+__all__ = ["AccessEvent", "TokenCacheCore", "SerializableTokenCacheCore", "PersistedTokenCacheCore", "Store", "MemoryStore", "SqliteStore", "RedisStore", "TieredStore", "EncryptedStore", "EncryptionKey", "CacheProvider", "PartitionBlock", "SearchResults", "RefreshWatcher", "Coalescer", "LeaseStore", "__version__", "_set_access_observer"]
 __version__: str
 
 @final
@@ -123,6 +123,40 @@ class PersistedTokenCacheCore:
     def __bool__(self) -> bool: ...
     def __reduce__(self) -> NoReturn: ...
     def __reduce_ex__(self, _protocol: Any) -> NoReturn: ...
+
+@final
+class LeaseStore:
+    @staticmethod
+    def redis(url: str, *, key_prefix: str = "tokencache:") -> "LeaseStore": ...
+    @staticmethod
+    def sqlite(path: Union[str, "os.PathLike[str]"]) -> "LeaseStore": ...
+    @staticmethod
+    def memory() -> "LeaseStore": ...
+    def try_acquire(self, key: str, owner: str, ttl: float) -> bool: ...
+    def release(self, key: str, owner: str) -> bool: ...
+
+@final
+class Coalescer:
+    def __new__(
+        cls,
+        lease_store: Optional[LeaseStore] = None,
+        *,
+        lease_ttl: float = 10.0,
+        poll: float = 0.01,
+        max_poll: float = 0.2,
+    ) -> "Coalescer": ...
+    def get_or_fetch(
+        self,
+        key: str,
+        fetch: Callable[[], Any],
+        lookup: Optional[Callable[[], Any]] = None,
+        timeout: float = 30.0,
+    ) -> Any: ...
+    def waiters(self, key: str) -> int: ...
+    def in_flight(self) -> int: ...
+    @property
+    def uses_lease(self) -> bool: ...
+    def stats(self) -> Dict[str, int]: ...
 
 @disjoint_base
 class Store:
