@@ -6,7 +6,7 @@ DIFF_SEQUENCES ?= 2000
 BUILD := $(CURDIR)/target/tokencache-test
 PREFIX ?= /usr/local
 
-.PHONY: help demo test test-rust test-differential test-c test-python bench-python fuzz-smoke lint bench fmt header install bench-c
+.PHONY: help demo test test-rust test-differential test-c test-python bench-python bench-stores-python fuzz-smoke lint bench fmt header install bench-c
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,10 +55,14 @@ bench-python: ## msal vs the Python package on W1/W2 (1k-100k), ratios (BENCHMAR
 	PY=$$(cd "$$(dirname "$$(scripts/venv.sh)")" && pwd)/python && scripts/python-wheel.sh "$$PY" \
 		&& $$PY bench/python_compare.py
 
+bench-stores-python: ## Persisted add vs msal-extensions, and L1/L2 (real redis-server) through CacheProvider, from Python (BENCHMARKS.md)
+	PY=$$(cd "$$(dirname "$$(scripts/venv.sh)")" && pwd)/python && scripts/python-wheel.sh "$$PY" \
+		&& scripts/redis-server.sh run $$PY bench/python_stores.py
+
 fuzz-smoke: ## A short bounded fuzz run of every fuzz target
 	scripts/fuzz-smoke.sh
 
-bench: bench-c bench-python ## Every benchmark: Rust core vs msal, C ABI, Python package (see BENCHMARKS.md)
+bench: bench-c bench-python bench-stores-python ## Every benchmark: Rust core vs msal, C ABI, Python package and stores (see BENCHMARKS.md)
 	python3 bench/compare.py
 
 fmt: ## Format the code
