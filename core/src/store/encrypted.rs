@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{Expiry, L2Store, Store};
+use super::{CasOutcome, Exclusive, Expiry, L2Store, Store, Update, UpdateFn, Version, VersionedBlob, VersionedStore};
 use crate::error::{Error, ErrorKind, Result};
 
 const MAGIC: &[u8; 4] = b"TCE\x01";
@@ -444,6 +444,65 @@ impl<S: Store> Store for EncryptedStore<S> {
 
     fn purge_expired(&self) -> Result<u64> {
         self.inner.purge_expired()
+    }
+
+    fn as_versioned(&self) -> Option<&dyn VersionedStore> {
+        self.inner.as_versioned().map(|_| self as &dyn VersionedStore)
+    }
+}
+
+impl<S: Store> EncryptedStore<S> {
+    fn versioned_inner(&self) -> Result<&dyn VersionedStore> {
+        self.inner.as_versioned().ok_or_else(|| {
+            Error::new(ErrorKind::InvalidArgument, "the store under this EncryptedStore keeps no versions")
+        })
+    }
+
+    /// A versioned blob decrypted. One read as a miss (a foreign key, with
+    /// `key_mismatch_as_miss`) is an empty blob at its version, so a conditional
+    /// write can replace it.
+    fn open_versioned(&self, key: &str, b: VersionedBlob) -> Result<VersionedBlob> {
+        let value = self.open_blob(key, b.value)?.unwrap_or_default();
+        Ok(VersionedBlob { value, ..b })
+    }
+}
+
+/// Versions pass through: the inner store versions the envelopes.
+impl<S: Store> VersionedStore for EncryptedStore<S> {
+    fn get_versioned(&self, key: &str) -> Result<Option<VersionedBlob>> {
+        self.versioned_inner()?.get_versioned(key)?.map(|b| self.open_versioned(key, b)).transpose()
+    }
+
+    fn version(&self, key: &str) -> Result<Option<Version>> {
+        self.versioned_inner()?.version(key)
+    }
+
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        value: Bytes,
+        expiry: Expiry,
+    ) -> Result<CasOutcome> {
+        let sealed = self.key_ring().encrypt(key, &value)?;
+        self.versioned_inner()?.compare_and_set(key, expected, Bytes::from(sealed), expiry)
+    }
+
+    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
+        self.versioned_inner()?.compare_and_remove(key, expected)
+    }
+
+    fn update_exclusive(&self, key: &str, update: &mut UpdateFn<'_>) -> Result<Exclusive> {
+        let inner = self.versioned_inner()?;
+        inner.update_exclusive(key, &mut |current: Option<&VersionedBlob>| {
+            let plain = current.cloned().map(|b| self.open_versioned(key, b)).transpose()?;
+            Ok(match update(plain.as_ref())? {
+                Update::Write(value, expiry) => {
+                    Update::Write(Bytes::from(self.key_ring().encrypt(key, &value)?), expiry)
+                }
+                other => other,
+            })
+        })
     }
 }
 

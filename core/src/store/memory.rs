@@ -150,20 +150,17 @@ impl MemoryStore {
 
     /// As an L1: the copy under `key` with the L2 version it carries and when it
     /// was last found current.
-    #[allow(dead_code)] // until the tiered store's staleness check
     pub(crate) fn get_tagged(&self, key: &str) -> Option<(Bytes, Version, u64)> {
         let now = (self.clock)();
         self.read(&mut self.inner.lock(), key, now).map(|(v, ver, checked, _)| (v, ver, checked))
     }
 
     /// As an L1: stores a copy of L2's blob at `version`, found current at `checked_ms`.
-    #[allow(dead_code)] // until the tiered store's staleness check
     pub(crate) fn set_tagged(&self, key: &str, value: Bytes, expiry: Expiry, version: Version, checked_ms: u64) {
         self.put(&mut self.inner.lock(), key, value, expiry, version, checked_ms);
     }
 
     /// As an L1: the copy under `key` is still `version` in L2 as of `checked_ms`.
-    #[allow(dead_code)] // until the tiered store's staleness check
     pub(crate) fn mark_checked(&self, key: &str, version: Version, checked_ms: u64) {
         if let Some(item) = self.inner.lock().lru.peek_mut(key)
             && item.version == version
@@ -173,7 +170,6 @@ impl MemoryStore {
     }
 
     /// As an L1: drops the copy under `key` if it is still at `version`.
-    #[allow(dead_code)] // until the tiered store's staleness check
     pub(crate) fn remove_if_version(&self, key: &str, version: Version) {
         let mut inner = self.inner.lock();
         if inner.lru.peek(key).is_some_and(|i| i.version == version)

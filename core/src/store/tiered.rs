@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::memory::DEFAULT_MAX_BYTES;
-use super::{Clock, Expiry, MemoryStore, Store, system_clock};
+use super::{
+    CasOutcome, Clock, Exclusive, Expiry, MemoryStore, MillisClock, Store, Update, UpdateFn, Version, VersionedBlob,
+    VersionedStore, monotonic_millis_clock, system_clock,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 /// A [`Store`] that can serve as a [`TieredStore`]'s L2: besides the blob, it can
@@ -82,6 +85,16 @@ pub struct TieredOptions {
     /// Source of the current time for expiry (tests inject one). The breaker and
     /// the latency histogram use the monotonic clock.
     pub clock: Clock,
+    /// With an L2 that keeps versions ([`Store::as_versioned`]): how often a read
+    /// served from L1 first asks L2 whether its copy is still current (one small
+    /// round trip, the version alone), dropping it when L2 has a newer one — so
+    /// another instance's write reaches this one's reads within this interval
+    /// (Microsoft.Identity.Web #1388: a token without MFA served from a stale L1
+    /// after MFA was done elsewhere). Zero checks on every read. Default 1 s.
+    pub l2_version_check_interval: Duration,
+    /// Milliseconds for [`l2_version_check_interval`](Self::l2_version_check_interval)
+    /// (tests inject one). Default: monotonic.
+    pub version_clock: MillisClock,
 }
 
 impl Default for TieredOptions {
@@ -97,6 +110,8 @@ impl Default for TieredOptions {
             circuit_failure_threshold: 3,
             circuit_cool_down: Duration::from_secs(10),
             clock: system_clock(),
+            l2_version_check_interval: Duration::from_secs(1),
+            version_clock: monotonic_millis_clock(),
         }
     }
 }
@@ -113,6 +128,7 @@ impl std::fmt::Debug for TieredOptions {
             .field("on_l2_failure", &self.on_l2_failure)
             .field("circuit_failure_threshold", &self.circuit_failure_threshold)
             .field("circuit_cool_down", &self.circuit_cool_down)
+            .field("l2_version_check_interval", &self.l2_version_check_interval)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +172,10 @@ pub struct TieredStats {
     pub l1_entries: usize,
     /// Bytes in L1 (blobs plus keys).
     pub l1_bytes: usize,
+    /// L1 copies checked against L2's version (versioned L2 only).
+    pub l2_version_checks: u64,
+    /// L1 copies dropped because L2 held a newer version (or none).
+    pub stale_l1_drops: u64,
 }
 
 /// An in-memory L1 ([`MemoryStore`]) over a shared L2 (usually a `RedisStore`,
@@ -206,6 +226,8 @@ pub struct TieredStore<L2: L2Store> {
     l2_errors: AtomicU64,
     l2_retries: AtomicU64,
     l2_skipped: AtomicU64,
+    version_checks: AtomicU64,
+    stale_drops: AtomicU64,
 }
 
 impl<L2: L2Store + std::fmt::Debug> std::fmt::Debug for TieredStore<L2> {
@@ -238,6 +260,8 @@ impl<L2: L2Store> TieredStore<L2> {
             l2_errors: AtomicU64::new(0),
             l2_retries: AtomicU64::new(0),
             l2_skipped: AtomicU64::new(0),
+            version_checks: AtomicU64::new(0),
+            stale_drops: AtomicU64::new(0),
         })
     }
 
@@ -267,6 +291,8 @@ impl<L2: L2Store> TieredStore<L2> {
             l2_latency_p99: self.latency.quantile(0.99),
             l1_entries: self.l1.as_ref().map_or(0, MemoryStore::len),
             l1_bytes: self.l1.as_ref().map_or(0, MemoryStore::bytes),
+            l2_version_checks: load(&self.version_checks),
+            stale_l1_drops: load(&self.stale_drops),
         }
     }
 
@@ -375,8 +401,103 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// The version of an L1 copy whose L2 version is not known (written by a plain
+/// `set`): the next check finds it differs, and reads L2 again.
+const UNKNOWN: Version = Version(u64::MAX);
+
+impl<L2: L2Store> TieredStore<L2> {
+    fn now_ms(&self) -> u64 {
+        (self.opts.version_clock)()
+    }
+
+    fn check_interval_ms(&self) -> u64 {
+        u64::try_from(self.opts.l2_version_check_interval.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The L1 copy under `key` if it may be served: with a versioned L2, checked
+    /// against L2's version when the last check is older than the interval (and
+    /// dropped when stale), or at once if the caller needs the version and the copy
+    /// has none. `Err` only for an L2 failure the policy propagates.
+    fn l1_current(
+        &self,
+        l1: &MemoryStore,
+        vs: &dyn VersionedStore,
+        key: &str,
+        need_version: bool,
+    ) -> Result<Option<(Bytes, Version)>> {
+        let Some((value, version, checked)) = l1.get_tagged(key) else { return Ok(None) };
+        let now = self.now_ms();
+        if !(need_version && version == UNKNOWN) && now.saturating_sub(checked) < self.check_interval_ms() {
+            return Ok(Some((value, version)));
+        }
+        self.version_checks.fetch_add(1, Ordering::Relaxed);
+        match self.call_l2("version check", || vs.version(key)) {
+            Ok(Some(v)) if v == version => {
+                l1.mark_checked(key, version, now);
+                Ok(Some((value, version)))
+            }
+            Ok(_) => {
+                self.stale_drops.fetch_add(1, Ordering::Relaxed);
+                log::debug!("tiered store: L1 copy of a partition is stale (L2 has another version); dropped");
+                l1.remove_if_version(key, version);
+                Ok(None)
+            }
+            // L2 is down: the copy is the best there is, as for any read.
+            Err(e) if self.serve_from_l1(&e) => Ok(Some((value, version))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A read with a versioned L2: L1 (checked), else L2 with the version, copied
+    /// into L1 tagged with it.
+    fn get_checked(&self, vs: &dyn VersionedStore, key: &str, need_version: bool) -> Result<Option<VersionedBlob>> {
+        if let Some(l1) = &self.l1
+            && let Some((value, version)) = self.l1_current(l1, vs, key, need_version)?
+        {
+            self.l1_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(VersionedBlob { value, version, deadline: None }));
+        }
+        match self.call_l2("read", || vs.get_versioned(key)) {
+            Ok(Some(b)) => {
+                self.l2_hits.fetch_add(1, Ordering::Relaxed);
+                if let Some(l1) = &self.l1 {
+                    l1.set_tagged(key, b.value.clone(), self.backfill_expiry(b.deadline), b.version, self.now_ms());
+                }
+                Ok(Some(b))
+            }
+            Ok(None) => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) if self.serve_from_l1(&e) => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The L1 expiry of a copy of an L2 blob that expires at `l2_deadline`.
+    fn backfill_expiry(&self, l2_deadline: Option<i64>) -> Expiry {
+        let now = (self.opts.clock)();
+        let backfill = now.saturating_add(secs(self.opts.l1_backfill_ttl));
+        let bound = Expiry::at(l2_deadline.map_or(backfill, |d| d.min(backfill)));
+        let deadline = self.l2_expiry(bound, now).deadline(now);
+        self.l1_expiry(deadline, now)
+    }
+
+    fn versioned_l2(&self) -> Result<&dyn VersionedStore> {
+        self.l2
+            .as_versioned()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "this TieredStore's L2 keeps no versions"))
+    }
+}
+
 impl<L2: L2Store> Store for TieredStore<L2> {
     fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        if let Some(vs) = self.l2.as_versioned() {
+            return Ok(self.get_checked(vs, key, false)?.map(|b| b.value));
+        }
         if let Some(l1) = &self.l1
             && let Some(v) = l1.get(key)?
         {
@@ -411,9 +532,20 @@ impl<L2: L2Store> Store for TieredStore<L2> {
         let now = (self.opts.clock)();
         let l2_expiry = self.l2_expiry(expiry, now);
         if let Some(l1) = &self.l1 {
-            l1.set(key, value.clone(), self.l1_expiry(l2_expiry.deadline(now), now))?;
+            let l1_expiry = self.l1_expiry(l2_expiry.deadline(now), now);
+            if self.l2.as_versioned().is_some() {
+                // L2 gives the write a version we do not learn here: served from L1
+                // until the next check, which then reads L2 again.
+                l1.set_tagged(key, value.clone(), l1_expiry, UNKNOWN, self.now_ms());
+            } else {
+                l1.set(key, value.clone(), l1_expiry)?;
+            }
         }
         self.degrade(self.call_l2("write", || self.l2.set(key, value.clone(), l2_expiry)))
+    }
+
+    fn as_versioned(&self) -> Option<&dyn VersionedStore> {
+        self.l2.as_versioned().map(|_| self as &dyn VersionedStore)
     }
 
     fn remove(&self, key: &str) -> Result<()> {
@@ -433,6 +565,97 @@ impl<L2: L2Store> Store for TieredStore<L2> {
             Err(e) if self.serve_from_l1(&e) => Ok(l1),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// With an L2 that keeps versions: L1 copies carry the L2 version they were read
+/// or written at, and are checked against L2 at most every
+/// [`TieredOptions::l2_version_check_interval`]. Conditional writes go to L2 (the
+/// one place two instances can agree), then to L1.
+impl<L2: L2Store> VersionedStore for TieredStore<L2> {
+    fn get_versioned(&self, key: &str) -> Result<Option<VersionedBlob>> {
+        self.get_checked(self.versioned_l2()?, key, true)
+    }
+
+    fn version(&self, key: &str) -> Result<Option<Version>> {
+        let vs = self.versioned_l2()?;
+        self.call_l2("version check", || vs.version(key))
+    }
+
+    /// An L2 outage under [`L2FailurePolicy::ServeFromL1`] writes L1 alone, as a
+    /// plain write does, and reports it written.
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<Version>,
+        value: Bytes,
+        expiry: Expiry,
+    ) -> Result<CasOutcome> {
+        let vs = self.versioned_l2()?;
+        let now = (self.opts.clock)();
+        let l2_expiry = self.l2_expiry(expiry, now);
+        let l1_expiry = self.l1_expiry(l2_expiry.deadline(now), now);
+        match self.call_l2("conditional write", || vs.compare_and_set(key, expected, value.clone(), l2_expiry)) {
+            Ok(CasOutcome::Written(v)) => {
+                if let Some(l1) = &self.l1 {
+                    l1.set_tagged(key, value, l1_expiry, v, self.now_ms());
+                }
+                Ok(CasOutcome::Written(v))
+            }
+            Ok(CasOutcome::Conflict) => {
+                if let Some(l1) = &self.l1 {
+                    l1.remove(key)?;
+                }
+                Ok(CasOutcome::Conflict)
+            }
+            Err(e) if self.serve_from_l1(&e) => {
+                if let Some(l1) = &self.l1 {
+                    l1.set_tagged(key, value, l1_expiry, UNKNOWN, self.now_ms());
+                }
+                Ok(CasOutcome::Written(Version::fresh()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn compare_and_remove(&self, key: &str, expected: Version) -> Result<bool> {
+        let vs = self.versioned_l2()?;
+        if let Some(l1) = &self.l1 {
+            l1.remove(key)?;
+        }
+        match self.call_l2("conditional remove", || vs.compare_and_remove(key, expected)) {
+            Err(e) if self.serve_from_l1(&e) => Ok(true),
+            r => r,
+        }
+    }
+
+    fn update_exclusive(&self, key: &str, update: &mut UpdateFn<'_>) -> Result<Exclusive> {
+        let vs = self.versioned_l2()?;
+        let now = (self.opts.clock)();
+        let mut wrote: Option<(Bytes, Expiry)> = None;
+        let done = vs.update_exclusive(key, &mut |current: Option<&VersionedBlob>| {
+            Ok(match update(current)? {
+                Update::Write(value, expiry) => {
+                    let l2_expiry = self.l2_expiry(expiry, now);
+                    wrote = Some((value.clone(), l2_expiry));
+                    Update::Write(value, l2_expiry)
+                }
+                other => {
+                    wrote = None;
+                    other
+                }
+            })
+        })?;
+        if let Some(l1) = &self.l1 {
+            match (done, wrote) {
+                (Exclusive::Done(Some(v)), Some((value, l2_expiry))) => {
+                    l1.set_tagged(key, value, self.l1_expiry(l2_expiry.deadline(now), now), v, self.now_ms());
+                }
+                (Exclusive::Done(_), _) => l1.remove(key)?,
+                (Exclusive::Unavailable, _) => {}
+            }
+        }
+        Ok(done)
     }
 }
 

@@ -1,0 +1,201 @@
+//! TieredStore over a versioned L2: L1 copies carry the version they were read at
+//! and are dropped, at the next read after the check interval, once another
+//! instance has written a newer one (Microsoft.Identity.Web #1388); two providers,
+//! each with its own L1, update one partition without losing a token. The Redis
+//! tests need `make test-stores` (skipped without TOKENCACHE_REDIS_URL).
+
+mod stores_support;
+mod stores_versioned_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use stores_support::{redis_url, unique_prefix};
+use stores_versioned_support::{PARTITION, at_event, check, concurrent, interleaved, tokens};
+use tokencache::CacheProvider;
+use tokencache::store::{
+    CasOutcome, Expiry, L2Store, MemoryStore, MillisClock, RedisOptions, RedisStore, Store, TieredOptions, TieredStore,
+    VersionedStore,
+};
+#[cfg(feature = "encryption")]
+use tokencache::store::{EncryptedStore, EncryptionKey, KeyRing};
+
+/// A millisecond clock the test moves by hand.
+#[derive(Clone, Default)]
+struct Millis(Arc<AtomicU64>);
+
+impl Millis {
+    fn clock(&self) -> MillisClock {
+        let t = self.0.clone();
+        Arc::new(move || t.load(Ordering::SeqCst))
+    }
+    fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+fn tiered<L2: L2Store>(l2: L2, clock: &Millis) -> TieredStore<L2> {
+    TieredStore::new(
+        l2,
+        TieredOptions {
+            l2_version_check_interval: Duration::from_millis(1000),
+            version_clock: clock.clock(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn written(o: CasOutcome) -> tokencache::store::Version {
+    match o {
+        CasOutcome::Written(v) => v,
+        CasOutcome::Conflict => panic!("unexpected conflict"),
+    }
+}
+
+/// The staleness rules, on two instances sharing an L2.
+fn stale_copies_are_dropped_after_the_interval<L2: L2Store>(a: TieredStore<L2>, b: TieredStore<L2>, clock: &Millis) {
+    let v1 = written(a.compare_and_set("k", None, Bytes::from_static(b"one"), Expiry::NEVER).unwrap());
+    assert_eq!(b.get("k").unwrap().as_deref(), Some(&b"one"[..]), "b reads L2 and keeps a copy");
+    assert_eq!(b.get_versioned("k").unwrap().unwrap().version, v1);
+    assert_eq!(b.stats().l1_hits, 1);
+
+    // a writes again; b's copy is stale but checked only once the interval passed.
+    written(a.compare_and_set("k", Some(v1), Bytes::from_static(b"two"), Expiry::NEVER).unwrap());
+    clock.advance(999);
+    assert_eq!(b.get("k").unwrap().as_deref(), Some(&b"one"[..]), "within the interval: L1, no check");
+    assert_eq!(b.stats().l2_version_checks, 0);
+    clock.advance(1);
+    assert_eq!(b.get("k").unwrap().as_deref(), Some(&b"two"[..]), "the check found L2 newer");
+    let s = b.stats();
+    assert_eq!((s.l2_version_checks, s.stale_l1_drops), (1, 1));
+
+    // A current copy passes the check and is not checked again for an interval.
+    clock.advance(1000);
+    assert_eq!(b.get("k").unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(b.get("k").unwrap().as_deref(), Some(&b"two"[..]));
+    let s = b.stats();
+    assert_eq!((s.l2_version_checks, s.stale_l1_drops), (2, 1));
+
+    // A removal elsewhere: the copy goes at the next check.
+    let v = a.version("k").unwrap().unwrap();
+    assert!(a.compare_and_remove("k", v).unwrap());
+    clock.advance(1000);
+    assert_eq!(b.get("k").unwrap(), None);
+    assert_eq!(b.stats().stale_l1_drops, 2);
+
+    // A plain write here: served from L1, re-read from L2 at the next check.
+    b.set("p", Bytes::from_static(b"plain"), Expiry::NEVER).unwrap();
+    assert_eq!(b.get("p").unwrap().as_deref(), Some(&b"plain"[..]));
+    assert_eq!(b.stats().l2_hits, 2);
+    clock.advance(1000);
+    assert_eq!(b.get("p").unwrap().as_deref(), Some(&b"plain"[..]));
+    assert_eq!(b.stats().l2_hits, 3, "the copy of a plain write was read again from L2");
+    b.remove("p").unwrap();
+}
+
+#[test]
+fn memory_l2_stale_copies_are_dropped_after_the_interval() {
+    let clock = Millis::default();
+    let l2 = Arc::new(MemoryStore::default());
+    stale_copies_are_dropped_after_the_interval(tiered(l2.clone(), &clock), tiered(l2, &clock), &clock);
+}
+
+#[cfg(feature = "encryption")]
+#[test]
+fn encrypted_l2_versions_pass_through() {
+    let clock = Millis::default();
+    let l2 = Arc::new(MemoryStore::default());
+    let key = EncryptionKey::generate().unwrap();
+    let enc = |l2: Arc<MemoryStore>| EncryptedStore::new(l2, KeyRing::new(key.clone()));
+    let (a, b) = (tiered(enc(l2.clone()), &clock), tiered(enc(l2.clone()), &clock));
+    assert!(a.as_versioned().is_some());
+    stale_copies_are_dropped_after_the_interval(a, b, &clock);
+    // The versions are those of the envelopes in the store below.
+    let e = enc(l2.clone());
+    let v = written(e.compare_and_set("x", None, Bytes::from_static(b"secret"), Expiry::NEVER).unwrap());
+    assert_eq!(l2.version("x").unwrap(), Some(v));
+    assert!(!l2.get("x").unwrap().unwrap().windows(6).any(|w| w == b"secret"));
+    assert_eq!(e.get_versioned("x").unwrap().unwrap().value.as_ref(), b"secret");
+}
+
+#[test]
+fn memory_l2_two_providers_each_with_its_l1() {
+    let clock = Millis::default();
+    let l2 = Arc::new(MemoryStore::default());
+    let a = CacheProvider::new(tiered(l2.clone(), &clock));
+    let b = CacheProvider::new(tiered(l2.clone(), &clock));
+    // The clock never moves: every L1 copy stays unchecked, as stale as it gets.
+    let (ma, mb) = interleaved(&a, &b, 1000, 13);
+    check(&tokens(&CacheProvider::new(l2.clone()).load(PARTITION).unwrap()), &[&ma, &mb]);
+    assert!(a.stats().conflicts + b.stats().conflicts > 50);
+}
+
+fn redis(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::open(url, RedisOptions { key_prefix: prefix.to_owned(), ..Default::default() }).unwrap()
+}
+
+#[test]
+fn redis_l2_stale_copies_are_dropped_after_the_interval() {
+    let Some(url) = redis_url("redis_l2_stale_copies_are_dropped_after_the_interval") else { return };
+    let prefix = unique_prefix("tiered-stale");
+    let clock = Millis::default();
+    stale_copies_are_dropped_after_the_interval(
+        tiered(redis(&url, &prefix), &clock),
+        tiered(redis(&url, &prefix), &clock),
+        &clock,
+    );
+}
+
+/// The test: two providers, each with its own L1, on one real Redis.
+#[test]
+fn redis_l2_two_providers_a_thousand_interleaved_updates() {
+    let Some(url) = redis_url("redis_l2_two_providers_a_thousand_interleaved_updates") else { return };
+    let prefix = unique_prefix("tiered-interleave");
+    let clock = Millis::default();
+    let a = CacheProvider::new(tiered(redis(&url, &prefix), &clock));
+    let b = CacheProvider::new(tiered(redis(&url, &prefix), &clock));
+    let (ma, mb) = interleaved(&a, &b, 1000, 17);
+    let fresh = CacheProvider::new(redis(&url, &prefix));
+    check(&tokens(&fresh.load(PARTITION).unwrap()), &[&ma, &mb]);
+    let (sa, sb) = (a.stats(), b.stats());
+    assert!(sa.conflicts + sb.conflicts > 50, "{sa:?} {sb:?}");
+    assert!(!ma.removed.is_empty() && !mb.removed.is_empty());
+    fresh.store().remove(PARTITION).unwrap();
+}
+
+/// Both at once on two threads, with the real clock and a 0 ms interval on one
+/// side (every L1 read checked) and the default on the other.
+#[test]
+fn redis_l2_two_providers_on_two_threads() {
+    let Some(url) = redis_url("redis_l2_two_providers_on_two_threads") else { return };
+    let prefix = unique_prefix("tiered-threads");
+    let strict = TieredOptions { l2_version_check_interval: Duration::ZERO, ..Default::default() };
+    let a = CacheProvider::new(TieredStore::new(redis(&url, &prefix), strict).unwrap());
+    let b = CacheProvider::new(TieredStore::new(redis(&url, &prefix), TieredOptions::default()).unwrap());
+    let (ma, mb) = concurrent(&a, &b, 300);
+    let fresh = CacheProvider::new(redis(&url, &prefix));
+    check(&tokens(&fresh.load(PARTITION).unwrap()), &[&ma, &mb]);
+    assert!(a.store().stats().l2_version_checks > 0);
+    fresh.store().remove(PARTITION).unwrap();
+}
+
+/// A read after the interval sees what another instance saved (the #1388 case):
+/// the token added elsewhere is served here without waiting for L1 to expire.
+#[test]
+fn redis_l2_another_instances_token_is_seen_after_the_interval() {
+    let Some(url) = redis_url("redis_l2_another_instances_token_is_seen_after_the_interval") else { return };
+    let prefix = unique_prefix("tiered-1388");
+    let clock = Millis::default();
+    let a = CacheProvider::new(tiered(redis(&url, &prefix), &clock));
+    let b = CacheProvider::new(tiered(redis(&url, &prefix), &clock));
+    a.with_partition(PARTITION, |c| c.add_json(&at_event("User.Read", "no-mfa"), None).unwrap()).unwrap();
+    assert_eq!(tokens(&b.load(PARTITION).unwrap()).get("User.Read").map(String::as_str), Some("no-mfa"));
+    a.with_partition(PARTITION, |c| c.add_json(&at_event("User.Read", "after-mfa"), None).unwrap()).unwrap();
+    assert_eq!(tokens(&b.load(PARTITION).unwrap()).get("User.Read").map(String::as_str), Some("no-mfa"));
+    clock.advance(1000);
+    assert_eq!(tokens(&b.load(PARTITION).unwrap()).get("User.Read").map(String::as_str), Some("after-mfa"));
+    a.store().remove(PARTITION).unwrap();
+}
