@@ -217,6 +217,9 @@ def test_silent_refreshes_coalesce_per_account(idp):
     assert errors == [None] * 16
     assert idp.count("token") == before + 1, "one refresh for sixteen callers"
     assert len({r["access_token"] for r in results}) == 1
+    hits = app.stats()["hits"]
+    assert app.acquire_token_silent(["User.Read"], account)["token_source"] == "cache"
+    assert app.stats()["hits"] == hits + 1, "a good token is a hit: no flight"
     assert app.acquire_token_silent(["User.Read"], None) is None  # msal's answer, passed through
     assert app.get_accounts() == pca.get_accounts()  # everything else passes through
 
