@@ -131,6 +131,12 @@ def test_unreachable_redis_is_a_typed_error_at_use_not_at_construction():
     with pytest.raises(tokencache.StoreUnavailableError):
         with tokencache.CacheProvider(store).cache_for("k"):
             pass
+    # A password in the URL never reaches a message or a repr.
+    secret = tokencache.RedisStore("redis://user:hunter2@127.0.0.1:1", connect_timeout=0.2)
+    with pytest.raises(tokencache.StoreUnavailableError) as e:
+        secret.ping()
+    assert "hunter2" not in str(e.value) and "***" in str(e.value)
+    assert "hunter2" not in repr(secret) + repr(secret.stats())
 
 
 # --- TieredStore --------------------------------------------------------------
@@ -188,8 +194,8 @@ def test_tiered_options_and_stats_over_a_memory_l2():
 @needs_redis
 def test_redis_stopped_in_the_middle_of_a_load(tmp_path):
     """Reads of partitions in L1 keep working while Redis is down, writes go on under
-    serve_from_l1, every failure is counted, nothing raises; after the restart writes
-    reach Redis again."""
+    serve_from_l1, every failure is counted, nothing raises; after the restart (an
+    empty server) writes reach Redis again."""
     p = prefix()
     fast = dict(key_prefix=p, connect_timeout=0.2, read_timeout=0.2, write_timeout=0.2)
     tiered = tokencache.TieredStore(redis(**fast), circuit_failure_threshold=3, circuit_cool_down=0.3)
@@ -201,6 +207,11 @@ def test_redis_stopped_in_the_middle_of_a_load(tmp_path):
 
     errors, reads, writes = [], [0], [0]
     stop = threading.Event()
+    # Until the restart begins. The restarted server is empty, and a TieredStore whose
+    # L1 checks its copies against L2's versions drops a copy L2 no longer has (as it
+    # would after another instance removed the partition): hot reads may then miss.
+    before_restart = threading.Event()
+    before_restart.set()
 
     def load():
         i = 0
@@ -208,8 +219,10 @@ def test_redis_stopped_in_the_middle_of_a_load(tmp_path):
             i += 1
             try:
                 k = hot[i % len(hot)]
+                checked = before_restart.is_set()
                 with provider.cache_for(k) as cache:
-                    assert tenants_of(cache) == [k], "a hot partition lost its token"
+                    found = tenants_of(cache)
+                assert found == [k] or not (checked and before_restart.is_set()), "a hot partition lost its token"
                 reads[0] += 1
                 with provider.cache_for("cold-%d" % (i % 50)) as cache:
                     add_app_token(cache, "cold-%d" % i)
@@ -234,6 +247,7 @@ def test_redis_stopped_in_the_middle_of_a_load(tmp_path):
             with tokencache.CacheProvider(strict).cache_for("x") as cache:
                 add_app_token(cache, "x")
     finally:
+        before_restart.clear()
         redis_ctl("restart")
     time.sleep(0.5)  # past the cool-down: the breaker probes Redis again
     stop.set()
