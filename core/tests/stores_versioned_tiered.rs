@@ -199,3 +199,118 @@ fn redis_l2_another_instances_token_is_seen_after_the_interval() {
     assert_eq!(tokens(&b.load(PARTITION).unwrap()).get("User.Read").map(String::as_str), Some("after-mfa"));
     a.store().remove(PARTITION).unwrap();
 }
+
+/// A versioned L2 that can be switched off: every call fails as a store that
+/// cannot be reached does (an outage on demand, which a shared real server cannot
+/// give one test without taking it from the others).
+struct Switchable {
+    inner: Arc<MemoryStore>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Switchable {
+    fn check(&self) -> tokencache::Result<()> {
+        if !self.down.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // A real outage error: a store whose file cannot be created.
+        #[cfg(feature = "sqlite")]
+        let e = tokencache::store::SqliteStore::open("/nonexistent-tokencache-dir/x.db").unwrap_err();
+        #[cfg(not(feature = "sqlite"))]
+        let e = RedisStore::open(
+            "redis://127.0.0.1:1/",
+            RedisOptions { connect_timeout: Duration::from_millis(50), ..Default::default() },
+        )
+        .unwrap()
+        .get("x")
+        .unwrap_err();
+        Err(e)
+    }
+}
+
+impl Store for Switchable {
+    fn get(&self, key: &str) -> tokencache::Result<Option<Bytes>> {
+        self.check()?;
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> tokencache::Result<()> {
+        self.check()?;
+        self.inner.set(key, value, expiry)
+    }
+    fn remove(&self, key: &str) -> tokencache::Result<()> {
+        self.check()?;
+        self.inner.remove(key)
+    }
+    fn purge_expired(&self) -> tokencache::Result<u64> {
+        self.check()?;
+        self.inner.purge_expired()
+    }
+    fn as_versioned(&self) -> Option<&dyn VersionedStore> {
+        Some(self)
+    }
+}
+
+impl L2Store for Switchable {}
+
+impl VersionedStore for Switchable {
+    fn get_versioned(&self, key: &str) -> tokencache::Result<Option<tokencache::store::VersionedBlob>> {
+        self.check()?;
+        self.inner.get_versioned(key)
+    }
+    fn version(&self, key: &str) -> tokencache::Result<Option<tokencache::store::Version>> {
+        self.check()?;
+        self.inner.version(key)
+    }
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<tokencache::store::Version>,
+        value: Bytes,
+        expiry: Expiry,
+    ) -> tokencache::Result<CasOutcome> {
+        self.check()?;
+        self.inner.compare_and_set(key, expected, value, expiry)
+    }
+    fn compare_and_remove(&self, key: &str, expected: tokencache::store::Version) -> tokencache::Result<bool> {
+        self.check()?;
+        self.inner.compare_and_remove(key, expected)
+    }
+}
+
+/// An L2 outage: under ServeFromL1 a save reaches L1 alone and the L1 copy is
+/// served unchecked; once L2 answers again, the next check drops that copy (L2
+/// never had it) and L2's is served. Under Propagate the save fails.
+#[test]
+fn an_l2_outage_follows_the_failure_policy() {
+    use tokencache::store::L2FailurePolicy;
+    let clock = Millis::default();
+    let inner = Arc::new(MemoryStore::default());
+    let l2 = Arc::new(Switchable { inner: inner.clone(), down: false.into() });
+    let opts = |policy| TieredOptions {
+        on_l2_failure: policy,
+        circuit_failure_threshold: 0,
+        version_clock: clock.clock(),
+        ..Default::default()
+    };
+    let p = CacheProvider::new(TieredStore::new(l2.clone(), opts(L2FailurePolicy::ServeFromL1)).unwrap());
+    p.with_partition(PARTITION, |c| c.add_json(&at_event("one", "secret-1"), None).unwrap()).unwrap();
+
+    l2.down.store(true, Ordering::SeqCst);
+    p.with_partition(PARTITION, |c| c.add_json(&at_event("two", "secret-2"), None).unwrap()).unwrap();
+    clock.advance(5000);
+    assert_eq!(tokens(&p.load(PARTITION).unwrap()).len(), 2, "served from L1, the check failing");
+    assert!(p.store().stats().l2_errors > 0);
+
+    l2.down.store(false, Ordering::SeqCst);
+    clock.advance(5000);
+    assert_eq!(tokens(&p.load(PARTITION).unwrap()).keys().collect::<Vec<_>>(), ["one"], "L2's copy again");
+    assert_eq!(p.store().stats().stale_l1_drops, 1);
+
+    let strict = CacheProvider::new(TieredStore::new(l2.clone(), opts(L2FailurePolicy::Propagate)).unwrap());
+    let c = strict.load(PARTITION).unwrap();
+    c.add_json(&at_event("three", "secret-3"), None).unwrap();
+    l2.down.store(true, Ordering::SeqCst);
+    assert_eq!(c.save().unwrap_err().kind(), tokencache::ErrorKind::Io);
+    l2.down.store(false, Ordering::SeqCst);
+    assert!(!tokens(&CacheProvider::new(inner).load(PARTITION).unwrap()).contains_key("three"));
+}
