@@ -94,3 +94,25 @@ def test_bad_arguments():
         tokencache.CacheProvider(object())
     with pytest.raises(TypeError):
         tokencache.CacheProvider(tokencache.MemoryStore()).cache_for(1)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "tiered"])
+def test_overlapping_blocks_on_one_partition_lose_nothing(kind, tmp_path):
+    """Two requests on one partition at once (two providers, as two servers would be):
+    the one that saves last merges onto what the other saved instead of overwriting it."""
+    if kind == "sqlite":
+        path = str(tmp_path / "cache.sqlite")
+        a, b = (tokencache.CacheProvider(tokencache.SqliteStore(path)) for _ in range(2))
+    else:
+        shared = tokencache.MemoryStore()
+        wrap = (lambda s: tokencache.TieredStore(s, l2_version_check_interval=0)) if kind == "tiered" else (lambda s: s)
+        a, b = tokencache.CacheProvider(wrap(shared)), tokencache.CacheProvider(wrap(shared))
+    with a.cache_for("k") as first:
+        first.add(app_event("base"), now=NOW)
+    with a.cache_for("k") as slow:
+        with b.cache_for("k") as fast:
+            fast.add(app_event("fast"), now=NOW)
+        slow.add(app_event("slow"), now=NOW)
+    with b.cache_for("k") as cache:
+        assert realms(cache) == ["base", "fast", "slow"]
+    assert a.stats()["conflicts"] >= 1 and a.stats()["merges"] >= 1 and a.stats()["merge_lost"] == 0

@@ -402,3 +402,26 @@ def test_bad_store_arguments_are_typed_errors():
     assert enc_tiered.stats()["inner"]["l1_entries"] == 1
     with pytest.raises(TypeError):
         tokencache.TieredStore(enc_tiered)
+
+
+@needs_redis
+@pytest.mark.parametrize("layers", ["redis", "tiered", "encrypted-tiered"])
+def test_overlapping_blocks_on_two_servers_merge_through_redis(layers):
+    p, key = prefix(), tokencache.EncryptionKey.generate()
+
+    def server():
+        store = redis(key_prefix=p)
+        if layers == "encrypted-tiered":
+            store = tokencache.EncryptedStore(store, key)
+        if layers != "redis":
+            store = tokencache.TieredStore(store, l2_version_check_interval=0)
+        return tokencache.CacheProvider(store)
+
+    a, b = server(), server()
+    with a.cache_for("k") as slow:
+        with b.cache_for("k") as fast:
+            add_app_token(fast, "fast")
+        add_app_token(slow, "slow")
+    with server().cache_for("k") as cache:
+        assert tenants_of(cache) == ["fast", "slow"]
+    assert a.stats()["merges"] >= 1

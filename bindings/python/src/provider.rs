@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use tokencache::{CacheProvider, OnBadBlob, ProviderOptions, TokenCache};
+use tokencache::{CacheProvider, OnBadBlob, PartitionCache, ProviderOptions, TokenCache};
 
 use crate::cache::TokenCacheCore;
 use crate::errors::{invalid_argument, to_py_err};
@@ -84,6 +84,11 @@ impl CacheProviderCore {
         d.set_item("writes", s.writes)?;
         d.set_item("removals", s.removals)?;
         d.set_item("bad_blobs", s.bad_blobs)?;
+        d.set_item("conflicts", s.conflicts)?;
+        d.set_item("merges", s.merges)?;
+        d.set_item("retries", s.retries)?;
+        d.set_item("merge_lost", s.merge_lost)?;
+        d.set_item("exclusive_saves", s.exclusive_saves)?;
         d.set_item("store", self.store.get().stats(py)?)?;
         Ok(d)
     }
@@ -91,7 +96,7 @@ impl CacheProviderCore {
     /// A context manager: `with provider.cache_for(key) as cache:` gives partition
     /// `key`'s cache, saved at the end of the block if it changed.
     fn cache_for(&self, partition_key: &Bound<'_, PyString>) -> PyResult<PartitionBlock> {
-        Ok(PartitionBlock { provider: self.inner.clone(), key: partition_key.to_cow()?.into_owned(), cache: None })
+        Ok(PartitionBlock { open: None, provider: self.inner.clone(), key: partition_key.to_cow()?.into_owned() })
     }
 
     fn __repr__(&self) -> String {
@@ -103,23 +108,48 @@ impl CacheProviderCore {
     }
 }
 
+/// A partition loaded when a block starts, kept until it ends so that the save
+/// knows what the block started from (on a versioned store, a save that finds the
+/// partition changed meanwhile merges the block's changes onto the newer copy).
+struct OpenPartition {
+    /// Borrows the provider of the [`PartitionBlock`] holding this (see there).
+    partition: PartitionCache<'static, DynStore>,
+    /// The block's `SerializableTokenCache`.
+    cache: Arc<TokenCache>,
+}
+
 /// What `cache_for` returns (see [`CacheProviderCore::cache_for`]).
 #[pyclass(module = "tokencache._tokencache")]
 pub(crate) struct PartitionBlock {
+    /// Declared before `provider`, so dropped before it: it borrows `*provider`.
+    open: Option<OpenPartition>,
+    /// Never replaced: `open` borrows what it points to.
     provider: Arc<CacheProvider<DynStore>>,
     key: String,
-    cache: Option<Arc<TokenCache>>,
 }
 
 #[pymethods]
 impl PartitionBlock {
     fn __enter__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let (provider, key) = (&self.provider, &self.key);
-        let text = py.detach(|| provider.load(key).map(|p| p.serialize())).map_err(|e| to_py_err(py, e, None))?;
+        // SAFETY: the reference points into the `Arc`'s allocation, which does not move
+        // and lives as long as `self.provider`. The only place it is kept is
+        // `self.open`, which is dropped before `self.provider` (field order), is taken
+        // out only within a method of `self` and dropped there, and `self.provider` is
+        // never reassigned.
+        let provider: &'static CacheProvider<DynStore> = unsafe { &*Arc::as_ptr(&self.provider) };
+        let key = &self.key;
+        let (partition, text) = py
+            .detach(|| {
+                provider.load(key).map(|p| {
+                    let text = p.serialize();
+                    (p, text)
+                })
+            })
+            .map_err(|e| to_py_err(py, e, None))?;
         let obj = py.import("tokencache")?.getattr("SerializableTokenCache")?.call0()?;
-        let inner = obj.cast::<TokenCacheCore>()?.get().inner.clone();
-        py.detach(|| inner.deserialize(&text)).map_err(|e| to_py_err(py, e, None))?;
-        self.cache = Some(inner);
+        let cache = obj.cast::<TokenCacheCore>()?.get().inner.clone();
+        py.detach(|| cache.deserialize(&text)).map_err(|e| to_py_err(py, e, None))?;
+        self.open = Some(OpenPartition { partition, cache });
         Ok(obj.unbind())
     }
 
@@ -127,18 +157,14 @@ impl PartitionBlock {
     /// obtained are real); never suppresses the block's exception.
     #[pyo3(signature = (*_exc))]
     fn __exit__(&mut self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        let Some(cache) = self.cache.take() else { return Ok(false) };
+        let Some(OpenPartition { partition, cache }) = self.open.take() else { return Ok(false) };
         if !cache.has_state_changed() {
             return Ok(false);
         }
-        let (provider, key) = (&self.provider, &self.key);
         py.detach(|| {
-            let text = cache.serialize();
-            provider.with_partition(key, |c| {
-                c.deserialize(&text)?;
-                c.set_state_changed(true);
-                Ok(())
-            })?
+            partition.deserialize(&cache.serialize())?;
+            partition.set_state_changed(true);
+            partition.save()
         })
         .map_err(|e| to_py_err(py, e, None))?;
         Ok(false)

@@ -144,6 +144,8 @@ fn tiered_stats<'py>(
     d.set_item("l2_latency_p99", secs(s.l2_latency_p99))?;
     d.set_item("l1_entries", s.l1_entries)?;
     d.set_item("l1_bytes", s.l1_bytes)?;
+    d.set_item("l2_version_checks", s.l2_version_checks)?;
+    d.set_item("stale_l1_drops", s.stale_l1_drops)?;
     d.set_item("l1_evictions", evictions(py, l1.map_or((0, 0), MemoryStore::evictions))?)?;
     Ok(())
 }
@@ -390,7 +392,8 @@ impl TieredStoreCore {
     #[new]
     #[pyo3(signature = (l2, *, l1_max_bytes=524288000, disable_l1=false, l1_expiration_ratio=1.0,
         absolute_expiration_relative_to_now=None, sliding_expiration=None, l1_backfill_ttl=300.0,
-        on_l2_failure="serve_from_l1", circuit_failure_threshold=3, circuit_cool_down=10.0))]
+        on_l2_failure="serve_from_l1", circuit_failure_threshold=3, circuit_cool_down=10.0,
+        l2_version_check_interval=1.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -404,6 +407,7 @@ impl TieredStoreCore {
         on_l2_failure: &str,
         circuit_failure_threshold: u32,
         circuit_cool_down: f64,
+        l2_version_check_interval: f64,
     ) -> PyResult<PyClassInitializer<Self>> {
         let Some(l2_store) = l2.get().kind.l2() else {
             return Err(PyTypeError::new_err(
@@ -425,6 +429,7 @@ impl TieredStoreCore {
             on_l2_failure: failure_policy(py, on_l2_failure)?,
             circuit_failure_threshold,
             circuit_cool_down: seconds(py, circuit_cool_down, "circuit_cool_down")?,
+            l2_version_check_interval: seconds(py, l2_version_check_interval, "l2_version_check_interval")?,
             ..TieredOptions::default()
         };
         let store = TieredStore::new(l2_store, options).map_err(|e| to_py_err(py, e, None))?;

@@ -217,6 +217,7 @@ class TieredStore(Store):
         on_l2_failure: str = "serve_from_l1",
         circuit_failure_threshold: int = 3,
         circuit_cool_down: float = 10.0,
+        l2_version_check_interval: float = 1.0,
     ) -> "TieredStore": ...
 
 @final
