@@ -130,3 +130,10 @@ impl CacheHandle {
         }
     }
 }
+
+// A `tc_cache` may be used from any thread at once: what it holds must be Send + Sync (a
+// core change that broke this fails to compile here instead of racing in C programs).
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<CacheHandle>();
+};

@@ -358,3 +358,10 @@ pub unsafe extern "C" fn tc_provider_free(provider: *const tc_provider) {
         unsafe { free_arc(provider) }
     }
 }
+
+// A `tc_provider` may be used from any thread at once: what it holds must be Send + Sync (a
+// core change that broke this fails to compile here instead of racing in C programs).
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Provider>();
+};

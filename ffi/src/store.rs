@@ -351,3 +351,10 @@ pub unsafe extern "C" fn tc_store_free(store: *const tc_store) {
         unsafe { free_arc(store) }
     }
 }
+
+// A `tc_store` may be used from any thread at once: what it holds must be Send + Sync (a
+// core change that broke this fails to compile here instead of racing in C programs).
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<StoreHandle>();
+};

@@ -28,11 +28,21 @@ static bool redis_ctl(const char *verb) {
     return system(cmd) == 0;
 }
 
-static const tc_store *redis_store(const char *url) {
+/* Options with timeouts of `ms` each. Long ones let a TLS handshake finish under
+ * valgrind on a loaded machine; the outage test keeps them short, since while Redis is
+ * down the pool keeps retrying a connection for the whole connect timeout. */
+static tc_redis_options *options_with_timeouts(uint64_t ms) {
     tc_redis_options *options = NULL;
     CHECK_RESULT(tc_redis_options_new(&options), TC_RESULT_OK);
+    CHECK_RESULT(tc_redis_options_set_timeouts(options, ms, ms, ms), TC_RESULT_OK);
+    return options;
+}
+
+static tc_redis_options *patient_options(void) { return options_with_timeouts(10000); }
+
+static const tc_store *redis_store(const char *url, uint64_t timeout_ms) {
+    tc_redis_options *options = options_with_timeouts(timeout_ms);
     CHECK_RESULT(tc_redis_options_set_key_prefix(options, prefix), TC_RESULT_OK);
-    CHECK_RESULT(tc_redis_options_set_timeouts(options, 500, 500, 500), TC_RESULT_OK);
     CHECK_RESULT(tc_redis_options_set_max_connections(options, 4), TC_RESULT_OK);
     const tc_store *store = NULL;
     CHECK_RESULT(tc_store_redis_open(url, options, &store), TC_RESULT_OK);
@@ -79,7 +89,7 @@ static tc_store_stats store_stats(const tc_store *store) {
 }
 
 static void redis_round_trip(const char *url) {
-    const tc_store *store = redis_store(url);
+    const tc_store *store = redis_store(url, 10000);
     const tc_provider *writer = provider_over(store);
     const tc_provider *reader = provider_over(store);
     tc_store_free(store);
@@ -109,7 +119,7 @@ static void redis_round_trip(const char *url) {
 }
 
 static void tiered_survives_a_redis_outage(const char *url) {
-    const tc_store *redis = redis_store(url);
+    const tc_store *redis = redis_store(url, 1000);
     tc_tiered_options *options = NULL;
     CHECK_RESULT(tc_tiered_options_new(&options), TC_RESULT_OK);
     CHECK_RESULT(tc_tiered_options_set_on_l2_failure(options, TC_L2_FAILURE_POLICY_SERVE_FROM_L1), TC_RESULT_OK);
@@ -177,7 +187,9 @@ static void cluster_and_tls(void) {
             nodes[n++] = url;
         }
         const tc_store *store = NULL;
-        CHECK_RESULT(tc_store_redis_cluster_open(nodes, n, NULL, &store), TC_RESULT_OK);
+        tc_redis_options *options = patient_options();
+        CHECK_RESULT(tc_store_redis_cluster_open(nodes, n, options, &store), TC_RESULT_OK);
+        tc_redis_options_free(options);
         const tc_provider *provider = provider_over(store);
         for (int i = 0; i < 6; i++) { /* partitions spread over the slots */
             char key[32], secret[32];
@@ -200,8 +212,7 @@ static void cluster_and_tls(void) {
         size_t ca_len = 0;
         char *ca = test_read_file(ca_path, &ca_len);
         CHECK(ca != NULL);
-        tc_redis_options *options = NULL;
-        CHECK_RESULT(tc_redis_options_new(&options), TC_RESULT_OK);
+        tc_redis_options *options = patient_options();
         CHECK_RESULT(tc_redis_options_set_tls_root_certificates(options, (const uint8_t *)ca, ca_len), TC_RESULT_OK);
         free(ca);
         const tc_store *store = NULL;
