@@ -425,3 +425,22 @@ def test_overlapping_blocks_on_two_servers_merge_through_redis(layers):
     with server().cache_for("k") as cache:
         assert tenants_of(cache) == ["fast", "slow"]
     assert a.stats()["merges"] >= 1
+
+
+@needs_redis
+def test_a_blob_copied_to_another_users_key_fails_authentication():
+    """The partition key is authenticated with each blob: someone with write access to
+    Redis cannot replay Alice's tokens under Mallory's partition key."""
+    plain = redis()
+    store = tokencache.EncryptedStore(plain, tokencache.EncryptionKey.generate())
+    with tokencache.CacheProvider(store).cache_for("alice") as cache:
+        add_app_token(cache, "alice")
+    port = REDIS_URL.rsplit(":", 1)[1]
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", port, "copy", plain.key_for("alice"),
+                    plain.key_for("mallory")], check=True, capture_output=True)
+    with pytest.raises(tokencache.DecryptionFailedError):
+        with tokencache.CacheProvider(store).cache_for("mallory"):
+            pass
+    assert store.stats()["decryption_failures"] == 1 and store.stats()["key_mismatches"] == 0
+    with tokencache.CacheProvider(store).cache_for("alice") as cache:
+        assert tenants_of(cache) == ["alice"]
