@@ -2,10 +2,12 @@
 //!
 //! The native module `tokencache._tokencache` of the Python package `tokencache`:
 //! drop-ins for msal's `TokenCache` and `SerializableTokenCache` and for
-//! msal-extensions' `PersistedTokenCache`, and a `CacheProvider` over a
-//! `MemoryStore` or `SqliteStore`, backed by the `tokencache` crate. A thin adapter: it converts Python objects to the core's
-//! JSON values and back, releases the GIL around core work, and maps the core's
-//! errors to exception classes. Every rule about what a cache holds lives in the
+//! msal-extensions' `PersistedTokenCache`, a `CacheProvider` over the stores
+//! (`MemoryStore`, `SqliteStore`, `RedisStore`, `TieredStore`, `EncryptedStore`; see
+//! `stores.rs`), and before/after-access observers (`notify.rs`), backed by the
+//! `tokencache` crate. A thin adapter: it converts Python objects to the core's JSON
+//! values and back, releases the GIL around core work, and maps the core's errors to
+//! exception classes. Every rule about what a cache holds lives in the
 //! core; see `core/src/lib.rs`.
 //!
 //! The public Python classes are in `python/tokencache/__init__.py` (they subclass
