@@ -2,6 +2,7 @@
  * TC_RESULT_KEY_MISMATCH), a provider saving only what changed, bad stored blobs, and a
  * cache kept in a file. Redis is in test_redis.c. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, mkstemp, setenv */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +373,60 @@ static void file_backed_cache_writes_through(void) {
     CHECK(system(cmd) == 0);
 }
 
+/* Threads that each open the file as a separate process would and add tokens at the
+ * same time: every token is in the file at the end, one write per add. */
+#define FILE_WRITERS 6
+#define FILE_ADDS 20
+
+static char shared_path[256];
+
+static void *file_writer(void *arg) {
+    size_t t = (size_t)arg;
+    const tc_cache *cache = NULL;
+    if (!CHECK_RESULT(tc_cache_open_file(shared_path, 20000, TC_ON_CORRUPT_MOVE_ASIDE_AND_FAIL, &cache), TC_RESULT_OK)) {
+        return NULL;
+    }
+    for (int i = 0; i < FILE_ADDS; i++) {
+        char tenant[32];
+        snprintf(tenant, sizeof tenant, "writer-%zu-%d", t, i);
+        char *event = test_app_event(tenant, TEST_GRAPH, tenant);
+        CHECK_RESULT(tc_cache_add_event(cache, event, TEST_NOW), TC_RESULT_OK);
+        free(event);
+    }
+    uint64_t reads = 0, writes = 0;
+    CHECK_RESULT(tc_cache_get_file_io(cache, &reads, &writes), TC_RESULT_OK);
+    CHECK(writes == FILE_ADDS);
+    tc_cache_free(cache);
+    return NULL;
+}
+
+static void file_writers_share_one_file(void) {
+    char dir[] = "/tmp/tokencache-c-shared-XXXXXX";
+    if (!CHECK(mkdtemp(dir) != NULL)) return;
+    snprintf(shared_path, sizeof shared_path, "%s/msal_token_cache.json", dir);
+    pthread_t threads[FILE_WRITERS];
+    for (size_t t = 0; t < FILE_WRITERS; t++) CHECK(pthread_create(&threads[t], NULL, file_writer, (void *)t) == 0);
+    for (size_t t = 0; t < FILE_WRITERS; t++) pthread_join(threads[t], NULL);
+
+    const tc_cache *cache = NULL;
+    CHECK_RESULT(tc_cache_open_file(shared_path, 0, TC_ON_CORRUPT_MOVE_ASIDE_AND_FAIL, &cache), TC_RESULT_OK);
+    tc_bytes tokens = {NULL, 0};
+    CHECK_RESULT(tc_cache_search(cache, TC_CREDENTIAL_TYPE_ACCESS_TOKEN, NULL, 0, NULL, TEST_NOW, &tokens),
+                 TC_RESULT_OK);
+    for (size_t t = 0; t < FILE_WRITERS; t++) {
+        for (int i = 0; i < FILE_ADDS; i++) {
+            char secret[40];
+            snprintf(secret, sizeof secret, "\"writer-%zu-%d\"", t, i);
+            CHECK(test_bytes_contain(&tokens, secret));
+        }
+    }
+    tc_bytes_free(&tokens);
+    tc_cache_free(cache);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     provider_saves_only_what_changed();
     provider_misuse_is_refused();
@@ -380,5 +435,6 @@ int main(void) {
     encryption_with_a_wrong_key_is_a_typed_error();
     tiered_over_encrypted_over_sqlite_reports_every_layer();
     file_backed_cache_writes_through();
+    file_writers_share_one_file();
     return test_finish("stores");
 }
