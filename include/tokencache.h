@@ -1078,6 +1078,21 @@ tc_result tc_store_encrypted_new(const struct tc_store *inner,
                                  uint32_t flags,
                                  const struct tc_store **store_out);
 
+// Rotates keys while the store is in use: later writes are sealed with `ring`'s
+// primary key, and reads open blobs sealed with any key of `ring` (keep the old primary
+// in it until what it sealed has been rewritten or has expired). It applies to the
+// outermost encrypted store of `store`'s stack (e.g. the L2 of a tiered store over an
+// encrypted one); a stack with none is `TC_RESULT_INVALID_ARGUMENT`. `ring` is copied.
+//
+// Safe while other threads use the store: each operation uses the old ring or the new
+// one, never a mix.
+//
+// # Safety
+// `store` must be NULL or a live store; `ring` NULL or a live ring not being changed by
+// another thread.
+tc_result tc_store_set_key_ring(const struct tc_store *store,
+                                const struct tc_key_ring *ring);
+
 // Creates options with no limits and writes them to `*options_out`.
 //
 // The caller owns the options and must release them with `tc_cache_options_free`.

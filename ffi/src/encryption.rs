@@ -243,6 +243,60 @@ pub unsafe extern "C" fn tc_store_encrypted_new(
     }
 }
 
+/// An encrypted store of any inner store, as a stack keeps it: its counters, and its key
+/// ring to replace.
+#[cfg(feature = "encryption")]
+pub(crate) trait KeyedStore: Send + Sync {
+    fn stats(&self) -> tokencache_core::store::EncryptionStats;
+    fn set_key_ring(&self, ring: KeyRing);
+}
+
+#[cfg(feature = "encryption")]
+impl<S: tokencache_core::store::Store> KeyedStore for tokencache_core::store::EncryptedStore<S> {
+    fn stats(&self) -> tokencache_core::store::EncryptionStats {
+        tokencache_core::store::EncryptedStore::stats(self)
+    }
+    fn set_key_ring(&self, ring: KeyRing) {
+        tokencache_core::store::EncryptedStore::set_key_ring(self, ring)
+    }
+}
+
+/// Rotates keys while the store is in use: later writes are sealed with `ring`'s
+/// primary key, and reads open blobs sealed with any key of `ring` (keep the old primary
+/// in it until what it sealed has been rewritten or has expired). It applies to the
+/// outermost encrypted store of `store`'s stack (e.g. the L2 of a tiered store over an
+/// encrypted one); a stack with none is `TC_RESULT_INVALID_ARGUMENT`. `ring` is copied.
+///
+/// Safe while other threads use the store: each operation uses the old ring or the new
+/// one, never a mix.
+///
+/// # Safety
+/// `store` must be NULL or a live store; `ring` NULL or a live ring not being changed by
+/// another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_store_set_key_ring(store: *const tc_store, ring: *const tc_key_ring) -> tc_result {
+    ffi_panic_boundary! {
+        let store = try_ref_from_ptr!(store);
+        let ring = try_ref_from_ptr!(ring);
+        try_result!(set_ring(store, ring));
+        tc_result::Ok
+    }
+}
+
+#[cfg(feature = "encryption")]
+fn set_ring(store: &StoreHandle, ring: &KeyRing) -> Result<(), Failure> {
+    let encrypted = store
+        .encrypted()
+        .ok_or_else(|| Failure::new(tc_result::InvalidArgument, "the store has no encrypted layer"))?;
+    encrypted.set_key_ring(ring.clone());
+    Ok(())
+}
+
+#[cfg(not(feature = "encryption"))]
+fn set_ring(_: &StoreHandle, ring: &KeyRing) -> Result<(), Failure> {
+    match *ring {}
+}
+
 #[cfg(feature = "encryption")]
 fn encrypted(inner: &StoreHandle, ring: &KeyRing, flags: u32) -> Result<StoreHandle, Failure> {
     use std::sync::Arc;
@@ -259,13 +313,11 @@ fn encrypted(inner: &StoreHandle, ring: &KeyRing, flags: u32) -> Result<StoreHan
     Ok(match inner.as_l2() {
         Ok(l2) => {
             let store = Arc::new(EncryptedStore::with_options(l2, ring.clone(), options));
-            let stats = store.clone();
-            StoreHandle::l2(store, Layer::Encrypted(Arc::new(move || stats.stats())), Some(inner))
+            StoreHandle::l2(store.clone(), Layer::Encrypted(store), Some(inner))
         }
         Err(_) => {
             let store = Arc::new(EncryptedStore::with_options(inner.store(), ring.clone(), options));
-            let stats = store.clone();
-            StoreHandle::plain(store, Layer::Encrypted(Arc::new(move || stats.stats())), Some(inner))
+            StoreHandle::plain(store.clone(), Layer::Encrypted(store), Some(inner))
         }
     })
 }

@@ -138,7 +138,7 @@ pub(crate) enum Layer {
     Redis,
     Tiered(Arc<TieredStore<DynL2>>),
     #[cfg(feature = "encryption")]
-    Encrypted(Arc<dyn Fn() -> tokencache_core::store::EncryptionStats + Send + Sync>),
+    Encrypted(Arc<dyn crate::encryption::KeyedStore>),
 }
 
 /// The value behind a `tc_store` pointer: the store, the same store as an L2 when it
@@ -173,6 +173,15 @@ impl StoreHandle {
     pub(crate) fn as_l2(&self) -> Result<DynL2, Failure> {
         self.l2.clone().ok_or_else(|| {
             Failure::new(tc_result::InvalidArgument, "a tiered store can't be the L2 of another tiered store")
+        })
+    }
+
+    /// The outermost encrypted store of the stack, if any.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn encrypted(&self) -> Option<&Arc<dyn crate::encryption::KeyedStore>> {
+        self.layers.iter().find_map(|layer| match layer {
+            Layer::Encrypted(store) => Some(store),
+            _ => None,
         })
     }
 
@@ -220,9 +229,9 @@ impl StoreHandle {
                     out.l1_bytes += s.l1_bytes as u64;
                 }
                 #[cfg(feature = "encryption")]
-                Layer::Encrypted(stats) => {
+                Layer::Encrypted(store) => {
                     out.layers |= tc_store_layer::Encrypted as u32;
-                    let s = stats();
+                    let s = store.stats();
                     out.key_mismatches += s.key_mismatches;
                     out.decryption_failures += s.decryption_failures;
                     out.unencrypted_reads += s.unencrypted_reads;

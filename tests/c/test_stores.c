@@ -237,6 +237,23 @@ static void encryption_with_a_wrong_key_is_a_typed_error(void) {
     const tc_provider *pr = provider_over(enc_rotated, NULL);
     CHECK(holds_user(pr, "u1.t1"));
 
+    /* Rotation while in use: tc_store_set_key_ring on a live store. */
+    const tc_store *live = encrypted_over(plain, ring_a, 0);
+    const tc_provider *pl = provider_over(live, NULL);
+    save_user(pl, "u5.t1");                                          /* sealed with A */
+    CHECK_RESULT(tc_store_set_key_ring(live, ring_b), TC_RESULT_OK); /* B primary, A kept */
+    CHECK(holds_user(pl, "u5.t1"));
+    save_user(pl, "u6.t1"); /* sealed with B */
+    tc_key_ring *only_b = ring_of(0xb2);
+    CHECK_RESULT(tc_store_set_key_ring(live, only_b), TC_RESULT_OK);
+    tc_key_ring_free(only_b);
+    CHECK(holds_user(pl, "u6.t1"));
+    CHECK_RESULT(tc_provider_load(pl, "u5.t1", &cache), TC_RESULT_KEY_MISMATCH); /* A dropped */
+    CHECK_RESULT(tc_store_set_key_ring(plain, ring_a), TC_RESULT_INVALID_ARGUMENT);
+    CHECK(test_last_error_contains("no encrypted layer"));
+    tc_provider_free(pl);
+    tc_store_free(live);
+
     /* The blob read without decryption is not a cache: a miss, or an error if asked. */
     const tc_provider *raw = provider_over(plain, NULL);
     CHECK(!holds_user(raw, "u1.t1"));
