@@ -400,6 +400,34 @@ mod tests {
     }
 
     #[test]
+    fn times_come_from_cached_at_or_last_modification_time_as_numbers_or_strings() {
+        let v = |t: &str| json::parse(t).unwrap();
+        assert_eq!(entry_time(&v(r#"{"cached_at": "17"}"#)), Some(17));
+        assert_eq!(entry_time(&v(r#"{"cached_at": 17}"#)), Some(17));
+        assert_eq!(entry_time(&v(r#"{"last_modification_time": "18"}"#)), Some(18));
+        assert_eq!(entry_time(&v(r#"{"cached_at": "x", "last_modification_time": "18"}"#)), Some(18));
+        assert_eq!(entry_time(&v(r#"{"realm": "r"}"#)), None);
+        // Refresh tokens: the newer last_modification_time wins.
+        let rt = |secret: &str, t: i64| {
+            format!(r#"{{"RefreshToken": {{"k": {{"secret": "{secret}", "last_modification_time": "{t}"}}}}}}"#)
+        };
+        let (m, _) = merge(Some(&rt("base", 1)), &rt("ours", 5), Some(&rt("theirs", 9)), 5).unwrap();
+        assert!(m.contains("theirs") && !m.contains("ours"));
+    }
+
+    #[test]
+    fn sections_ours_lacks_and_unknown_ones_are_kept() {
+        let theirs = r#"{"AccessToken": {}, "Unknown": {"u": {"x": 1}}, "Extra": [1, 2]}"#;
+        let ours = r#"{"AccessToken": {"a": {"secret": "s"}}, "AppMetadata": {"m": {"client_id": "c"}}}"#;
+        let (m, r) = merge(None, ours, Some(theirs), 0).unwrap();
+        assert_eq!(r.taken, 2);
+        assert_eq!(
+            m,
+            r#"{"AccessToken":{"a":{"secret":"s"}},"Unknown":{"u":{"x":1}},"Extra":[1,2],"AppMetadata":{"m":{"client_id":"c"}}}"#
+        );
+    }
+
+    #[test]
     fn unreadable_base_or_theirs_is_empty_and_ours_must_parse() {
         let ours = doc(&[at("a", "a1", 1)]);
         let (m, _) = merge(Some("not json"), &ours, Some("[1]"), 1).unwrap();

@@ -44,6 +44,10 @@ fn concurrent_saves_keep_both_sides_tokens() {
     let blob = store.get(PARTITION).unwrap().unwrap();
     let text = std::str::from_utf8(&blob).unwrap();
     assert!(text.starts_with("{\n    \"AccessToken\": {"), "msal Python's layout");
+    // Byte for byte what msal Python's serialize() writes for that cache.
+    let again = tokencache::TokenCache::new();
+    again.deserialize(text).unwrap();
+    assert_eq!(again.serialize(), text);
 }
 
 #[test]
