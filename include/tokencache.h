@@ -405,7 +405,8 @@ typedef struct tc_key_ring tc_key_ring;
 typedef struct tc_provider tc_provider;
 
 // Options of a provider. A new one holds the defaults: partitions kept until their
-// suggested expiry, no sliding expiration, `TC_ON_BAD_BLOB_TREAT_AS_MISS`.
+// suggested expiry, no sliding expiration, `TC_ON_BAD_BLOB_TREAT_AS_MISS`, at most 16
+// merges per save.
 //
 // Ownership: `tc_provider_options_new` creates one; the caller owns it and releases
 // it with `tc_provider_options_free`. `tc_provider_new` copies it.
@@ -413,7 +414,8 @@ typedef struct tc_provider tc_provider;
 // Thread-safety: not synchronized; use one from one thread at a time.
 //
 // Methods: `tc_provider_options_new`, `tc_provider_options_free`,
-// `tc_provider_options_set_expiration`, `tc_provider_options_set_on_bad_blob`.
+// `tc_provider_options_set_expiration`, `tc_provider_options_set_on_bad_blob`,
+// `tc_provider_options_set_max_merge_retries`.
 typedef struct tc_provider_options tc_provider_options;
 
 // Options of a Redis store. A new one holds the defaults: key prefix
@@ -462,7 +464,7 @@ typedef struct tc_store tc_store;
 // `tc_tiered_options_set_l1_max_bytes`, `tc_tiered_options_set_disable_l1`,
 // `tc_tiered_options_set_l1_expiration_ratio`, `tc_tiered_options_set_expiration`,
 // `tc_tiered_options_set_l1_backfill_ttl`, `tc_tiered_options_set_on_l2_failure`,
-// `tc_tiered_options_set_circuit_breaker`.
+// `tc_tiered_options_set_circuit_breaker`, `tc_tiered_options_set_l2_version_check_interval`.
 typedef struct tc_tiered_options tc_tiered_options;
 
 // A byte buffer returned by the library: `len` bytes at `data`, followed by one NUL
@@ -585,6 +587,9 @@ typedef struct tc_provider_stats {
   // Changes dropped in merges because the other writer's were newer (or removed the
   // entry).
   uint64_t merge_lost;
+  // Saves that, after repeated conflicts, merged and wrote with the other writers
+  // held off.
+  uint64_t exclusive_saves;
 } tc_provider_stats;
 
 // Counters of every layer of a store, as `tc_store_get_stats` reports them. A field
@@ -618,6 +623,11 @@ typedef struct tc_store_stats {
   uint64_t l1_entries;
   // Tiered: bytes in L1 (blobs plus keys).
   uint64_t l1_bytes;
+  // Tiered over a versioned L2: L1 copies checked against L2's version.
+  uint64_t l2_version_checks;
+  // Tiered over a versioned L2: L1 copies dropped because another writer had changed
+  // the partition in L2.
+  uint64_t stale_l1_drops;
   // Encrypted: blobs sealed with a key the ring lacks.
   uint64_t key_mismatches;
   // Encrypted: blobs that failed authentication or were not envelopes.
@@ -1251,6 +1261,15 @@ tc_result tc_provider_options_set_expiration(struct tc_provider_options *options
 tc_result tc_provider_options_set_on_bad_blob(struct tc_provider_options *options,
                                               uint32_t on_bad_blob);
 
+// On a store that keeps versions: how many times one save merges and retries after
+// conflicting writes before it fails with `TC_RESULT_LOCK_TIMEOUT` (nothing written).
+// Default 16.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_provider_options_set_max_merge_retries(struct tc_provider_options *options,
+                                                    uint32_t retries);
+
 // Creates a provider over `store` and writes it to `*provider_out`. `options` is NULL
 // for the defaults, else copied. The provider keeps the store alive, so the caller
 // may free its `store` pointer right after.
@@ -1552,6 +1571,16 @@ tc_result tc_tiered_options_set_on_l2_failure(struct tc_tiered_options *options,
 tc_result tc_tiered_options_set_circuit_breaker(struct tc_tiered_options *options,
                                                 uint32_t failure_threshold,
                                                 uint64_t cool_down_ms);
+
+// Over an L2 that keeps versions (memory, SQLite, Redis): how often, in milliseconds,
+// a read served from L1 first asks L2 whether its copy is still current (one small
+// round trip) and drops it if another instance changed the partition. 0 checks on every
+// read. Default 1 000.
+//
+// # Safety
+// `options` must be NULL or live options not in use by another thread.
+tc_result tc_tiered_options_set_l2_version_check_interval(struct tc_tiered_options *options,
+                                                          uint64_t interval_ms);
 
 // Creates a tiered store: an in-memory L1 over `l2`, and writes it to `*store_out`.
 // Reads go to L1, then to L2 (a hit there is copied into L1); writes go to both.

@@ -6,7 +6,9 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use tokencache_core::store::Store;
-use tokencache_core::{CacheProvider, OnBadBlob, PartitionCache, ProviderOptions, TokenCache};
+use tokencache_core::{
+    CacheProvider, DEFAULT_MAX_MERGE_RETRIES, OnBadBlob, PartitionCache, ProviderOptions, TokenCache,
+};
 
 use crate::arguments::try_str;
 use crate::backing::CacheHandle;
@@ -70,7 +72,8 @@ pub enum tc_on_bad_blob {
 }
 
 /// Options of a provider. A new one holds the defaults: partitions kept until their
-/// suggested expiry, no sliding expiration, `TC_ON_BAD_BLOB_TREAT_AS_MISS`.
+/// suggested expiry, no sliding expiration, `TC_ON_BAD_BLOB_TREAT_AS_MISS`, at most 16
+/// merges per save.
 ///
 /// Ownership: `tc_provider_options_new` creates one; the caller owns it and releases
 /// it with `tc_provider_options_free`. `tc_provider_new` copies it.
@@ -78,14 +81,28 @@ pub enum tc_on_bad_blob {
 /// Thread-safety: not synchronized; use one from one thread at a time.
 ///
 /// Methods: `tc_provider_options_new`, `tc_provider_options_free`,
-/// `tc_provider_options_set_expiration`, `tc_provider_options_set_on_bad_blob`.
+/// `tc_provider_options_set_expiration`, `tc_provider_options_set_on_bad_blob`,
+/// `tc_provider_options_set_max_merge_retries`.
 pub struct tc_provider_options {
     _private: [u8; 0],
 }
 
 impl Castable for tc_provider_options {
     type Ownership = OwnershipBox;
-    type RustType = ProviderOptions;
+    type RustType = ProviderSettings;
+}
+
+/// What `tc_provider_options` holds: core's options and the provider's merge bound.
+#[derive(Clone, Debug)]
+pub(crate) struct ProviderSettings {
+    options: ProviderOptions,
+    max_merge_retries: u32,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        ProviderSettings { options: ProviderOptions::default(), max_merge_retries: DEFAULT_MAX_MERGE_RETRIES }
+    }
 }
 
 /// Counters of a provider since its creation, as `tc_provider_get_stats` reports them.
@@ -112,6 +129,9 @@ pub struct tc_provider_stats {
     /// Changes dropped in merges because the other writer's were newer (or removed the
     /// entry).
     pub merge_lost: u64,
+    /// Saves that, after repeated conflicts, merged and wrote with the other writers
+    /// held off.
+    pub exclusive_saves: u64,
 }
 
 /// A partition a provider loaded, held by a `tc_cache` until `tc_provider_save`.
@@ -156,7 +176,7 @@ impl ProviderPartition {
 pub unsafe extern "C" fn tc_provider_options_new(options_out: *mut *mut tc_provider_options) -> tc_result {
     ffi_panic_boundary! {
         let out = try_out!(options_out);
-        out.write(to_boxed_mut_ptr(ProviderOptions::default()));
+        out.write(to_boxed_mut_ptr(ProviderSettings::default()));
         tc_result::Ok
     }
 }
@@ -190,8 +210,8 @@ pub unsafe extern "C" fn tc_provider_options_set_expiration(
         if absolute_secs < 0 || sliding_secs < 0 {
             return Failure::new(tc_result::InvalidArgument, "expiration seconds must not be negative").record();
         }
-        options.absolute_expiration_secs = (absolute_secs != 0).then_some(absolute_secs);
-        options.sliding_expiration_secs = (sliding_secs != 0).then_some(sliding_secs);
+        options.options.absolute_expiration_secs = (absolute_secs != 0).then_some(absolute_secs);
+        options.options.sliding_expiration_secs = (sliding_secs != 0).then_some(sliding_secs);
         tc_result::Ok
     }
 }
@@ -208,7 +228,7 @@ pub unsafe extern "C" fn tc_provider_options_set_on_bad_blob(
 ) -> tc_result {
     ffi_panic_boundary! {
         let options = try_mut_from_ptr!(options);
-        options.on_bad_blob = match on_bad_blob {
+        options.options.on_bad_blob = match on_bad_blob {
             v if v == tc_on_bad_blob::TreatAsMiss as u32 => OnBadBlob::TreatAsMiss,
             v if v == tc_on_bad_blob::Fail as u32 => OnBadBlob::Fail,
             v => {
@@ -216,6 +236,23 @@ pub unsafe extern "C" fn tc_provider_options_set_on_bad_blob(
                     .record();
             }
         };
+        tc_result::Ok
+    }
+}
+
+/// On a store that keeps versions: how many times one save merges and retries after
+/// conflicting writes before it fails with `TC_RESULT_LOCK_TIMEOUT` (nothing written).
+/// Default 16.
+///
+/// # Safety
+/// `options` must be NULL or live options not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_provider_options_set_max_merge_retries(
+    options: *mut tc_provider_options,
+    retries: u32,
+) -> tc_result {
+    ffi_panic_boundary! {
+        try_mut_from_ptr!(options).max_merge_retries = retries;
         tc_result::Ok
     }
 }
@@ -238,9 +275,12 @@ pub unsafe extern "C" fn tc_provider_new(
     ffi_panic_boundary! {
         let store = try_ref_from_ptr!(store);
         // SAFETY: the caller passes NULL or live options (documented above).
-        let options = unsafe { crate::handle::try_from(options, "options") }.map_or_else(|_| ProviderOptions::default(), Clone::clone);
+        let settings = unsafe { crate::handle::try_from(options, "options") }
+            .map_or_else(|_| ProviderSettings::default(), Clone::clone);
         let out = try_out!(provider_out);
-        out.write(to_arc_const_ptr(CacheProvider::with_options(store.store(), options)));
+        let provider =
+            CacheProvider::with_options(store.store(), settings.options).with_max_merge_retries(settings.max_merge_retries);
+        out.write(to_arc_const_ptr(provider));
         tc_result::Ok
     }
 }
@@ -340,6 +380,7 @@ pub unsafe extern "C" fn tc_provider_get_stats(
             merges: s.merges,
             retries: s.retries,
             merge_lost: s.merge_lost,
+            exclusive_saves: s.exclusive_saves,
         });
         tc_result::Ok
     }

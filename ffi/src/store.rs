@@ -105,6 +105,11 @@ pub struct tc_store_stats {
     pub l1_entries: u64,
     /// Tiered: bytes in L1 (blobs plus keys).
     pub l1_bytes: u64,
+    /// Tiered over a versioned L2: L1 copies checked against L2's version.
+    pub l2_version_checks: u64,
+    /// Tiered over a versioned L2: L1 copies dropped because another writer had changed
+    /// the partition in L2.
+    pub stale_l1_drops: u64,
     /// Encrypted: blobs sealed with a key the ring lacks.
     pub key_mismatches: u64,
     /// Encrypted: blobs that failed authentication or were not envelopes.
@@ -227,6 +232,8 @@ impl StoreHandle {
                     out.l2_latency_p99_ns = nanos(s.l2_latency_p99);
                     out.l1_entries += s.l1_entries as u64;
                     out.l1_bytes += s.l1_bytes as u64;
+                    out.l2_version_checks += s.l2_version_checks;
+                    out.stale_l1_drops += s.stale_l1_drops;
                 }
                 #[cfg(feature = "encryption")]
                 Layer::Encrypted(store) => {

@@ -46,7 +46,7 @@ pub enum tc_l2_failure_policy {
 /// `tc_tiered_options_set_l1_max_bytes`, `tc_tiered_options_set_disable_l1`,
 /// `tc_tiered_options_set_l1_expiration_ratio`, `tc_tiered_options_set_expiration`,
 /// `tc_tiered_options_set_l1_backfill_ttl`, `tc_tiered_options_set_on_l2_failure`,
-/// `tc_tiered_options_set_circuit_breaker`.
+/// `tc_tiered_options_set_circuit_breaker`, `tc_tiered_options_set_l2_version_check_interval`.
 pub struct tc_tiered_options {
     _private: [u8; 0],
 }
@@ -220,6 +220,24 @@ pub unsafe extern "C" fn tc_tiered_options_set_circuit_breaker(
         let options = try_mut_from_ptr!(options);
         options.circuit_failure_threshold = failure_threshold;
         options.circuit_cool_down = Duration::from_millis(cool_down_ms);
+        tc_result::Ok
+    }
+}
+
+/// Over an L2 that keeps versions (memory, SQLite, Redis): how often, in milliseconds,
+/// a read served from L1 first asks L2 whether its copy is still current (one small
+/// round trip) and drops it if another instance changed the partition. 0 checks on every
+/// read. Default 1 000.
+///
+/// # Safety
+/// `options` must be NULL or live options not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_tiered_options_set_l2_version_check_interval(
+    options: *mut tc_tiered_options,
+    interval_ms: u64,
+) -> tc_result {
+    ffi_panic_boundary! {
+        try_mut_from_ptr!(options).l2_version_check_interval = Duration::from_millis(interval_ms);
         tc_result::Ok
     }
 }

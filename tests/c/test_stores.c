@@ -156,6 +156,47 @@ static void concurrent_saves_merge(void) {
     tc_store_free(store);
 }
 
+/* Two instances, each with its own L1, over one versioned L2: a read served from L1
+ * checks L2's version first (interval 0: every read) and drops a stale copy, so the
+ * other instance's write is seen at once (Microsoft.Identity.Web #1388). */
+static void stale_l1_copies_are_dropped(void) {
+    const tc_store *l2 = memory_store();
+    tc_tiered_options *options = NULL;
+    CHECK_RESULT(tc_tiered_options_new(&options), TC_RESULT_OK);
+    CHECK_RESULT(tc_tiered_options_set_l2_version_check_interval(options, 0), TC_RESULT_OK);
+    const tc_store *tiered_a = NULL, *tiered_b = NULL;
+    CHECK_RESULT(tc_store_tiered_new(l2, options, &tiered_a), TC_RESULT_OK);
+    CHECK_RESULT(tc_store_tiered_new(l2, options, &tiered_b), TC_RESULT_OK);
+    tc_tiered_options_free(options);
+    tc_provider_options *provider_options = NULL;
+    CHECK_RESULT(tc_provider_options_new(&provider_options), TC_RESULT_OK);
+    CHECK_RESULT(tc_provider_options_set_max_merge_retries(provider_options, 4), TC_RESULT_OK);
+    const tc_provider *a = provider_over(tiered_a, provider_options);
+    const tc_provider *b = provider_over(tiered_b, provider_options);
+    tc_provider_options_free(provider_options);
+
+    save_user(a, "u1.t1");
+    CHECK(holds_user(b, "u1.t1")); /* B's L1 now has a copy */
+    const tc_cache *cache = NULL;
+    CHECK_RESULT(tc_provider_load(a, "u1.t1", &cache), TC_RESULT_OK);
+    CHECK_RESULT(tc_cache_add_event(cache, TEST_USER_EVENT, TEST_NOW + 100), TC_RESULT_OK); /* renewed */
+    CHECK_RESULT(tc_provider_save(a, cache), TC_RESULT_OK);
+    CHECK_RESULT(tc_provider_load(b, "u1.t1", &cache), TC_RESULT_OK);
+    tc_bytes found = {NULL, 0};
+    CHECK_RESULT(tc_cache_search(cache, TC_CREDENTIAL_TYPE_ACCESS_TOKEN, NULL, 0, NULL, TEST_NOW, &found), TC_RESULT_OK);
+    CHECK(test_bytes_contain(&found, "1700000100")); /* the renewed token's cached_at */
+    tc_bytes_free(&found);
+    tc_cache_free(cache);
+    tc_store_stats s = store_stats(tiered_b);
+    CHECK(s.stale_l1_drops == 1 && s.l2_version_checks == 1); /* B's first load missed L1 */
+
+    tc_provider_free(a);
+    tc_provider_free(b);
+    tc_store_free(tiered_a);
+    tc_store_free(tiered_b);
+    tc_store_free(l2);
+}
+
 static void sqlite_keeps_partitions_across_opens(void) {
     char dir[] = "/tmp/tokencache-c-sqlite-XXXXXX";
     if (!CHECK(mkdtemp(dir) != NULL)) return;
@@ -448,6 +489,7 @@ int main(void) {
     provider_saves_only_what_changed();
     provider_misuse_is_refused();
     concurrent_saves_merge();
+    stale_l1_copies_are_dropped();
     sqlite_keeps_partitions_across_opens();
     encryption_with_a_wrong_key_is_a_typed_error();
     tiered_over_encrypted_over_sqlite_reports_every_layer();
