@@ -320,6 +320,10 @@ pub unsafe extern "C" fn tc_provider_load(
 /// changed (with its suggested expiry; removing the partition if it became empty), and
 /// frees the cache.
 ///
+/// On a store that keeps versions, a partition another writer saved since the load gets
+/// this cache's changes merged onto it (see `tc_provider`); after the options' most merges
+/// the save fails with `TC_RESULT_LOCK_TIMEOUT` and writes nothing.
+///
 /// The call takes over `cache` whatever it returns: don't use or free it afterwards.
 /// When the write fails (e.g. `TC_RESULT_STORE_UNAVAILABLE`) the changes are lost; a
 /// cache that is not from this provider is freed too, with
