@@ -40,13 +40,28 @@ pub(crate) fn value_hash(raw: RawField<'_>) -> u64 {
     h.write_u8(raw.kind as u8);
     let b = raw.text.as_bytes();
     if b.len() <= 4 * SAMPLE {
-        h.write(b);
+        write_folded(&mut h, b);
     } else {
         h.write_usize(b.len());
-        h.write(&b[..SAMPLE]);
-        h.write(&b[b.len() - SAMPLE..]);
+        write_folded(&mut h, &b[..SAMPLE]);
+        write_folded(&mut h, &b[b.len() - SAMPLE..]);
     }
     h.finish()
+}
+
+/// Writes `bytes` ASCII-lower-cased, in 64-byte pieces whatever their case, so that
+/// values differing only in case share a posting: sharing mode finds another SDK's
+/// copy of an item through it (`Contoso` and `contoso` are one tenant to every SDK),
+/// and exact queries lose nothing, because candidates are verified field by field.
+#[inline]
+fn write_folded(h: &mut impl Hasher, bytes: &[u8]) {
+    let mut buf = [0u8; 64];
+    for piece in bytes.chunks(64) {
+        let out = &mut buf[..piece.len()];
+        out.copy_from_slice(piece);
+        out.make_ascii_lowercase();
+        h.write(out);
+    }
 }
 
 #[inline]

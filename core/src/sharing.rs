@@ -163,36 +163,48 @@ fn scopes_intersect(new_target: &str, cached_target: &str) -> bool {
     new.iter().any(|s| cached.contains(s))
 }
 
-/// The slots (with their decoded keys) of `ct` that hold the same item as `e`.
-/// Candidates come from the client-id (or, for accounts, home-account-id) index.
-fn copies(doc: &Document, ct: CredentialType, e: &Entry, also: impl Fn(&Entry) -> bool) -> Vec<(u32, String)> {
-    let Some(section) = doc.section(ct) else { return Vec::new() };
-    let name = match ct {
-        CredentialType::Account => "home_account_id",
-        _ => "client_id",
+/// The fields every copy of `e`'s item has with the same text (up to case), as
+/// query conditions that narrow the search to them through the index: the client id,
+/// the tenant and a non-empty home account id. (Environments differ between copies,
+/// and an app token's home account id is `null` in one SDK and `""` in another.)
+fn narrowing(ct: CredentialType, e: &Entry) -> Map {
+    let mut q = Map::new();
+    let fields: &[(&str, u8)] = match ct {
+        CredentialType::AccessToken | CredentialType::IdToken => {
+            &[("client_id", field::CLIENT_ID), ("realm", field::REALM), ("home_account_id", field::HOME_ACCOUNT_ID)]
+        }
+        CredentialType::RefreshToken => &[("client_id", field::CLIENT_ID), ("home_account_id", field::HOME_ACCOUNT_ID)],
+        CredentialType::Account => &[("home_account_id", field::HOME_ACCOUNT_ID), ("realm", field::REALM)],
+        CredentialType::AppMetadata => &[("client_id", field::CLIENT_ID)],
     };
+    for (name, id) in fields {
+        let value = text(e, *id);
+        if !value.is_empty() {
+            q.insert(*name, Value::from(value.into_owned()));
+        }
+    }
+    q
+}
+
+/// The slots (with their decoded keys) of `ct` whose entries pass `also`, among those
+/// that have the fields of `narrow` (compared without case: the index folds case).
+fn copies(doc: &Document, ct: CredentialType, narrow: &Map, also: impl Fn(&Entry) -> bool) -> Vec<(u32, String)> {
+    let Some(section) = doc.section(ct) else { return Vec::new() };
     let mut out = Vec::new();
     let mut consider = |i: u32, stored: &Entry, key: &str| {
         if also(stored) {
             out.push((i, unescape(key).into_owned()));
         }
     };
-    match e.get(name).filter(|v| matches!(v, Value::String(s) if !s.is_empty())) {
-        Some(v) => {
-            let mut q = Map::new();
-            q.insert(name, v);
-            let query = Query::new(Some(&q));
-            match Document::candidates(section, &query, &[]) {
-                Some(slots) => {
-                    for i in slots {
-                        if let Some(slot) = section.slot(i)
-                            && let Stored::Entry(stored) = &slot.value
-                        {
-                            consider(i, stored, &slot.key);
-                        }
-                    }
+    let query = Query::new(Some(narrow));
+    match Document::candidates(section, &query, &[]) {
+        Some(slots) => {
+            for i in slots {
+                if let Some(slot) = section.slot(i)
+                    && let Stored::Entry(stored) = &slot.value
+                {
+                    consider(i, stored, &slot.key);
                 }
-                None => scan(section, &mut consider),
             }
         }
         None => scan(section, &mut consider),
@@ -283,7 +295,8 @@ fn shared_style(ct: CredentialType, entry: Entry, key: &str) -> (Entry, String) 
 pub(crate) fn file(doc: &mut Document, ct: CredentialType, key: &str, entry: Entry, now: i64) {
     let entry = with_empty_home_account(ct, entry);
     let escaped = escape_key(key).into_owned();
-    let found = copies(doc, ct, &entry, |stored| same_item(ct, stored, &entry));
+    let narrow = narrowing(ct, &entry);
+    let found = copies(doc, ct, &narrow, |stored| same_item(ct, stored, &entry));
     let primary = found.iter().find(|(_, k)| escape_key(k) == escaped.as_str()).or(found.first()).cloned();
     let filed_key = match &primary {
         None => {
@@ -302,7 +315,7 @@ pub(crate) fn file(doc: &mut Document, ct: CredentialType, key: &str, entry: Ent
     if ct == CredentialType::AccessToken {
         let target = text(&entry, field::TARGET).into_owned();
         stale.extend(
-            copies(doc, ct, &entry, |stored| {
+            copies(doc, ct, &narrow, |stored| {
                 same_token_family(stored, &entry) && scopes_intersect(&target, &text(stored, field::TARGET))
             })
             .into_iter()
@@ -330,13 +343,16 @@ pub(crate) fn find_access_token(
     ext_cache_key: Option<&str>,
 ) -> Option<Entry> {
     let ct = CredentialType::AccessToken;
-    let mut probe = Map::new();
-    probe.insert("client_id", Value::from(client_id));
-    let probe = Entry::from_map(&probe).ok()?;
     let (hid, realm, ext) =
         (home_account_id.unwrap_or("").to_ascii_lowercase(), realm.to_ascii_lowercase(), ext_cache_key.unwrap_or(""));
+    let mut narrow = Map::new();
+    for (name, value) in [("client_id", client_id), ("realm", &realm), ("home_account_id", &hid)] {
+        if !value.is_empty() {
+            narrow.insert(name, Value::from(value));
+        }
+    }
     let wanted = scope_set(target);
-    let found = copies(doc, ct, &probe, |e| {
+    let found = copies(doc, ct, &narrow, |e| {
         text(e, field::HOME_ACCOUNT_ID) == hid
             && same_cloud(&text(e, field::ENVIRONMENT), environment)
             && text(e, field::REALM) == realm
@@ -356,7 +372,7 @@ pub(crate) fn locate(doc: &Document, ct: CredentialType, msal_key: &str, old: &E
     {
         return msal_key.to_owned();
     }
-    let found = copies(doc, ct, old, |stored| same_item(ct, stored, old));
+    let found = copies(doc, ct, &narrowing(ct, old), |stored| same_item(ct, stored, old));
     let section = doc.section(ct);
     let equal = found.iter().find(|(i, _)| section.and_then(|s| s.entry(*i)).is_some_and(|e| e.same_content(old)));
     let same_secret = found.iter().find(|(i, _)| {
