@@ -280,3 +280,36 @@ fn default_mode_output_is_untouched_by_the_switch() {
     assert_eq!(a.serialize(), b.serialize());
     assert!(a.serialize().contains(r#""home_account_id": null"#));
 }
+
+#[test]
+fn copies_are_found_whatever_the_case_of_their_ids_among_many_tenants() {
+    // The peer spelt the tenant and client id in capitals; other tenants' tokens of the
+    // same app surround it (the index, not a scan, must find the copy).
+    let c = cache(true);
+    let upper = node_file().replace(
+        r#""client_id": "daemon", "secret": "node-app-at", "realm": "tid""#,
+        r#""client_id": "DAEMON", "secret": "node-app-at", "realm": "TID""#,
+    );
+    c.deserialize(&upper).unwrap();
+    for t in 0..50 {
+        let event = app_event("https://graph.microsoft.com/.default", &format!("other-{t}"))
+            .replace("/tid/", &format!("/t{t}/"));
+        c.add_json(&event, Some(NOW)).unwrap();
+    }
+    assert_eq!(keys(&c, "AccessToken").len(), 52);
+
+    let at = c.get_access_token(
+        None,
+        "login.microsoftonline.com",
+        "daemon",
+        "tid",
+        &["https://graph.microsoft.com/.default"],
+        None,
+    );
+    assert_eq!(at.and_then(|e| e.secret().map(|s| s.to_string())).as_deref(), Some("node-app-at"));
+
+    c.add_json(&app_event("https://graph.microsoft.com/.default", "renewed-app-at"), Some(NOW + 10)).unwrap();
+    assert_eq!(keys(&c, "AccessToken").len(), 52, "filed over the peer's copy, not beside it");
+    let doc = c.serialize();
+    assert!(!doc.contains("node-app-at") && doc.contains("renewed-app-at"));
+}
