@@ -67,6 +67,9 @@ enum tc_result
   TC_RESULT_INVALID_ENTRY = 3001,
   // Nothing matches: no such token, metadata or partition. Not a failure of the cache.
   TC_RESULT_NOT_FOUND = 4000,
+  // The fetch callback of `tc_cache_get_or_fetch_access_token` reported a failure
+  // (every caller waiting on that fetch gets it; nothing was cached).
+  TC_RESULT_FETCH_FAILED = 4001,
   // Reading or writing a file failed (core `Io`).
   TC_RESULT_IO = 5000,
   // Another process held the cache's lock too long (core `LockTimeout`).
@@ -358,6 +361,26 @@ typedef struct tc_cache tc_cache;
 // `tc_cache_options_set_absolute_expiration`, `tc_cache_options_set_sliding_expiration`.
 typedef struct tc_cache_options tc_cache_options;
 
+// Coalesces concurrent misses of one access token into one call of the fetch callback
+// given to `tc_cache_get_or_fetch_access_token`; the others wait for its result.
+// Created with a lease (`tc_coalescer_new_with_lease`), it also makes the processes
+// sharing a SQLite or Redis store take turns: one fetches, the others poll the cache.
+//
+// Ownership: created by `tc_coalescer_new` or `tc_coalescer_new_with_lease`; the
+// caller owns it and releases it with `tc_coalescer_free`, after every call using it
+// has returned. One coalescer may serve many caches.
+//
+// Thread-safety: every function but `tc_coalescer_free` may be called from any number
+// of threads at once.
+//
+// Methods: `tc_coalescer_new`, `tc_coalescer_new_with_lease`, `tc_coalescer_get_stats`,
+// `tc_coalescer_free`, and `tc_cache_get_or_fetch_access_token`.
+typedef struct tc_coalescer tc_coalescer;
+
+// Where a fetch callback hands over its result: one of `tc_fetch_reply_set_event`
+// (success) or `tc_fetch_reply_set_error` (failure). Valid only during the callback.
+typedef struct tc_fetch_reply tc_fetch_reply;
+
 // The keys an encrypted store knows: the primary (first) encrypts, any decrypts. To
 // rotate, make the new key primary and keep the old one until what it sealed has been
 // rewritten or has expired.
@@ -431,6 +454,21 @@ typedef struct tc_provider_options tc_provider_options;
 // `tc_redis_options_set_key_prefix`, `tc_redis_options_set_max_connections`,
 // `tc_redis_options_set_timeouts`, `tc_redis_options_set_tls_root_certificates`.
 typedef struct tc_redis_options tc_redis_options;
+
+// Reports each access token once when it becomes due for renewal (its `refresh_on`
+// passed or its expiry is within the horizon), however often it is polled: poll it
+// from a timer and renew what it returns. A renewed token is a new issuance and is
+// reported again when it is due in turn.
+//
+// Ownership: `tc_refresh_watcher_new` creates one; the caller owns it and releases it
+// with `tc_refresh_watcher_free`.
+//
+// Thread-safety: `tc_refresh_watcher_poll` may be called from any thread; concurrent
+// polls each get a disjoint part of the newly due tokens.
+//
+// Methods: `tc_refresh_watcher_new`, `tc_refresh_watcher_poll`,
+// `tc_refresh_watcher_free`.
+typedef struct tc_refresh_watcher tc_refresh_watcher;
 
 // A store of cache partitions: a key-value store of serialized partitions with
 // expiry, which a `tc_provider` loads caches from and saves them to.
@@ -515,6 +553,36 @@ typedef struct tc_access_event {
 // must not unwind (throw a C++ exception or `longjmp`) out of the call.
 typedef void (*tc_access_callback)(void *user_data,
                                    const struct tc_access_event *event);
+
+// Counters of a coalescer since its creation.
+typedef struct tc_coalesce_stats {
+  // Calls answered from the cache at once.
+  uint64_t hits;
+  // Flights started: calls that missed with no flight under way for their key.
+  uint64_t flights;
+  // Fetch callbacks run.
+  uint64_t fetches;
+  // Calls that waited for another caller's fetch instead of fetching.
+  uint64_t coalesced;
+  // Flights whose fetch failed.
+  uint64_t failures;
+  // Calls that gave up waiting (`TC_RESULT_LOCK_TIMEOUT`).
+  uint64_t timeouts;
+  // Flights that found another process's lease and polled the cache.
+  uint64_t lease_waits;
+  // Of those, flights the other process's token answered.
+  uint64_t lease_served;
+  // Lease operations that failed (the flight then fetched without one).
+  uint64_t lease_errors;
+} tc_coalesce_stats;
+
+// Fetches a token for `tc_cache_get_or_fetch_access_token`: requests it from the token
+// endpoint, gives the response to `reply` with `tc_fetch_reply_set_event` and returns
+// true; or returns false (after `tc_fetch_reply_set_error`, if it has a message). It
+// runs on the thread of the call that leads the flight, with no lock held, and must
+// not unwind (throw a C++ exception or `longjmp`) out of the call.
+typedef bool (*tc_fetch_callback)(void *user_data,
+                                  struct tc_fetch_reply *reply);
 
 // The limits a cache was built with, as `tc_cache_get_limits` reports them. 0 in a
 // field means "no limit".
@@ -870,6 +938,24 @@ tc_result tc_cache_set_state_changed(const struct tc_cache *cache,
 tc_result tc_cache_len(const struct tc_cache *cache,
                        size_t *len_out);
 
+// Turns sharing mode on or off (off by default). In sharing mode the cache treats the
+// aliases of one Microsoft cloud as one environment and `""` and `null` home account
+// ids of app tokens as one, and files what it writes so that msal-node does not meet
+// duplicates: for a cache file several SDKs share. Off, output is byte for byte msal
+// Python's. A file-backed cache keeps the mode across reloads.
+//
+// # Safety
+// `cache` must be NULL or a live cache.
+tc_result tc_cache_set_sharing(const struct tc_cache *cache,
+                               bool on);
+
+// Writes whether sharing mode is on to `*on_out`.
+//
+// # Safety
+// `cache` must be NULL or a live cache; `on_out` NULL or valid for one write.
+tc_result tc_cache_get_sharing(const struct tc_cache *cache,
+                               bool *on_out);
+
 // Installs before/after-access callbacks on the cache, replacing any installed before;
 // `before` and `after` both NULL removes them. Either may be NULL alone.
 //
@@ -890,6 +976,96 @@ tc_result tc_cache_set_access_callbacks(const struct tc_cache *cache,
                                         tc_access_callback before,
                                         tc_access_callback after,
                                         void *user_data);
+
+// Creates a coalescer for the threads of this process and writes it to
+// `*coalescer_out`.
+//
+// # Safety
+// `coalescer_out` must be NULL or valid for writing one pointer.
+tc_result tc_coalescer_new(struct tc_coalescer **coalescer_out);
+
+// Creates a coalescer whose flights also take a lease in `store` (a SQLite or Redis
+// store, or a stack over one; the store is shared, not consumed), so that of the
+// processes sharing it one fetches a token at a time while the others poll their
+// cache. `lease_ttl_ms` bounds how long a crashed holder blocks the others (0: 10 s);
+// make it longer than a fetch takes.
+//
+// Fails with `TC_RESULT_INVALID_ARGUMENT` for a store that can't hold leases (memory).
+//
+// # Safety
+// `store` must be NULL or a live store; `coalescer_out` NULL or valid for writing one
+// pointer.
+tc_result tc_coalescer_new_with_lease(const struct tc_store *store,
+                                      uint64_t lease_ttl_ms,
+                                      struct tc_coalescer **coalescer_out);
+
+// Writes the coalescer's counters to `*stats_out`.
+//
+// # Safety
+// `coalescer` must be NULL or a live coalescer; `stats_out` NULL or valid for one write.
+tc_result tc_coalescer_get_stats(const struct tc_coalescer *coalescer,
+                                 struct tc_coalesce_stats *stats_out);
+
+// Releases a coalescer. NULL is ignored.
+//
+// # Safety
+// `coalescer` must be NULL or a coalescer the caller owns, with no call using it under
+// way.
+void tc_coalescer_free(struct tc_coalescer *coalescer);
+
+// Gives the token response the fetch callback got, as a token response event (the
+// JSON `tc_cache_add_event` takes). It is checked when the callback returns.
+//
+// Fails with `TC_RESULT_INVALID_EVENT` when `event_json` is not a JSON object.
+//
+// # Safety
+// `reply` must be NULL or the reply of a running fetch callback; `event_json` NULL or
+// NUL-terminated.
+tc_result tc_fetch_reply_set_event(struct tc_fetch_reply *reply,
+                                   const char *event_json);
+
+// Says why the fetch failed (every waiting caller gets this message with
+// `TC_RESULT_FETCH_FAILED`). Never put a token or a secret in it.
+//
+// # Safety
+// `reply` must be NULL or the reply of a running fetch callback; `message` NULL or
+// NUL-terminated.
+tc_result tc_fetch_reply_set_error(struct tc_fetch_reply *reply,
+                                   const char *message);
+
+// The access token these fields describe (as `tc_cache_get_access_token` takes them)
+// if the cache holds one expiring more than 5 minutes after `now` (msal's margin) and
+// not past its `refresh_on`; otherwise one call of `fetch` for all the threads that
+// miss this token at the same time through `coalescer`. The response it gives is added
+// to the cache before any of them returns. Writes the token as
+// `tc_cache_get_access_token` does.
+//
+// `timeout_ms` bounds how long a caller waits for another's fetch (0: 30 s); then it
+// fails with `TC_RESULT_LOCK_TIMEOUT`. A failed fetch fails every caller waiting on it
+// with `TC_RESULT_FETCH_FAILED` (or the code of the reason, e.g. `TC_RESULT_INVALID_EVENT`
+// for a response that can't be cached) and caches nothing; the next call fetches again.
+// `TC_RESULT_BUFFER_TOO_SMALL` leaves the fetched token in the cache: call again with the
+// size reported.
+//
+// # Safety
+// As `tc_cache_get_access_token`; `coalescer` NULL or a live coalescer; `fetch` a
+// function that may be called with `user_data` on any thread calling this function.
+tc_result tc_cache_get_or_fetch_access_token(const struct tc_cache *cache,
+                                             const struct tc_coalescer *coalescer,
+                                             const char *home_account_id,
+                                             const char *environment,
+                                             const char *client_id,
+                                             const char *realm,
+                                             const char *const *scopes,
+                                             size_t scopes_len,
+                                             int64_t now,
+                                             uint64_t timeout_ms,
+                                             tc_fetch_callback fetch_callback,
+                                             void *user_data,
+                                             char *secret_out,
+                                             size_t secret_capacity,
+                                             size_t *secret_len_out,
+                                             int64_t *expires_on_out);
 
 // The whole cache as msal Python's `serialize()` writes it (`json.dumps(indent=4)`,
 // byte for byte), in `*document_out`; clears the changed flag.
@@ -920,7 +1096,8 @@ tc_result tc_cache_serialize_compact(const struct tc_cache *cache,
 // Any SDK's cache file loads. Fails with `TC_RESULT_INVALID_UTF8`,
 // `TC_RESULT_INVALID_JSON` (the message has line and column) or
 // `TC_RESULT_NOT_A_CACHE`, and then the cache keeps its previous state.
-// A file-backed cache (`tc_cache_open_file`) refuses it with `TC_RESULT_UNSUPPORTED`.
+// A file-backed cache (`tc_cache_open_file`) replaces its file's content, under its
+// lock, with one write.
 //
 // # Safety
 // `cache` must be NULL or a live cache; `document` NULL or readable for `document_len`
@@ -961,7 +1138,8 @@ tc_result tc_cache_serialize_partition(const struct tc_cache *cache,
 //
 // Fails with `TC_RESULT_INVALID_ARGUMENT` when the blob holds an entry of another
 // partition, or as `tc_cache_deserialize` does; on failure nothing changes.
-// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
+// A file-backed cache makes the change under its file's lock, on the file's current
+// content, and writes it once.
 //
 // # Safety
 // `cache` must be NULL or a live cache; `key` NULL or NUL-terminated; `blob` NULL or
@@ -972,7 +1150,7 @@ tc_result tc_cache_deserialize_partition(const struct tc_cache *cache,
                                          size_t blob_len);
 
 // Removes every entry of partition `key` and writes how many to `*removed_out`.
-// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
+// A file-backed cache makes the change under its file's lock and writes it once.
 //
 // # Safety
 // `cache` must be NULL or a live cache; `key` NULL or NUL-terminated; `removed_out`
@@ -1203,9 +1381,10 @@ tc_result tc_set_log_callback(tc_log_callback callback,
 // it (0: 5 s), after which a call fails with `TC_RESULT_LOCK_TIMEOUT`. `on_corrupt` is a
 // `tc_on_corrupt` value.
 //
-// Changes that replace the cache wholesale (`tc_cache_deserialize`,
-// `tc_cache_deserialize_partition`, `tc_cache_remove_partition`,
-// `tc_cache_set_state_changed`) are refused with `TC_RESULT_UNSUPPORTED`.
+// Changes that replace content (`tc_cache_deserialize`,
+// `tc_cache_deserialize_partition`, `tc_cache_remove_partition`) are made under the
+// file's lock on its current content and written once; `tc_cache_set_state_changed`
+// is refused with `TC_RESULT_UNSUPPORTED` (each change is already written).
 //
 // Fails with `TC_RESULT_IO`, `TC_RESULT_LOCK_TIMEOUT` or `TC_RESULT_CORRUPT` when the
 // file can't be read now. The caller owns the cache and must release it with
@@ -1419,6 +1598,44 @@ tc_result tc_store_redis_cluster_open(const char *const *node_urls,
                                       size_t node_urls_len,
                                       const struct tc_redis_options *options,
                                       const struct tc_store **store_out);
+
+// The access tokens to renew at `now` (`TC_NOW`: the wall clock): those whose
+// `refresh_on` has passed or that expire within `horizon_secs`, never an expired user
+// token whose refresh token is gone. Written to `*results_out` as a JSON array of
+// entries (as `tc_cache_search` gives them; free with `tc_bytes_free`). Renew each with
+// the app's token request; adding the response replaces it.
+//
+// # Safety
+// `cache` must be NULL or a live cache; `results_out` NULL or valid for one write.
+tc_result tc_cache_due_for_refresh(const struct tc_cache *cache,
+                                   int64_t now,
+                                   int64_t horizon_secs,
+                                   struct tc_bytes *results_out);
+
+// Creates a watcher for tokens expiring within `horizon_secs` (or past their
+// `refresh_on`) and writes it to `*watcher_out`.
+//
+// # Safety
+// `watcher_out` must be NULL or valid for writing one pointer.
+tc_result tc_refresh_watcher_new(int64_t horizon_secs,
+                                 struct tc_refresh_watcher **watcher_out);
+
+// The tokens of `cache` due at `now` that no earlier poll of this watcher returned,
+// as `tc_cache_due_for_refresh` writes them (`[]` when there are none).
+//
+// # Safety
+// `watcher` must be NULL or a live watcher; `cache` NULL or a live cache;
+// `results_out` NULL or valid for one write.
+tc_result tc_refresh_watcher_poll(const struct tc_refresh_watcher *watcher,
+                                  const struct tc_cache *cache,
+                                  int64_t now,
+                                  struct tc_bytes *results_out);
+
+// Releases a watcher. NULL is ignored.
+//
+// # Safety
+// `watcher` must be NULL or a watcher the caller owns and no other thread uses.
+void tc_refresh_watcher_free(struct tc_refresh_watcher *watcher);
 
 // The name of a `tc_result` code, e.g. `"the text is not JSON"`.
 //

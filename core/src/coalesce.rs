@@ -278,11 +278,11 @@ impl<T: Clone, E: Clone + From<Error>> Coalescer<T, E> {
         L: FnMut() -> Result<Option<T>, E>,
         F: FnOnce() -> Result<T, E>,
     {
-        // A flight that ended between our lookup and our registering stored its value.
-        if let Some(v) = lookup()? {
-            return Ok(v);
-        }
         let Some((store, options)) = &self.lease else {
+            // A flight that ended between our lookup and our registering stored its value.
+            if let Some(v) = lookup()? {
+                return Ok(v);
+            }
             bump(&self.counters.fetches);
             return fetch();
         };
@@ -293,9 +293,12 @@ impl<T: Clone, E: Clone + From<Error>> Coalescer<T, E> {
             match store.try_acquire(key, &owner, options.ttl) {
                 Ok(true) => {
                     let _held = HeldLease { store: &**store, key, owner };
-                    // The previous holder may have stored the value before releasing.
-                    if waited && let Some(v) = lookup()? {
-                        bump(&self.counters.lease_served);
+                    // Looked up under the lease: a holder (of this process or another)
+                    // that released it since our last lookup stored the value first.
+                    if let Some(v) = lookup()? {
+                        if waited {
+                            bump(&self.counters.lease_served);
+                        }
                         return Ok(v);
                     }
                     bump(&self.counters.fetches);
@@ -306,6 +309,9 @@ impl<T: Clone, E: Clone + From<Error>> Coalescer<T, E> {
                     // A lease only saves requests: without the store, fetch anyway.
                     bump(&self.counters.lease_errors);
                     log::warn!("coalesce: the lease store failed, fetching without a lease: {e}");
+                    if let Some(v) = lookup()? {
+                        return Ok(v);
+                    }
                     bump(&self.counters.fetches);
                     return fetch();
                 }
@@ -473,31 +479,66 @@ impl TokenCache {
     /// A `fetch` error reaches every caller of that flight and nothing is cached; an
     /// event that yields no access token for `query` is an
     /// [`ErrorKind::InvalidEvent`] error.
-    pub fn get_or_fetch_access_token(
+    ///
+    /// The error type is the coalescer's: [`Error`] by default, or the caller's own
+    /// (the C ABI's carries the code its fetch callback returned).
+    pub fn get_or_fetch_access_token<E: Clone + From<Error>>(
         &self,
-        coalescer: &Coalescer<Entry>,
+        coalescer: &Coalescer<Entry, E>,
         query: &AccessTokenQuery,
         timeout: Duration,
-        fetch: impl FnOnce() -> Result<Map>,
-    ) -> Result<Entry> {
-        let scopes: Vec<&str> = query.scopes.iter().map(String::as_str).collect();
-        let find = || {
-            self.get_access_token(
-                query.home_account_id.as_deref(),
-                &query.environment,
-                &query.client_id,
-                &query.realm,
-                &scopes,
-                query.ext_cache_key.as_deref(),
-            )
-        };
-        let lookup = || Ok(find().filter(|at| query.usable(at, query.now.unwrap_or_else(unix_now))));
-        coalescer.get_or_fetch(&query.coalesce_key(), timeout, lookup, || {
-            let event = fetch()?;
-            self.add(&event, query.now)?;
-            find().ok_or_else(|| {
-                Error::new(ErrorKind::InvalidEvent, "the fetched token response holds no access token for this query")
-            })
-        })
+        fetch: impl FnOnce() -> Result<Map, E>,
+    ) -> Result<Entry, E> {
+        coalesced_access_token(coalescer, query, timeout, || Ok(self), |event| self.add(event, query.now), fetch)
     }
+}
+
+impl crate::PersistedTokenCache {
+    /// [`TokenCache::get_or_fetch_access_token`] on the file's current content: the
+    /// lookup picks up what other processes wrote, the fetched token is written through
+    /// (one locked write).
+    pub fn get_or_fetch_access_token<E: Clone + From<Error>>(
+        &self,
+        coalescer: &Coalescer<Entry, E>,
+        query: &AccessTokenQuery,
+        timeout: Duration,
+        fetch: impl FnOnce() -> Result<Map, E>,
+    ) -> Result<Entry, E> {
+        let current = || self.reload().map(|()| self.cache());
+        coalesced_access_token(coalescer, query, timeout, current, |event| self.add(event, query.now), fetch)
+    }
+}
+
+/// The coalesced lookup both caches share: `current` gives the cache to look in (a
+/// file-backed one reloads first), `add` files the fetched event.
+fn coalesced_access_token<'c, E: Clone + From<Error>>(
+    coalescer: &Coalescer<Entry, E>,
+    query: &AccessTokenQuery,
+    timeout: Duration,
+    current: impl Fn() -> Result<&'c TokenCache>,
+    add: impl FnOnce(&Map) -> Result<()>,
+    fetch: impl FnOnce() -> Result<Map, E>,
+) -> Result<Entry, E> {
+    let scopes: Vec<&str> = query.scopes.iter().map(String::as_str).collect();
+    let find = || -> Result<Option<Entry>> {
+        Ok(current()?.get_access_token(
+            query.home_account_id.as_deref(),
+            &query.environment,
+            &query.client_id,
+            &query.realm,
+            &scopes,
+            query.ext_cache_key.as_deref(),
+        ))
+    };
+    let lookup = || Ok(find()?.filter(|at| query.usable(at, query.now.unwrap_or_else(unix_now))));
+    coalescer.get_or_fetch(&query.coalesce_key(), timeout, lookup, || {
+        let event = fetch()?;
+        add(&event)?;
+        find()?.ok_or_else(|| {
+            E::from(Error::new(
+                ErrorKind::InvalidEvent,
+                "the fetched token response holds no access token for this query",
+            ))
+        })
+    })
 }

@@ -139,7 +139,13 @@ impl PersistedTokenCache {
     }
 
     /// Runs `change` on a fresh view under the file lock and writes the result once,
-    /// if anything changed.
+    /// if anything changed (`has_state_changed`). For what the methods here don't
+    /// cover — replacing the document, a partition, marking it changed — with the same
+    /// guarantee: other processes' writes are read first, and none is lost.
+    pub fn update<R>(&self, change: impl FnOnce(&TokenCache) -> Result<R>) -> Result<R> {
+        self.write_through(change)
+    }
+
     fn write_through<R>(&self, change: impl FnOnce(&TokenCache) -> Result<R>) -> Result<R> {
         let lock = self.store.lock()?;
         self.sync(Some(&lock))?;

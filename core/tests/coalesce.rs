@@ -387,6 +387,35 @@ fn an_abandoned_lease_expires_and_a_poller_takes_over() {
     assert_eq!((s.lease_waits, s.fetches), (1, 1));
 }
 
+/// Leases whose every `try_acquire` comes right after another process stored the value
+/// and released its lease (it "finishes" at that moment).
+struct FinishesBeforeEachAcquire {
+    leases: MemoryLeases,
+    stored: std::sync::atomic::AtomicBool,
+}
+
+impl LeaseStore for FinishesBeforeEachAcquire {
+    fn try_acquire(&self, key: &str, owner: &str, ttl: Duration) -> tokencache::Result<bool> {
+        self.stored.store(true, Ordering::SeqCst);
+        self.leases.try_acquire(key, owner, ttl)
+    }
+    fn release(&self, key: &str, owner: &str) -> tokencache::Result<bool> {
+        self.leases.release(key, owner)
+    }
+}
+
+#[test]
+fn a_process_that_finished_just_before_the_lease_was_taken_is_not_fetched_again() {
+    // Another process fetched, stored and released its lease after this caller's
+    // lookups missed and before it took the lease: the value is there, so no fetch.
+    let leases = Arc::new(FinishesBeforeEachAcquire { leases: MemoryLeases::new(), stored: Default::default() });
+    let c: Coalescer<String> = Coalescer::with_lease(leases.clone(), LeaseOptions::default()).unwrap();
+    let lookup = || Ok(leases.stored.load(Ordering::SeqCst).then(|| "the other process's token".to_owned()));
+    let v = c.get_or_fetch("k", LONG, lookup, || Ok("a second request".to_owned())).unwrap();
+    assert_eq!(v, "the other process's token");
+    assert_eq!(c.stats().fetches, 0);
+}
+
 #[test]
 fn a_held_lease_bounds_the_wait_by_the_timeout() {
     let leases = Arc::new(MemoryLeases::new());

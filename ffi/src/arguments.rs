@@ -171,6 +171,41 @@ pub(crate) fn entry(text: &str, name: &str) -> Result<Entry, Failure> {
 }
 
 /// Entries as a JSON array, each entry compact, for results with several entries.
+/// Writes an access token's secret (NUL-terminated) to `secret_out`, its length to
+/// `secret_len_out` and its `expires_on` to `expires_on_out`, or fails with
+/// `TC_RESULT_BUFFER_TOO_SMALL` after writing the length it needs.
+///
+/// # Safety
+/// `secret_out` is writable for `secret_capacity` bytes (NULL only with capacity 0).
+pub(crate) unsafe fn write_secret(
+    entry: &Entry,
+    secret_out: *mut c_char,
+    secret_capacity: usize,
+    secret_len_out: crate::handle::Out<usize>,
+    expires_on_out: crate::handle::Out<i64>,
+) -> tc_result {
+    let secret = entry.secret().unwrap_or_default();
+    if secret.len() >= secret_capacity {
+        secret_len_out.write(secret.len());
+        return Failure::new(
+            tc_result::BufferTooSmall,
+            format_args!("`secret_capacity` is {secret_capacity}; the token needs {} bytes", secret.len() + 1),
+        )
+        .record();
+    }
+    // SAFETY: `secret_out` is writable for `secret_capacity` bytes (the caller's
+    // promise; not NULL since the capacity is not 0), which exceeds the secret's
+    // length, so the secret and its NUL fit; the regions can't overlap since the
+    // secret is owned by the entry.
+    unsafe {
+        std::ptr::copy_nonoverlapping(secret.as_ptr(), secret_out.cast::<u8>(), secret.len());
+        secret_out.add(secret.len()).write(0);
+    }
+    secret_len_out.write(secret.len());
+    expires_on_out.write(entry.get("expires_on").and_then(|v| v.to_python_int()).unwrap_or(0));
+    tc_result::Ok
+}
+
 pub(crate) fn json_array_of_entries(entries: &[Entry]) -> String {
     let texts: Vec<String> = entries.iter().map(Entry::to_json).collect();
     format!("[{}]", texts.join(","))

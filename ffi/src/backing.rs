@@ -7,7 +7,9 @@
 //! file. So one set of functions serves all three, and none can forget the file.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokencache_core::coalesce::{AccessTokenQuery, Coalescer};
 use tokencache_core::{CredentialType, Entry, Map, PersistedTokenCache, TokenCache};
 
 use crate::provider::ProviderPartition;
@@ -56,6 +58,42 @@ impl CacheHandle {
                 format_args!("{what} is not available on a file-backed cache (its changes go to the file one by one)"),
             )),
             _ => Ok(self.memory()),
+        }
+    }
+
+    /// A change that replaces content (the document, a partition): for a file-backed
+    /// cache made under the file lock on its current content and written to the file
+    /// (even though `deserialize` clears the changed flag, which it still does here).
+    pub(crate) fn replace<R>(
+        &self,
+        change: impl FnOnce(&TokenCache) -> tokencache_core::Result<R>,
+    ) -> tokencache_core::Result<R> {
+        match self {
+            CacheHandle::File(persisted) => {
+                let out = persisted.update(|cache| {
+                    let out = change(cache)?;
+                    cache.set_state_changed(true);
+                    Ok(out)
+                })?;
+                persisted.cache().set_state_changed(false);
+                Ok(out)
+            }
+            _ => change(self.memory()),
+        }
+    }
+
+    /// `TokenCache::get_or_fetch_access_token`; a file-backed cache looks in its file's
+    /// current content and writes the fetched token through.
+    pub(crate) fn get_or_fetch_access_token(
+        &self,
+        coalescer: &Coalescer<Entry, Failure>,
+        query: &AccessTokenQuery,
+        timeout: Duration,
+        fetch: impl FnOnce() -> Result<Map, Failure>,
+    ) -> Result<Entry, Failure> {
+        match self {
+            CacheHandle::File(persisted) => persisted.get_or_fetch_access_token(coalescer, query, timeout, fetch),
+            _ => self.memory().get_or_fetch_access_token(coalescer, query, timeout, fetch),
         }
     }
 

@@ -239,26 +239,8 @@ pub unsafe extern "C" fn tc_cache_get_access_token(
         else {
             return Failure::new(tc_result::NotFound, "no access token is filed under that key").record();
         };
-        let secret = entry.secret().unwrap_or_default();
-        if secret.len() >= secret_capacity {
-            secret_len_out.write(secret.len());
-            return Failure::new(
-                tc_result::BufferTooSmall,
-                format_args!("`secret_capacity` is {secret_capacity}; the token needs {} bytes", secret.len() + 1),
-            )
-            .record();
-        }
-        // SAFETY: `secret_out` is writable for `secret_capacity` bytes (the caller's
-        // promise; not NULL since the capacity is not 0), which exceeds the secret's
-        // length, so the secret and its NUL fit; the regions can't overlap since the
-        // secret is owned by the entry.
-        unsafe {
-            std::ptr::copy_nonoverlapping(secret.as_ptr(), secret_out.cast::<u8>(), secret.len());
-            secret_out.add(secret.len()).write(0);
-        }
-        secret_len_out.write(secret.len());
-        expires_on_out.write(entry.get("expires_on").and_then(|v| v.to_python_int()).unwrap_or(0));
-        tc_result::Ok
+        // SAFETY: the caller promised `secret_out` writable for `secret_capacity` bytes.
+        unsafe { arguments::write_secret(&entry, secret_out, secret_capacity, secret_len_out, expires_on_out) }
     }
 }
 
@@ -444,6 +426,37 @@ pub unsafe extern "C" fn tc_cache_len(cache: *const tc_cache, len_out: *mut usiz
         let cache = try_ref_from_ptr!(cache);
         let out = try_out!(len_out);
         out.write(try_result!(cache.current()).len());
+        tc_result::Ok
+    }
+}
+
+/// Turns sharing mode on or off (off by default). In sharing mode the cache treats the
+/// aliases of one Microsoft cloud as one environment and `""` and `null` home account
+/// ids of app tokens as one, and files what it writes so that msal-node does not meet
+/// duplicates: for a cache file several SDKs share. Off, output is byte for byte msal
+/// Python's. A file-backed cache keeps the mode across reloads.
+///
+/// # Safety
+/// `cache` must be NULL or a live cache.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_cache_set_sharing(cache: *const tc_cache, on: bool) -> tc_result {
+    ffi_panic_boundary! {
+        let cache = try_ref_from_ptr!(cache);
+        cache.memory().set_sharing(on);
+        tc_result::Ok
+    }
+}
+
+/// Writes whether sharing mode is on to `*on_out`.
+///
+/// # Safety
+/// `cache` must be NULL or a live cache; `on_out` NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_cache_get_sharing(cache: *const tc_cache, on_out: *mut bool) -> tc_result {
+    ffi_panic_boundary! {
+        let cache = try_ref_from_ptr!(cache);
+        let out = try_out!(on_out);
+        out.write(cache.memory().sharing());
         tc_result::Ok
     }
 }

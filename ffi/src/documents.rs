@@ -54,7 +54,8 @@ pub unsafe extern "C" fn tc_cache_serialize_compact(cache: *const tc_cache, docu
 /// Any SDK's cache file loads. Fails with `TC_RESULT_INVALID_UTF8`,
 /// `TC_RESULT_INVALID_JSON` (the message has line and column) or
 /// `TC_RESULT_NOT_A_CACHE`, and then the cache keeps its previous state.
-/// A file-backed cache (`tc_cache_open_file`) refuses it with `TC_RESULT_UNSUPPORTED`.
+/// A file-backed cache (`tc_cache_open_file`) replaces its file's content, under its
+/// lock, with one write.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache; `document` NULL or readable for `document_len`
@@ -68,7 +69,7 @@ pub unsafe extern "C" fn tc_cache_deserialize(
     ffi_panic_boundary! {
         let cache = try_ref_from_ptr!(cache);
         let text = try_document!(document, document_len);
-        try_result!(try_result!(cache.unpersisted("replacing the whole document")).deserialize(text));
+        try_result!(cache.replace(|c| c.deserialize(text)));
         tc_result::Ok
     }
 }
@@ -123,7 +124,8 @@ pub unsafe extern "C" fn tc_cache_serialize_partition(
 ///
 /// Fails with `TC_RESULT_INVALID_ARGUMENT` when the blob holds an entry of another
 /// partition, or as `tc_cache_deserialize` does; on failure nothing changes.
-/// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
+/// A file-backed cache makes the change under its file's lock, on the file's current
+/// content, and writes it once.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache; `key` NULL or NUL-terminated; `blob` NULL or
@@ -139,13 +141,13 @@ pub unsafe extern "C" fn tc_cache_deserialize_partition(
         let cache = try_ref_from_ptr!(cache);
         let key = try_str!(key);
         let text = try_document!(blob, blob_len);
-        try_result!(try_result!(cache.unpersisted("replacing a partition")).deserialize_partition(key, text));
+        try_result!(cache.replace(|c| c.deserialize_partition(key, text)));
         tc_result::Ok
     }
 }
 
 /// Removes every entry of partition `key` and writes how many to `*removed_out`.
-/// A file-backed cache refuses it with `TC_RESULT_UNSUPPORTED`.
+/// A file-backed cache makes the change under its file's lock and writes it once.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache; `key` NULL or NUL-terminated; `removed_out`
@@ -160,7 +162,7 @@ pub unsafe extern "C" fn tc_cache_remove_partition(
         let cache = try_ref_from_ptr!(cache);
         let key = try_str!(key);
         let out = try_out!(removed_out);
-        out.write(try_result!(cache.unpersisted("removing a partition")).remove_partition(key));
+        out.write(try_result!(cache.replace(|c| Ok(c.remove_partition(key)))));
         tc_result::Ok
     }
 }

@@ -38,9 +38,10 @@ pub enum tc_on_corrupt {
 /// it (0: 5 s), after which a call fails with `TC_RESULT_LOCK_TIMEOUT`. `on_corrupt` is a
 /// `tc_on_corrupt` value.
 ///
-/// Changes that replace the cache wholesale (`tc_cache_deserialize`,
-/// `tc_cache_deserialize_partition`, `tc_cache_remove_partition`,
-/// `tc_cache_set_state_changed`) are refused with `TC_RESULT_UNSUPPORTED`.
+/// Changes that replace content (`tc_cache_deserialize`,
+/// `tc_cache_deserialize_partition`, `tc_cache_remove_partition`) are made under the
+/// file's lock on its current content and written once; `tc_cache_set_state_changed`
+/// is refused with `TC_RESULT_UNSUPPORTED` (each change is already written).
 ///
 /// Fails with `TC_RESULT_IO`, `TC_RESULT_LOCK_TIMEOUT` or `TC_RESULT_CORRUPT` when the
 /// file can't be read now. The caller owns the cache and must release it with

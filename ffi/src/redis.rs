@@ -255,12 +255,12 @@ mod open {
 
     pub(super) fn single(url: &str, settings: RedisSettings) -> Result<StoreHandle, Failure> {
         let store = Arc::new(RedisStore::open(url, options(settings))?);
-        Ok(StoreHandle::l2(store, Layer::Redis, None))
+        Ok(StoreHandle::l2(store.clone(), Layer::Redis, None).with_leases(store))
     }
 
     pub(super) fn cluster(nodes: &[&str], settings: RedisSettings) -> Result<StoreHandle, Failure> {
         let store = Arc::new(RedisStore::open_cluster(nodes.iter().copied(), options(settings))?);
-        Ok(StoreHandle::l2(store, Layer::Redis, None))
+        Ok(StoreHandle::l2(store.clone(), Layer::Redis, None).with_leases(store))
     }
 }
 

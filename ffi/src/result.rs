@@ -44,6 +44,9 @@ pub enum tc_result {
     InvalidEntry = 3001,
     /// Nothing matches: no such token, metadata or partition. Not a failure of the cache.
     NotFound = 4000,
+    /// The fetch callback of `tc_cache_get_or_fetch_access_token` reported a failure
+    /// (every caller waiting on that fetch gets it; nothing was cached).
+    FetchFailed = 4001,
     /// Reading or writing a file failed (core `Io`).
     Io = 5000,
     /// Another process held the cache's lock too long (core `LockTimeout`).
@@ -80,7 +83,8 @@ impl tc_result {
             tc_result::NotACache => tc_result::InvalidEvent,
             tc_result::InvalidEvent => tc_result::InvalidEntry,
             tc_result::InvalidEntry => tc_result::NotFound,
-            tc_result::NotFound => tc_result::Io,
+            tc_result::NotFound => tc_result::FetchFailed,
+            tc_result::FetchFailed => tc_result::Io,
             tc_result::Io => tc_result::LockTimeout,
             tc_result::LockTimeout => tc_result::Corrupt,
             tc_result::Corrupt => tc_result::StoreUnavailable,
@@ -134,6 +138,7 @@ impl tc_result {
             tc_result::InvalidEvent => c"the token response event cannot be cached",
             tc_result::InvalidEntry => c"the entry is not a usable cache entry",
             tc_result::NotFound => c"not found",
+            tc_result::FetchFailed => c"the fetch callback failed",
             tc_result::Io => c"reading or writing a file failed",
             tc_result::LockTimeout => c"timed out waiting for the cache lock",
             tc_result::Corrupt => c"the persisted cache was unreadable and was moved aside",
@@ -152,7 +157,7 @@ thread_local! {
 }
 
 /// A failed call: its code and the message `tc_last_error_message` will give.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Failure {
     code: tc_result,
     message: String,
@@ -258,7 +263,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), codes.len(), "a code appears twice in the chain");
-        assert_eq!(codes.len(), 20);
+        assert_eq!(codes.len(), 21);
         for r in tc_result::all() {
             assert_eq!(tc_result::from_u32(r as u32), Some(r));
             assert!(!r.description().is_empty());

@@ -9,7 +9,7 @@ use std::ffi::c_char;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokencache_core::store::{CircuitState, L2Store, MemoryStore, Store, TieredStore};
+use tokencache_core::store::{CircuitState, L2Store, LeaseStore, MemoryStore, Store, TieredStore};
 
 use crate::arguments::try_str;
 use crate::handle::{Castable, OwnershipArc, free_arc, to_arc_const_ptr, try_out, try_ref_from_ptr};
@@ -152,6 +152,9 @@ pub(crate) struct StoreHandle {
     store: Arc<dyn Store>,
     l2: Option<DynL2>,
     layers: Vec<Layer>,
+    /// Where a coalescer over this store takes its leases: the SQLite or Redis store
+    /// at the bottom of the stack, if any.
+    leases: Option<Arc<dyn LeaseStore>>,
 }
 
 impl StoreHandle {
@@ -166,7 +169,23 @@ impl StoreHandle {
     pub(crate) fn plain<S: Store + 'static>(store: Arc<S>, layer: Layer, below: Option<&StoreHandle>) -> Self {
         let mut layers = vec![layer];
         layers.extend(below.into_iter().flat_map(|b| b.layers.iter().cloned()));
-        StoreHandle { store, l2: None, layers }
+        StoreHandle { store, l2: None, layers, leases: below.and_then(|b| b.leases.clone()) }
+    }
+
+    /// This handle, with `leases` as where coalescers over it take their leases.
+    pub(crate) fn with_leases(mut self, leases: Arc<dyn LeaseStore>) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// Where a coalescer over this store takes its leases, or why it can't.
+    pub(crate) fn leases(&self) -> Result<Arc<dyn LeaseStore>, Failure> {
+        self.leases.clone().ok_or_else(|| {
+            Failure::new(
+                tc_result::InvalidArgument,
+                "leases need a store other processes share: SQLite or Redis (or a stack over one)",
+            )
+        })
     }
 
     /// The store.
@@ -313,7 +332,7 @@ fn open_sqlite(path: &str, busy_timeout_ms: u64, purge_interval_secs: u64) -> Re
     }
     options.purge_interval = (purge_interval_secs != 0).then(|| Duration::from_secs(purge_interval_secs));
     let store = Arc::new(SqliteStore::open_with(path, options)?);
-    Ok(StoreHandle::l2(store.clone(), Layer::Sqlite(store), None))
+    Ok(StoreHandle::l2(store.clone(), Layer::Sqlite(store.clone()), None).with_leases(store))
 }
 
 #[cfg(not(feature = "sqlite"))]

@@ -255,7 +255,12 @@ fn a_file_backed_cache_writes_each_change_through() {
     // SAFETY: a live cache and valid out-pointers.
     assert_eq!(unsafe { tc_cache_get_file_io(a.0, &mut reads, &mut writes) }, tc_result::Ok);
     assert_eq!(writes, 1);
-    assert_eq!(a.deserialize(b"{}"), tc_result::Unsupported);
+    // Replacing the document goes to the file too, and the other handle sees it.
+    assert_eq!(a.deserialize(b"{}"), tc_result::Ok);
+    assert!(!std::fs::read_to_string(&file).unwrap().contains("user-rt"));
+    assert!(!b.search(tc_credential_type::RefreshToken, &[], None, NOW).contains("user-rt"));
+    // SAFETY: a live cache.
+    assert_eq!(unsafe { tc_cache_set_state_changed(a.0, true) }, tc_result::Unsupported);
     // SAFETY: a plain cache is not file-backed.
     assert_eq!(unsafe { tc_cache_get_file_io(Cache::new().0, &mut reads, &mut writes) }, tc_result::InvalidArgument);
     drop((a, b));

@@ -410,7 +410,13 @@ static void file_backed_cache_writes_through(void) {
     uint64_t reads = 0, writes = 0;
     CHECK_RESULT(tc_cache_get_file_io(a, &reads, &writes), TC_RESULT_OK);
     CHECK(writes == 1);
-    CHECK_RESULT(tc_cache_deserialize(a, NULL, 0), TC_RESULT_UNSUPPORTED);
+    /* Replacing the document goes to the file, under its lock, and b sees it. */
+    CHECK_RESULT(tc_cache_deserialize(a, NULL, 0), TC_RESULT_OK);
+    text = test_read_file(path, &text_len);
+    CHECK(text != NULL && strstr(text, "user-rt") == NULL);
+    free(text);
+    CHECK(test_cache_len(b) == 0);
+    CHECK_RESULT(tc_cache_set_state_changed(a, true), TC_RESULT_UNSUPPORTED);
     CHECK_RESULT(tc_cache_open_file(path, 0, 9, &a), TC_RESULT_INVALID_ENUM);
     tc_cache_free(a);
     tc_cache_free(b);
