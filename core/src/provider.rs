@@ -18,6 +18,7 @@
 //! ```
 
 use std::ops::Deref;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -108,14 +109,34 @@ impl<S: Store> std::fmt::Debug for CacheProvider<S> {
 /// One partition's cache, loaded from the store. Derefs to [`TokenCache`]; call
 /// [`save`](Self::save) after use (dropping it without saving discards changes,
 /// with a warning in the log if there were any).
+///
+/// [`CacheProvider::load`] gives one that borrows the provider;
+/// [`CacheProvider::load_shared`] one that holds it by `Arc` (`'static`), for callers
+/// that keep partitions in handles of their own (the C ABI, Python).
 pub struct PartitionCache<'a, S: Store> {
-    provider: &'a CacheProvider<S>,
+    provider: ProviderRef<'a, S>,
     key: String,
     cache: TokenCache,
     saved: bool,
     /// On a versioned store: the version loaded (`None`: the key was absent) and
     /// the blob it held, the base of this writer's diff.
     loaded: Option<(Option<Version>, Option<Bytes>)>,
+}
+
+/// The provider a partition writes back through: borrowed or shared.
+enum ProviderRef<'a, S: Store> {
+    Borrowed(&'a CacheProvider<S>),
+    Shared(Arc<CacheProvider<S>>),
+}
+
+impl<S: Store> Deref for ProviderRef<'_, S> {
+    type Target = CacheProvider<S>;
+    fn deref(&self) -> &CacheProvider<S> {
+        match self {
+            ProviderRef::Borrowed(p) => p,
+            ProviderRef::Shared(p) => p,
+        }
+    }
 }
 
 impl<S: Store> CacheProvider<S> {
@@ -184,6 +205,25 @@ impl<S: Store> CacheProvider<S> {
     /// writes only if the partition is still at that version; otherwise it merges
     /// this side's changes onto the newer copy (see [`crate::merge`]) and retries.
     pub fn load(&self, key: &str) -> Result<PartitionCache<'_, S>> {
+        self.load_into(ProviderRef::Borrowed(self), key)
+    }
+
+    /// [`load`](Self::load), for a partition that holds the provider by `Arc` and so
+    /// borrows nothing: it can live in a handle of its own for as long as its owner
+    /// wants (the provider lives until its last partition is gone).
+    pub fn load_shared(self: &Arc<Self>, key: &str) -> Result<PartitionCache<'static, S>>
+    where
+        S: 'static,
+    {
+        self.load_into(ProviderRef::Shared(self.clone()), key)
+    }
+
+    /// Whether `partition` was loaded through this provider.
+    pub fn owns(&self, partition: &PartitionCache<'_, S>) -> bool {
+        std::ptr::eq(&*partition.provider, self)
+    }
+
+    fn load_into<'a>(&self, provider: ProviderRef<'a, S>, key: &str) -> Result<PartitionCache<'a, S>> {
         let cache = TokenCache::new();
         let (blob, loaded) = match self.store.as_versioned() {
             Some(vs) => match vs.get_versioned(key)? {
@@ -214,7 +254,7 @@ impl<S: Store> CacheProvider<S> {
                 }
             }
         }
-        Ok(PartitionCache { provider: self, key: key.to_owned(), cache, saved: false, loaded })
+        Ok(PartitionCache { provider, key: key.to_owned(), cache, saved: false, loaded })
     }
 
     /// Loads partition `key`, runs `f` on it, and saves it if it changed.

@@ -94,3 +94,20 @@ fn bad_blobs_are_a_miss_or_an_error_by_option() {
         CacheProvider::with_options(store, ProviderOptions { on_bad_blob: OnBadBlob::Fail, ..Default::default() });
     assert_eq!(strict.load("k").err().map(|e| e.kind()), Some(ErrorKind::InvalidJson));
 }
+
+#[test]
+fn a_shared_partition_keeps_its_provider_alive_and_knows_where_it_came_from() {
+    let store = Arc::new(MemoryStore::default());
+    let provider = Arc::new(CacheProvider::new(store.clone()));
+    let other = Arc::new(CacheProvider::new(store.clone()));
+    let key = "daemon_t1_AppTokenCache";
+    let p = provider.load_shared(key).unwrap();
+    assert!(provider.owns(&p) && !other.owns(&p));
+    let stats = Arc::downgrade(&provider);
+    drop(provider); // the partition holds it now
+    assert!(stats.upgrade().is_some());
+    p.add_json(&app_event("t1", 3600), None).unwrap();
+    p.save().unwrap();
+    assert!(stats.upgrade().is_none(), "released with its last partition");
+    assert!(std::str::from_utf8(&store.get(key).unwrap().expect("written")).unwrap().contains("secret-t1"));
+}

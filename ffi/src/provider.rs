@@ -134,21 +134,15 @@ pub struct tc_provider_stats {
     pub exclusive_saves: u64,
 }
 
-/// A partition a provider loaded, held by a `tc_cache` until `tc_provider_save`.
+/// A partition a provider loaded, held by a `tc_cache` until `tc_provider_save`. It
+/// holds the provider by `Arc`, so the provider outlives it whatever C frees first.
 pub(crate) struct ProviderPartition {
-    /// Borrows `*provider`; declared first, so it is dropped first.
     partition: PartitionCache<'static, DynStore>,
-    provider: Arc<Provider>,
 }
 
 impl ProviderPartition {
-    fn load(provider: Arc<Provider>, key: &str) -> tokencache_core::Result<Self> {
-        // SAFETY: the provider lives in the `Arc`'s allocation, which does not move and
-        // stays alive as long as `provider` (kept in the same struct). The reference
-        // never leaves this struct, and the partition borrowing it is dropped before
-        // `provider` (field order; `save` drops it explicitly first).
-        let borrowed: &'static Provider = unsafe { &*Arc::as_ptr(&provider) };
-        Ok(ProviderPartition { partition: borrowed.load(key)?, provider })
+    fn load(provider: &Arc<Provider>, key: &str) -> tokencache_core::Result<Self> {
+        Ok(ProviderPartition { partition: provider.load_shared(key)? })
     }
 
     pub(crate) fn cache(&self) -> &TokenCache {
@@ -156,14 +150,11 @@ impl ProviderPartition {
     }
 
     fn is_from(&self, provider: &Provider) -> bool {
-        std::ptr::eq(Arc::as_ptr(&self.provider), provider)
+        provider.owns(&self.partition)
     }
 
     fn save(self) -> tokencache_core::Result<()> {
-        let ProviderPartition { partition, provider } = self;
-        let saved = partition.save();
-        drop(provider);
-        saved
+        self.partition.save()
     }
 }
 
@@ -310,7 +301,7 @@ pub unsafe extern "C" fn tc_provider_load(
         let provider = try_clone_arc!(provider);
         let key = try_str!(key);
         let out = try_out!(cache_out);
-        let partition = try_result!(ProviderPartition::load(provider, key));
+        let partition = try_result!(ProviderPartition::load(&provider, key));
         out.write(to_arc_const_ptr(CacheHandle::Partition(partition)));
         tc_result::Ok
     }

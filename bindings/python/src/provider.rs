@@ -112,7 +112,7 @@ impl CacheProviderCore {
 /// knows what the block started from (on a versioned store, a save that finds the
 /// partition changed meanwhile merges the block's changes onto the newer copy).
 struct OpenPartition {
-    /// Borrows the provider of the [`PartitionBlock`] holding this (see there).
+    /// Holds the provider by `Arc` (`CacheProvider::load_shared`).
     partition: PartitionCache<'static, DynStore>,
     /// The block's `SerializableTokenCache`.
     cache: Arc<TokenCache>,
@@ -121,9 +121,8 @@ struct OpenPartition {
 /// What `cache_for` returns (see [`CacheProviderCore::cache_for`]).
 #[pyclass(module = "tokencache._tokencache")]
 pub(crate) struct PartitionBlock {
-    /// Declared before `provider`, so dropped before it: it borrows `*provider`.
+    /// The partition while the block runs (it holds the provider too).
     open: Option<OpenPartition>,
-    /// Never replaced: `open` borrows what it points to.
     provider: Arc<CacheProvider<DynStore>>,
     key: String,
 }
@@ -131,16 +130,10 @@ pub(crate) struct PartitionBlock {
 #[pymethods]
 impl PartitionBlock {
     fn __enter__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        // SAFETY: the reference points into the `Arc`'s allocation, which does not move
-        // and lives as long as `self.provider`. The only place it is kept is
-        // `self.open`, which is dropped before `self.provider` (field order), is taken
-        // out only within a method of `self` and dropped there, and `self.provider` is
-        // never reassigned.
-        let provider: &'static CacheProvider<DynStore> = unsafe { &*Arc::as_ptr(&self.provider) };
-        let key = &self.key;
+        let (provider, key) = (&self.provider, &self.key);
         let (partition, text) = py
             .detach(|| {
-                provider.load(key).map(|p| {
+                provider.load_shared(key).map(|p| {
                     let text = p.serialize();
                     (p, text)
                 })
