@@ -32,6 +32,13 @@ mod refresh;
 mod search;
 mod stores;
 
+/// mimalloc for the extension's Rust allocations (entries, indexes, documents): much
+/// faster than the system allocator on the cache's many small allocations and large
+/// documents (BENCHMARKS.md, "Python package vs msal"). Python's objects are not
+/// affected: they are allocated by Python.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use pyo3::prelude::*;
 
 #[pymodule]
