@@ -299,7 +299,14 @@ def test_four_processes_on_one_sqlite_file_make_one_request(idp, tmp_path):
 
 
 def test_lease_store_contract(tmp_path):
-    for store in (tokencache.LeaseStore.memory(), tokencache.LeaseStore.sqlite(str(tmp_path / "l.db"))):
+    over_a_store = tokencache.LeaseStore.of(
+        tokencache.TieredStore(tokencache.SqliteStore(str(tmp_path / "s.db")), l1_max_bytes=1 << 20)
+    )
+    for store in (
+        tokencache.LeaseStore.memory(),
+        tokencache.LeaseStore.sqlite(str(tmp_path / "l.db")),
+        over_a_store,
+    ):
         assert store.try_acquire("k", "a", 30.0)
         assert not store.try_acquire("k", "b", 30.0)
         assert not store.release("k", "b")
@@ -308,3 +315,16 @@ def test_lease_store_contract(tmp_path):
         with pytest.raises(tokencache.InvalidArgumentError):
             store.try_acquire("", "b", 30.0)
         assert "LeaseStore" in repr(store)
+
+
+def test_leases_in_a_store_the_app_already_uses(tmp_path):
+    sqlite = tokencache.SqliteStore(str(tmp_path / "cache.db"))
+    a = tokencache.LeaseStore.of(sqlite)
+    b = tokencache.LeaseStore.sqlite(str(tmp_path / "cache.db"))  # another process's view
+    assert a.try_acquire("k", "one", 30.0)
+    assert not b.try_acquire("k", "two", 30.0), "the same table: the lease is held"
+    assert a.release("k", "one")
+    with pytest.raises(ValueError, match="SqliteStore or RedisStore"):
+        tokencache.LeaseStore.of(tokencache.MemoryStore())
+    app = tokencache.coalesced(object(), lease_store=sqlite)
+    assert app.coalescer.uses_lease

@@ -81,6 +81,19 @@ impl LeaseStoreCore {
         Ok(LeaseStoreCore { inner: Arc::new(store), what })
     }
 
+    /// Leases in the SQLite database or Redis server `store` already uses (for a
+    /// `TieredStore` or `EncryptedStore`, the one at the bottom of its stack), sharing
+    /// its connections. A `MemoryStore` can't hold leases other processes see.
+    #[staticmethod]
+    fn of(py: Python<'_>, store: &Bound<'_, crate::stores::StoreCore>) -> PyResult<Self> {
+        let inner = store.get().leases(py).ok_or_else(|| {
+            PyValueError::new_err(
+                "tokencache: leases need a store other processes share: SqliteStore or RedisStore (or a stack over one)",
+            )
+        })?;
+        Ok(LeaseStoreCore { inner, what: format!("leases in {}", store.repr()?) })
+    }
+
     /// Leases in this process's memory (tests; coalescers sharing one table).
     #[staticmethod]
     fn memory() -> Self {

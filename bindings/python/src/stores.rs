@@ -108,6 +108,17 @@ impl StoreCore {
     pub(crate) fn store(&self) -> DynStore {
         self.kind.store()
     }
+
+    /// Where coalescers over this store take their leases: the SQLite or Redis store
+    /// at the bottom of its stack, if there is one.
+    pub(crate) fn leases(&self, py: Python<'_>) -> Option<Arc<dyn tokencache::store::LeaseStore>> {
+        match &self.kind {
+            Kind::Sqlite(s) => Some(s.clone()),
+            Kind::Redis(s) => Some(s.clone()),
+            Kind::Memory(_) => None,
+            Kind::Tiered(_) | Kind::Encrypted(_) => self.wrapped.as_ref().and_then(|w| w.get().leases(py)),
+        }
+    }
 }
 
 fn evictions<'py>(py: Python<'py>, (capacity, expired): (u64, u64)) -> PyResult<Bound<'py, PyDict>> {

@@ -17,9 +17,9 @@ reads a shared store.
 """
 import json
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
-from ._tokencache import Coalescer, LeaseStore
+from ._tokencache import Coalescer, LeaseStore, Store
 
 __all__ = ["coalesced", "CoalescedApplication"]
 
@@ -58,12 +58,14 @@ class CoalescedApplication(object):
     def __init__(
         self,
         app: Any,
-        lease_store: Optional[LeaseStore] = None,
+        lease_store: Optional[Union[LeaseStore, Store]] = None,
         timeout: float = 30.0,
         lease_ttl: float = 10.0,
     ) -> None:
         self._app = app
         self._timeout = float(timeout)
+        if isinstance(lease_store, Store):
+            lease_store = LeaseStore.of(lease_store)
         self._coalescer = Coalescer(lease_store, lease_ttl=lease_ttl)
 
     @property
@@ -158,15 +160,16 @@ class CoalescedApplication(object):
 def coalesced(
     app: Any,
     *,
-    lease_store: Optional[LeaseStore] = None,
+    lease_store: Optional[Union[LeaseStore, Store]] = None,
     timeout: float = 30.0,
     lease_ttl: float = 10.0,
 ) -> CoalescedApplication:
     """Wraps an msal ``ClientApplication`` so that concurrent callers missing the
     same token share one request to the token endpoint.
 
-    ``lease_store``: a :class:`LeaseStore` shared with other processes, so that
-    one process of them fetches at a time (their apps must share the token cache,
+    ``lease_store``: a :class:`LeaseStore` shared with other processes (or a
+    ``SqliteStore`` / ``RedisStore`` the app already uses, whose database or server
+    then holds the leases too), so that one process of them fetches at a time (their apps must share the token cache,
     e.g. a ``PersistedTokenCache`` on one file). ``timeout``: how long, in seconds,
     a caller waits for another's fetch before ``LockTimeoutError``. ``lease_ttl``:
     how long a lease outlives a process that died holding it.
