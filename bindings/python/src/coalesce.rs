@@ -85,8 +85,8 @@ impl LeaseStoreCore {
     /// `TieredStore` or `EncryptedStore`, the one at the bottom of its stack), sharing
     /// its connections. A `MemoryStore` can't hold leases other processes see.
     #[staticmethod]
-    fn of(py: Python<'_>, store: &Bound<'_, crate::stores::StoreCore>) -> PyResult<Self> {
-        let inner = store.get().leases(py).ok_or_else(|| {
+    fn of(store: &Bound<'_, crate::stores::StoreCore>) -> PyResult<Self> {
+        let inner = store.get().leases().ok_or_else(|| {
             PyValueError::new_err(
                 "tokencache: leases need a store other processes share: SqliteStore or RedisStore (or a stack over one)",
             )

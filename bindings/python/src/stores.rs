@@ -111,12 +111,12 @@ impl StoreCore {
 
     /// Where coalescers over this store take their leases: the SQLite or Redis store
     /// at the bottom of its stack, if there is one.
-    pub(crate) fn leases(&self, py: Python<'_>) -> Option<Arc<dyn tokencache::store::LeaseStore>> {
+    pub(crate) fn leases(&self) -> Option<Arc<dyn tokencache::store::LeaseStore>> {
         match &self.kind {
             Kind::Sqlite(s) => Some(s.clone()),
             Kind::Redis(s) => Some(s.clone()),
             Kind::Memory(_) => None,
-            Kind::Tiered(_) | Kind::Encrypted(_) => self.wrapped.as_ref().and_then(|w| w.get().leases(py)),
+            Kind::Tiered(_) | Kind::Encrypted(_) => self.wrapped.as_ref().and_then(|w| w.get().leases()),
         }
     }
 }
