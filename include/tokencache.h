@@ -1489,14 +1489,15 @@ tc_result tc_provider_load(const struct tc_provider *provider,
 // this cache's changes merged onto it (see `tc_provider`); after the options' most merges
 // the save fails with `TC_RESULT_LOCK_TIMEOUT` and writes nothing.
 //
-// The call takes over `cache` whatever it returns: don't use or free it afterwards.
-// When the write fails (e.g. `TC_RESULT_STORE_UNAVAILABLE`) the changes are lost; a
-// cache that is not from this provider is freed too, with
+// The call takes over `cache` only when it returns `TC_RESULT_OK`. On any failure the
+// cache is still the caller's, with its changes: call `tc_provider_save` again (e.g.
+// once the store is back after `TC_RESULT_STORE_UNAVAILABLE`) or release it with
+// `tc_cache_free`. A cache not loaded by this provider is refused with
 // `TC_RESULT_INVALID_ARGUMENT`, and nothing is written.
 //
 // # Safety
 // `provider` must be NULL or a live provider; `cache` NULL or a live cache no other
-// thread is using, not used again.
+// thread is using; after `TC_RESULT_OK`, not used again.
 tc_result tc_provider_save(const struct tc_provider *provider,
                            const struct tc_cache *cache);
 

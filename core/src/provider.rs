@@ -499,9 +499,28 @@ impl<S: Store> PartitionCache<'_, S> {
     /// After access: writes the partition back if it changed (removes it from the
     /// store if it became empty), with the suggested expiry.
     pub fn save(mut self) -> Result<()> {
-        self.saved = true;
-        let loaded = self.loaded.take();
-        self.provider.write_back(&self.key, &self.cache, loaded)
+        let saved = self.try_save();
+        self.saved = true; // a failure is the caller's now: no warning on drop
+        saved
+    }
+
+    /// [`save`](Self::save) that keeps the partition when the write fails — its
+    /// changes and the version it was loaded at — so the caller can try again (the
+    /// store is back) instead of losing the tokens it just obtained. After a failure,
+    /// dropping it discards the changes with a warning.
+    pub fn try_save(&mut self) -> Result<()> {
+        let changed = self.cache.has_state_changed();
+        match self.provider.write_back(&self.key, &self.cache, self.loaded.clone()) {
+            Ok(()) => {
+                self.saved = true;
+                Ok(())
+            }
+            Err(e) => {
+                // `serialize` (msal's) cleared the flag; the changes are still unsaved.
+                self.cache.set_state_changed(changed);
+                Err(e)
+            }
+        }
     }
 }
 

@@ -111,3 +111,49 @@ fn a_shared_partition_keeps_its_provider_alive_and_knows_where_it_came_from() {
     assert!(stats.upgrade().is_none(), "released with its last partition");
     assert!(std::str::from_utf8(&store.get(key).unwrap().expect("written")).unwrap().contains("secret-t1"));
 }
+
+/// A store whose writes fail while `down` is set (a real store can't fail on demand).
+#[cfg(feature = "sqlite")]
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryStore,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(feature = "sqlite")]
+impl Store for Flaky {
+    fn get(&self, key: &str) -> tokencache::Result<Option<Bytes>> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> tokencache::Result<()> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            // A real store's error: a SQLite file that can't be created.
+            return Err(tokencache::store::SqliteStore::open("/nonexistent-tokencache-dir/x.db").unwrap_err());
+        }
+        self.inner.set(key, value, expiry)
+    }
+    fn remove(&self, key: &str) -> tokencache::Result<()> {
+        self.inner.remove(key)
+    }
+    fn purge_expired(&self) -> tokencache::Result<u64> {
+        self.inner.purge_expired()
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_failed_try_save_keeps_the_partition_for_another_try() {
+    let store = Arc::new(Flaky::default());
+    let provider = CacheProvider::new(store.clone());
+    let key = "daemon_t1_AppTokenCache";
+    let mut p = provider.load(key).unwrap();
+    p.add_json(&app_event("t1", 3600), None).unwrap();
+    store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(p.try_save().is_err());
+    assert!(store.get(key).unwrap().is_none());
+    assert_eq!(p.search(CredentialType::AccessToken, &["s"], None, None).len(), 1, "the token is still there");
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    p.try_save().unwrap();
+    assert!(std::str::from_utf8(&store.get(key).unwrap().expect("written")).unwrap().contains("secret-t1"));
+    assert_eq!(provider.stats().writes, 1);
+}

@@ -153,8 +153,8 @@ impl ProviderPartition {
         provider.owns(&self.partition)
     }
 
-    fn save(self) -> tokencache_core::Result<()> {
-        self.partition.save()
+    fn save(&mut self) -> tokencache_core::Result<()> {
+        self.partition.try_save()
     }
 }
 
@@ -315,39 +315,36 @@ pub unsafe extern "C" fn tc_provider_load(
 /// this cache's changes merged onto it (see `tc_provider`); after the options' most merges
 /// the save fails with `TC_RESULT_LOCK_TIMEOUT` and writes nothing.
 ///
-/// The call takes over `cache` whatever it returns: don't use or free it afterwards.
-/// When the write fails (e.g. `TC_RESULT_STORE_UNAVAILABLE`) the changes are lost; a
-/// cache that is not from this provider is freed too, with
+/// The call takes over `cache` only when it returns `TC_RESULT_OK`. On any failure the
+/// cache is still the caller's, with its changes: call `tc_provider_save` again (e.g.
+/// once the store is back after `TC_RESULT_STORE_UNAVAILABLE`) or release it with
+/// `tc_cache_free`. A cache not loaded by this provider is refused with
 /// `TC_RESULT_INVALID_ARGUMENT`, and nothing is written.
 ///
 /// # Safety
 /// `provider` must be NULL or a live provider; `cache` NULL or a live cache no other
-/// thread is using, not used again.
+/// thread is using; after `TC_RESULT_OK`, not used again.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tc_provider_save(provider: *const tc_provider, cache: *const tc_cache) -> tc_result {
     ffi_panic_boundary! {
-        // SAFETY: the caller hands over `cache` (NULL or live), not using it again.
-        let cache = unsafe { take_arc(cache) };
         let provider = try_ref_from_ptr!(provider);
-        let Some(cache) = cache else { return Failure::null("cache").record() };
-        let handle = match Arc::try_unwrap(cache) {
-            Ok(handle) => handle,
-            Err(_) => {
-                return Failure::new(tc_result::InvalidArgument, "the cache is still in use elsewhere; nothing was saved")
-                    .record();
-            }
-        };
-        match handle {
-            CacheHandle::Partition(partition) if partition.is_from(provider) => {
-                try_result!(partition.save());
-                tc_result::Ok
-            }
-            _ => Failure::new(
+        // SAFETY: the caller passes NULL or a live cache and no other thread uses it;
+        // every path below either frees it (success) or gives the reference back.
+        let Some(mut cache) = (unsafe { take_arc(cache) }) else { return Failure::null("cache").record() };
+        let failure = match Arc::get_mut(&mut cache) {
+            None => Failure::new(tc_result::InvalidArgument, "the cache is still in use elsewhere; nothing was saved"),
+            Some(CacheHandle::Partition(partition)) if partition.is_from(provider) => match partition.save() {
+                Ok(()) => return tc_result::Ok, // `cache` dropped: freed
+                Err(e) => Failure::from(e),
+            },
+            Some(_) => Failure::new(
                 tc_result::InvalidArgument,
                 "the cache was not loaded by this provider (tc_provider_load); nothing was saved",
-            )
-            .record(),
-        }
+            ),
+        };
+        // The caller keeps its cache: the same pointer, its reference restored.
+        let _ = Arc::into_raw(cache);
+        failure.record()
     }
 }
 

@@ -32,12 +32,15 @@ fn load(provider: *const tc_provider, key: &str) -> Cache {
     Cache(cache)
 }
 
-/// Saves (and so frees) the cache: the wrapper must not free it again.
+/// Saves the cache, which a successful save frees (the wrapper must not free it
+/// again) and a failed one leaves to the caller (the wrapper frees it).
 fn save(provider: *const tc_provider, cache: Cache) -> tc_result {
-    let raw = cache.0;
-    std::mem::forget(cache);
-    // SAFETY: a live provider; the cache is handed over.
-    unsafe { tc_provider_save(provider, raw) }
+    // SAFETY: a live provider and cache.
+    let r = unsafe { tc_provider_save(provider, cache.0) };
+    if r == tc_result::Ok {
+        std::mem::forget(cache);
+    }
+    r
 }
 
 fn provider_stats(provider: *const tc_provider) -> tc_provider_stats {
@@ -92,7 +95,7 @@ fn a_cache_saves_only_through_the_provider_that_loaded_it() {
     assert_eq!(provider_stats(b).writes, 0);
     assert_eq!(provider_stats(a).writes, 0);
 
-    // A plain cache is refused (and taken over, as documented).
+    // A plain cache is refused (and left to the caller, as documented).
     assert_eq!(save(a, Cache::new()), tc_result::InvalidArgument);
     // SAFETY: a live provider; NULL cache.
     assert_eq!(unsafe { tc_provider_save(a, ptr::null()) }, tc_result::NullParameter);

@@ -65,7 +65,9 @@ static tc_result save_app_token(const tc_provider *provider, const char *key, co
     char *event = test_app_event(key, TEST_GRAPH, secret);
     CHECK_RESULT(tc_cache_add_event(cache, event, TEST_NOW), TC_RESULT_OK);
     free(event);
-    return tc_provider_save(provider, cache);
+    r = tc_provider_save(provider, cache);
+    if (r != TC_RESULT_OK) tc_cache_free(cache); /* a failed save leaves it ours */
+    return r;
 }
 
 /* Whether partition `key` loads holding `secret` (false also when the load fails). */
@@ -177,6 +179,34 @@ static void tiered_survives_a_redis_outage(const char *url) {
 
 /* A Redis Cluster (TOKENCACHE_REDIS_CLUSTER_URLS, comma-separated seeds) and a TLS
  * server with a private CA (TOKENCACHE_REDIS_TLS_URL, TOKENCACHE_REDIS_TLS_CA). */
+/* A save that fails because Redis is down leaves the cache, with its token, to the
+ * caller, who saves it again once Redis is back. */
+static void a_failed_save_keeps_the_cache_for_another_try(const char *url) {
+    const tc_store *store = redis_store(url, 1000);
+    const tc_provider *provider = provider_over(store);
+    tc_store_free(store);
+    const tc_cache *cache = NULL;
+    CHECK_RESULT(tc_provider_load(provider, "tenant-retry", &cache), TC_RESULT_OK);
+    char *event = test_app_event("tenant-retry", TEST_GRAPH, "at-retry");
+    CHECK_RESULT(tc_cache_add_event(cache, event, TEST_NOW), TC_RESULT_OK);
+    free(event);
+    tc_result r = TC_RESULT_STORE_UNAVAILABLE;
+    if (CHECK(redis_ctl("stop"))) {
+        CHECK_RESULT(tc_provider_save(provider, cache), TC_RESULT_STORE_UNAVAILABLE);
+        CHECK(test_cache_len(cache) > 0); /* still ours, token and all */
+        if (CHECK(redis_ctl("restart"))) {
+            for (int attempt = 0; attempt < 100 && r != TC_RESULT_OK; attempt++) {
+                sleep_ms(50);
+                r = tc_provider_save(provider, cache);
+            }
+            CHECK_RESULT(r, TC_RESULT_OK);
+            CHECK(holds(provider, "tenant-retry", "at-retry"));
+        }
+    }
+    if (r != TC_RESULT_OK) tc_cache_free(cache);
+    tc_provider_free(provider);
+}
+
 static void cluster_and_tls(void) {
     const char *cluster = getenv("TOKENCACHE_REDIS_CLUSTER_URLS");
     if (cluster && *cluster) {
@@ -248,5 +278,6 @@ int main(void) {
     redis_round_trip(url);
     cluster_and_tls();
     tiered_survives_a_redis_outage(url);
+    a_failed_save_keeps_the_cache_for_another_try(url);
     return test_finish("redis");
 }

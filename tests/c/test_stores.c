@@ -105,10 +105,14 @@ static void provider_misuse_is_refused(void) {
     const tc_cache *cache = NULL;
     CHECK_RESULT(tc_provider_load(a, "u1.t1", &cache), TC_RESULT_OK);
     CHECK_RESULT(tc_cache_add_event(cache, TEST_USER_EVENT, TEST_NOW), TC_RESULT_OK);
-    CHECK_RESULT(tc_provider_save(b, cache), TC_RESULT_INVALID_ARGUMENT); /* and it was freed */
+    CHECK_RESULT(tc_provider_save(b, cache), TC_RESULT_INVALID_ARGUMENT); /* still ours */
     CHECK(test_last_error_contains("not loaded by this provider"));
     CHECK(!holds_user(a, "u1.t1"));
-    CHECK_RESULT(tc_provider_save(a, test_new_cache()), TC_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(tc_provider_save(a, cache), TC_RESULT_OK); /* its own provider takes it */
+    CHECK(holds_user(a, "u1.t1"));
+    const tc_cache *plain = test_new_cache();
+    CHECK_RESULT(tc_provider_save(a, plain), TC_RESULT_INVALID_ARGUMENT);
+    tc_cache_free(plain);
     CHECK_RESULT(tc_provider_save(a, NULL), TC_RESULT_NULL_PARAMETER);
     CHECK_RESULT(tc_provider_load(a, NULL, &cache), TC_RESULT_NULL_PARAMETER);
     CHECK_RESULT(tc_provider_load(NULL, "k", &cache), TC_RESULT_NULL_PARAMETER);
@@ -120,6 +124,7 @@ static void provider_misuse_is_refused(void) {
     tc_provider_free(a);
     CHECK_RESULT(tc_cache_add_event(cache, TEST_USER_EVENT, TEST_NOW), TC_RESULT_OK);
     CHECK_RESULT(tc_provider_save(b, cache), TC_RESULT_INVALID_ARGUMENT); /* still not b's */
+    tc_cache_free(cache);
     tc_provider_free(b);
     tc_store_free(store);
 }

@@ -36,16 +36,19 @@ class PartitionScope {
     }
     PartitionScope(const PartitionScope &) = delete;
     PartitionScope &operator=(const PartitionScope &) = delete;
-    ~PartitionScope() { save(); }
+    ~PartitionScope() {
+        save();
+        tc_cache_free(cache_);  // a save that failed left it ours (NULL after a success)
+    }
 
     tc_result load_result() const { return result_; }
     const tc_cache *cache() const { return cache_; }
 
     tc_result save() {
         if (!cache_) return TC_RESULT_OK;
-        const tc_cache *cache = cache_;
-        cache_ = nullptr;  // tc_provider_save takes it whatever happens
-        return tc_provider_save(provider_, cache);
+        tc_result r = tc_provider_save(provider_, cache_);
+        if (r == TC_RESULT_OK) cache_ = nullptr;  // taken over only on success
+        return r;
     }
 
   private:
