@@ -289,11 +289,9 @@ impl SerializableTokenCacheCore {
             Some(s) if !s.is_none() && s.is_truthy()? => s,
             _ => return py.detach(|| inner.deserialize("")).map_err(|e| to_py_err(py, e, None)),
         };
-        // str is read through its UTF-8 bytes, borrowed: no copy of a large document.
-        let owned;
+        // A str is read through its UTF-8 text, borrowed: no copy of a large document.
         let bytes: &[u8] = if let Ok(text) = state.cast::<PyString>() {
-            owned = text.encode_utf8()?;
-            owned.as_bytes()
+            return deserialize_text(py, inner, str_utf8(text)?);
         } else if let Ok(b) = state.cast::<PyBytes>() {
             b.as_bytes()
         } else if let Ok(b) = state.cast::<PyByteArray>() {
@@ -315,6 +313,31 @@ impl SerializableTokenCacheCore {
         slf.as_super().get().inner.set_state_changed(value.is_truthy()?);
         Ok(())
     }
+}
+
+/// The UTF-8 text of a `str`, borrowed from the object: an ASCII `str` (what msal's
+/// `serialize` and ours write) is its own UTF-8, so a document of hundreds of MB is
+/// neither copied nor validated again; another `str` gets its UTF-8 form cached in it.
+fn str_utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+    // In every CPython 3; in the limited API only from 3.10, so pyo3's abi3-py39
+    // bindings leave it out: declared here, resolved from the interpreter at load.
+    unsafe extern "C" {
+        fn PyUnicode_AsUTF8AndSize(
+            unicode: *mut pyo3::ffi::PyObject,
+            size: *mut pyo3::ffi::Py_ssize_t,
+        ) -> *const std::ffi::c_char;
+    }
+    let mut len: pyo3::ffi::Py_ssize_t = 0;
+    // SAFETY: `text` is a live `str` and the GIL is held (a `Bound`); `len` is valid
+    // for a write.
+    let ptr = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut len) };
+    if ptr.is_null() {
+        // A lone surrogate: not encodable, as `str.encode()` would say.
+        return Err(PyErr::fetch(text.py()));
+    }
+    // SAFETY: CPython returns `len` bytes of valid UTF-8 kept in (or being) the str's
+    // own buffer, which lives as long as the object, borrowed here for `'a`.
+    Ok(unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize)) })
 }
 
 fn deserialize_text(py: Python<'_>, cache: &TokenCache, text: &str) -> PyResult<()> {
