@@ -82,8 +82,17 @@ fn redis_outage_under_load_then_recovery() {
                 while !stop.load(Ordering::SeqCst) {
                     i += 1;
                     let hot = i % 40;
+                    let now = phase.load(Ordering::SeqCst);
                     let got = t.get(&format!("hot{hot}")).expect("ServeFromL1: reads never fail");
-                    assert_eq!(got.as_deref(), Some(format!("value {hot}").as_bytes()), "hot partition {hot} from L1");
+                    let want = format!("value {hot}");
+                    if now < 2 {
+                        assert_eq!(got.as_deref(), Some(want.as_bytes()), "hot partition {hot} from L1");
+                    } else {
+                        // The restarted Redis is empty: at its next version check an L1
+                        // copy reads as removed elsewhere and goes (an absent key can't be
+                        // told from a removal yet); until then it is served.
+                        assert!(got.is_none() || got.as_deref() == Some(want.as_bytes()), "hot partition {hot}");
+                    }
                     hot_ok.fetch_add(1, Ordering::Relaxed);
                     t.get(&format!("cold{}", i % 1000)).expect("ServeFromL1: an L1 miss is a miss, not an error");
                     t.set(&format!("w{n}-{}", i % 50), Bytes::from(format!("{i}")), later)
@@ -109,9 +118,9 @@ fn redis_outage_under_load_then_recovery() {
         t.stats()
     );
 
+    phase.store(2, Ordering::SeqCst);
     redis_control(&ctl, "restart");
     guard.1 = false;
-    phase.store(2, Ordering::SeqCst);
     // The breaker probes after its cool-down and writes reach Redis again.
     let probe_key = t.l2().key_for("after-restart");
     assert!(
