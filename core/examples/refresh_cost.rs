@@ -111,8 +111,9 @@ fn main() {
     println!("| measure | value |\n|---|---:|");
     println!("| due_for_refresh scan, median of 20 | {:.2} ms |", median(scans));
     println!("| first poll (returns {first}) | - |");
-    println!("| poll, median over the hour ({} polls) | {:.2} ms |", polls.len(), median(polls.clone()));
-    println!("| poll, max | {:.2} ms |", polls.iter().copied().fold(0.0, f64::max));
+    let (count, max) = (polls.len(), polls.iter().copied().fold(0.0, f64::max));
+    println!("| poll, median over the hour ({count} polls) | {:.2} ms |", median(polls));
+    println!("| poll, max | {max:.2} ms |");
     println!("| tokens renewed in the hour | {renewed} |");
     println!("| requests that found no usable token, with the refresher | {misses_with} |");
     println!("| requests in the hour | {} |", step * n / 2);

@@ -143,10 +143,6 @@ impl PersistedTokenCache {
     /// cover — replacing the document, a partition, marking it changed — with the same
     /// guarantee: other processes' writes are read first, and none is lost.
     pub fn update<R>(&self, change: impl FnOnce(&TokenCache) -> Result<R>) -> Result<R> {
-        self.write_through(change)
-    }
-
-    fn write_through<R>(&self, change: impl FnOnce(&TokenCache) -> Result<R>) -> Result<R> {
         let lock = self.store.lock()?;
         self.sync(Some(&lock))?;
         let out = change(&self.cache)?;
@@ -161,12 +157,12 @@ impl PersistedTokenCache {
 
     /// [`TokenCache::add`], written through with one locked write.
     pub fn add(&self, event: &Map, now: Option<i64>) -> Result<()> {
-        self.write_through(|c| c.add(event, now))
+        self.update(|c| c.add(event, now))
     }
 
     /// [`TokenCache::add_json`], written through.
     pub fn add_json(&self, event: &str, now: Option<i64>) -> Result<()> {
-        self.write_through(|c| c.add_json(event, now))
+        self.update(|c| c.add_json(event, now))
     }
 
     /// [`TokenCache::search`] on the file's current content. When the search drops
@@ -183,37 +179,37 @@ impl PersistedTokenCache {
         if !evicts {
             return Ok(self.cache.search(ct, target, query, now));
         }
-        self.write_through(|c| Ok(c.search(ct, target, query, now)))
+        self.update(|c| Ok(c.search(ct, target, query, now)))
     }
 
     /// [`TokenCache::modify`], written through.
     pub fn modify(&self, ct: CredentialType, old: &Entry, changes: Option<&Map>) -> Result<()> {
-        self.write_through(|c| c.modify(ct, old, changes))
+        self.update(|c| c.modify(ct, old, changes))
     }
 
     /// [`TokenCache::remove_rt`], written through.
     pub fn remove_rt(&self, rt: &Entry) -> Result<()> {
-        self.write_through(|c| c.remove_rt(rt))
+        self.update(|c| c.remove_rt(rt))
     }
 
     /// [`TokenCache::update_rt`], written through.
     pub fn update_rt(&self, rt: &Entry, new_rt: &str, now: Option<i64>) -> Result<()> {
-        self.write_through(|c| c.update_rt(rt, new_rt, now))
+        self.update(|c| c.update_rt(rt, new_rt, now))
     }
 
     /// [`TokenCache::remove_at`], written through.
     pub fn remove_at(&self, at: &Entry) -> Result<()> {
-        self.write_through(|c| c.remove_at(at))
+        self.update(|c| c.remove_at(at))
     }
 
     /// [`TokenCache::remove_idt`], written through.
     pub fn remove_idt(&self, idt: &Entry) -> Result<()> {
-        self.write_through(|c| c.remove_idt(idt))
+        self.update(|c| c.remove_idt(idt))
     }
 
     /// [`TokenCache::remove_account`], written through.
     pub fn remove_account(&self, account: &Entry) -> Result<()> {
-        self.write_through(|c| c.remove_account(account))
+        self.update(|c| c.remove_account(account))
     }
 
     /// [`TokenCache::get_app_metadata`] on the file's current content.

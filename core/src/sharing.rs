@@ -168,6 +168,11 @@ fn scopes_intersect(new_target: &str, cached_target: &str) -> bool {
 /// the tenant and a non-empty home account id. (Environments differ between copies,
 /// and an app token's home account id is `null` in one SDK and `""` in another.)
 fn narrowing(ct: CredentialType, e: &Entry) -> Map {
+    narrowing_by(ct, |id| text(e, id))
+}
+
+/// [`narrowing`] from the fields `value` gives (lower-cased; `""` for none).
+fn narrowing_by<'a>(ct: CredentialType, value: impl Fn(u8) -> Cow<'a, str>) -> Map {
     let mut q = Map::new();
     let fields: &[(&str, u8)] = match ct {
         CredentialType::AccessToken | CredentialType::IdToken => {
@@ -178,7 +183,7 @@ fn narrowing(ct: CredentialType, e: &Entry) -> Map {
         CredentialType::AppMetadata => &[("client_id", field::CLIENT_ID)],
     };
     for (name, id) in fields {
-        let value = text(e, *id);
+        let value = value(*id);
         if !value.is_empty() {
             q.insert(*name, Value::from(value.into_owned()));
         }
@@ -345,12 +350,14 @@ pub(crate) fn find_access_token(
     let ct = CredentialType::AccessToken;
     let (hid, realm, ext) =
         (home_account_id.unwrap_or("").to_ascii_lowercase(), realm.to_ascii_lowercase(), ext_cache_key.unwrap_or(""));
-    let mut narrow = Map::new();
-    for (name, value) in [("client_id", client_id), ("realm", &realm), ("home_account_id", &hid)] {
-        if !value.is_empty() {
-            narrow.insert(name, Value::from(value));
-        }
-    }
+    let narrow = narrowing_by(ct, |id| {
+        Cow::Borrowed(match id {
+            field::CLIENT_ID => client_id,
+            field::REALM => &realm,
+            field::HOME_ACCOUNT_ID => &hid,
+            _ => "",
+        })
+    });
     let wanted = scope_set(target);
     let found = copies(doc, ct, &narrow, |e| {
         text(e, field::HOME_ACCOUNT_ID) == hid
