@@ -316,6 +316,34 @@ typedef uint32_t tc_on_corrupt;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// When a cache behaves as sharing mode: it then treats the aliases of one Microsoft
+// cloud as one environment and `""` and `null` home account ids of app tokens as
+// one, and files what it writes where another SDK's copy of the item already is (or
+// as msal-node would), so the apps on every SDK that share one cache file find each
+// other's tokens and meet no duplicates. Functions take it as a `uint32_t`; any other
+// value is rejected with `TC_RESULT_INVALID_ENUM`.
+enum tc_sharing_mode
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Byte for byte msal Python, whatever the document holds.
+  TC_SHARING_MODE_OFF = 0,
+  // Always sharing mode.
+  TC_SHARING_MODE_ON = 1,
+  // msal Python's behaviour until the document holds another SDK's entries (its
+  // key styles, `""` app-token home account ids, or two aliases of one cloud),
+  // then sharing mode. The default.
+  TC_SHARING_MODE_AUTO = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tc_sharing_mode tc_sharing_mode;
+#else
+typedef uint32_t tc_sharing_mode;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A token cache: one MSAL unified token cache document (the JSON file MSAL.NET, MSAL
 // Java, MSAL Go, msal-node and MSAL Python share) with indexes for fast lookups.
 //
@@ -938,18 +966,31 @@ tc_result tc_cache_set_state_changed(const struct tc_cache *cache,
 tc_result tc_cache_len(const struct tc_cache *cache,
                        size_t *len_out);
 
-// Turns sharing mode on or off (off by default). In sharing mode the cache treats the
-// aliases of one Microsoft cloud as one environment and `""` and `null` home account
-// ids of app tokens as one, and files what it writes so that msal-node does not meet
-// duplicates: for a cache file several SDKs share. Off, output is byte for byte msal
-// Python's. A file-backed cache keeps the mode across reloads.
+// Sets when the cache behaves as sharing mode (a `tc_sharing_mode`; default
+// `TC_SHARING_MODE_AUTO`). A file-backed cache keeps the mode across reloads.
+//
+// # Safety
+// `cache` must be NULL or a live cache.
+tc_result tc_cache_set_sharing_mode(const struct tc_cache *cache,
+                                    uint32_t mode);
+
+// Writes the sharing mode set (a `tc_sharing_mode`) to `*mode_out`.
+//
+// # Safety
+// `cache` must be NULL or a live cache; `mode_out` NULL or valid for one write.
+tc_result tc_cache_get_sharing_mode(const struct tc_cache *cache,
+                                    uint32_t *mode_out);
+
+// `tc_cache_set_sharing_mode` with `TC_SHARING_MODE_ON` (`on`) or
+// `TC_SHARING_MODE_OFF`.
 //
 // # Safety
 // `cache` must be NULL or a live cache.
 tc_result tc_cache_set_sharing(const struct tc_cache *cache,
                                bool on);
 
-// Writes whether sharing mode is on to `*on_out`.
+// Writes whether the cache behaves as sharing mode now to `*on_out`: mode `ON`, or
+// `AUTO` and the document holds another SDK's entries.
 //
 // # Safety
 // `cache` must be NULL or a live cache; `on_out` NULL or valid for one write.

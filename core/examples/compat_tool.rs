@@ -16,7 +16,9 @@
 //!                                refresh flow does after a refresh returned a new RT
 //!             save FILE          write serialize() to FILE
 //!             --now N            the clock for the searches that follow (default: wall clock)
-//!             --sharing          sharing mode from here on (TokenCache::set_sharing)
+//!             --sharing          sharing mode from here on (SharingMode::On)
+//!             --sharing-off      msal Python's behaviour from here on (SharingMode::Off; the
+//!                                default is SharingMode::Auto)
 //! ```
 //!
 //! Run by `tests/compat/driver.py`; by hand:
@@ -25,7 +27,7 @@
 use std::process::ExitCode;
 
 use tokencache::json::{self, Value};
-use tokencache::{CredentialType, TokenCache};
+use tokencache::{CredentialType, SharingMode, TokenCache};
 
 fn run(args: &[String]) -> Result<(), String> {
     let cache = TokenCache::new();
@@ -77,7 +79,8 @@ fn run(args: &[String]) -> Result<(), String> {
                 let path = next("FILE")?;
                 std::fs::write(&path, cache.serialize()).map_err(|e| format!("write {path}: {e}"))?;
             }
-            "--sharing" => cache.set_sharing(true),
+            "--sharing" => cache.set_sharing_mode(SharingMode::On),
+            "--sharing-off" => cache.set_sharing_mode(SharingMode::Off),
             "--now" => now = Some(next("N")?.parse().map_err(|e| format!("--now: {e}"))?),
             other => return Err(format!("unknown command {other:?}")),
         }

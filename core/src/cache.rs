@@ -1,6 +1,6 @@
 //! [`TokenCache`]: msal Python's `SerializableTokenCache`, indexed and thread-safe.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::limits::{CacheLimits, EvictionCounts};
 use crate::notify::{AccessEvent, AccessObserver, Operation};
 use crate::partition::partition_key;
 use crate::schema::{CredentialType, KeyParts, cache_key};
-use crate::sharing;
+use crate::sharing::{self, SharingMode};
 
 /// Seconds since the Unix epoch, from the wall clock.
 pub fn unix_now() -> i64 {
@@ -49,8 +49,11 @@ pub struct TokenCache {
     stats: Counters,
     observer: RwLock<Option<Arc<dyn AccessObserver>>>,
     has_observer: AtomicBool,
-    sharing: AtomicBool,
+    /// A [`SharingMode`] as its index in [`SHARING_MODES`].
+    sharing: AtomicU8,
 }
+
+const SHARING_MODES: [SharingMode; 3] = [SharingMode::Off, SharingMode::On, SharingMode::Auto];
 
 /// The partition a query is about, when its fields say it (MSAL.NET's rule applied
 /// to the query instead of an entry).
@@ -148,22 +151,45 @@ impl TokenCache {
             stats: Counters::default(),
             observer: RwLock::new(None),
             has_observer: AtomicBool::new(false),
-            sharing: AtomicBool::new(false),
+            sharing: AtomicU8::new(2),
         }
     }
 
-    /// Turns sharing mode on or off (default off: byte for byte msal Python). In
-    /// sharing mode lookups treat the aliases of one cloud as one environment and a
-    /// `""` home account id as `null`, and writes file each item where another SDK's
-    /// copy of it already is, so apps on msal-node, MSAL Go, msal4j and MSAL.NET
-    /// sharing the file find each other's tokens; see [`crate::sharing`].
-    pub fn set_sharing(&self, on: bool) {
-        self.sharing.store(on, Ordering::Release);
+    /// Chooses when the cache behaves as sharing mode describes (see
+    /// [`crate::sharing`]): lookups treat the aliases of one cloud as one environment
+    /// and a `""` home account id as `null`, and writes file each item where another
+    /// SDK's copy of it already is, so apps on msal-node, MSAL Go, msal4j and MSAL.NET
+    /// sharing the file find each other's tokens. The default,
+    /// [`SharingMode::Auto`], is msal Python byte for byte until the document shows
+    /// another SDK's entries; [`SharingMode::Off`] is msal Python whatever it holds.
+    pub fn set_sharing_mode(&self, mode: SharingMode) {
+        let i = SHARING_MODES.iter().position(|m| *m == mode).unwrap_or(2);
+        self.sharing.store(i as u8, Ordering::Release);
     }
 
-    /// Whether sharing mode is on.
+    /// The sharing mode set (default [`SharingMode::Auto`]).
+    pub fn sharing_mode(&self) -> SharingMode {
+        SHARING_MODES[usize::from(self.sharing.load(Ordering::Acquire)).min(2)]
+    }
+
+    /// [`set_sharing_mode`](Self::set_sharing_mode) `On` (`true`) or `Off` (`false`).
+    pub fn set_sharing(&self, on: bool) {
+        self.set_sharing_mode(if on { SharingMode::On } else { SharingMode::Off });
+    }
+
+    /// Whether the cache behaves as sharing mode now: mode `On`, or `Auto` and the
+    /// document holds another SDK's entries.
     pub fn sharing(&self) -> bool {
-        self.sharing.load(Ordering::Acquire)
+        self.shares(&self.doc.read(), None)
+    }
+
+    /// Whether to behave as sharing mode on `doc` for a call about `environment`.
+    fn shares(&self, doc: &Document, environment: Option<&str>) -> bool {
+        match self.sharing_mode() {
+            SharingMode::Off => false,
+            SharingMode::On => true,
+            SharingMode::Auto => doc.profile().shared(environment),
+        }
     }
 
     /// Installs (or with `None` removes) the before/after-access observer.
@@ -287,7 +313,8 @@ impl TokenCache {
         self.notify_before(Operation::Add, None, partition.as_deref());
         let evicted = {
             let mut doc = self.doc.write();
-            let sharing = self.sharing();
+            let env = entries.first().and_then(|(_, _, e)| e.get_str("environment"));
+            let sharing = self.shares(&doc, env.as_deref());
             for (ct, key, entry) in entries {
                 if sharing {
                     sharing::file(&mut doc, ct, &key, entry, now);
@@ -383,7 +410,11 @@ impl TokenCache {
         now: Option<i64>,
         evict: bool,
     ) -> Vec<Entry> {
-        let variants = if self.sharing() { query.and_then(sharing::query_variants) } else { None };
+        let sharing = query.is_some_and(|q| {
+            let env = q.get("environment").and_then(Value::as_str);
+            self.shares(&self.doc.read(), env)
+        });
+        let variants = if sharing { query.and_then(sharing::query_variants) } else { None };
         let Some(variants) = variants else { return self.search_inner(ct, target, query, now, evict) };
         let mut out: Vec<Entry> = Vec::new();
         for q in &variants {
@@ -587,11 +618,14 @@ impl TokenCache {
             let section = doc.section(CredentialType::AccessToken);
             section.and_then(|s| s.entry(s.find(&escape_key(&key))?).cloned())
         };
-        if found.is_some() || !self.sharing() {
+        if found.is_some() {
             return found;
         }
         // Sharing mode: the token under any alias or key style, with exactly these scopes.
         let doc = self.doc.read();
+        if !self.shares(&doc, Some(environment)) {
+            return None;
+        }
         sharing::find_access_token(&doc, home_account_id, environment, client_id, realm, &target, ext_cache_key)
     }
 
@@ -603,7 +637,7 @@ impl TokenCache {
         if let Some(e) = lookup(environment) {
             return Some(e.clone());
         }
-        if !self.sharing() {
+        if !self.shares(&doc, Some(environment)) {
             return None;
         }
         sharing::cloud_aliases(environment)?.iter().find_map(|a| lookup(a)).cloned()
@@ -617,8 +651,11 @@ impl TokenCache {
         let mut key = key_of(ct, old)?;
         let partition = self.has_observer.load(Ordering::Acquire).then(|| partition_key(ct, old)).flatten();
         self.notify_before(Operation::Modify, Some(ct), partition.as_deref());
-        if self.sharing() {
-            key = sharing::locate(&self.doc.read(), ct, &key, old);
+        {
+            let doc = self.doc.read();
+            if self.shares(&doc, old.get_str("environment").as_deref()) {
+                key = sharing::locate(&doc, ct, &key, old);
+            }
         }
         match changes {
             Some(c) if !c.is_empty() => {

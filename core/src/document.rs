@@ -9,7 +9,8 @@ use crate::index::{Posting, SectionIndex, indexed_position, scope_hash, scopes_o
 use crate::json::{Parser, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::limits::{CacheLimits, EvictionCounts, Limiter, Reason};
 use crate::partition::{pack, partition_hash, partition_key, unpack};
-use crate::schema::{CredentialType, KeyParts, cache_key, field};
+use crate::schema::{CredentialType, KeyParts, cache_key_into, field};
+use crate::sharing::Profile;
 
 /// What a key of a known section maps to.
 #[derive(Clone)]
@@ -157,6 +158,9 @@ pub(crate) struct Document {
     /// Usage accounting, only when limits are set. Behind a mutex so that readers
     /// can record use under the shared lock.
     limiter: Option<parking_lot::Mutex<Limiter>>,
+    /// Who writes the document (for [`SharingMode::Auto`](crate::sharing::SharingMode)),
+    /// worked out on first use and kept up to date from then on.
+    profile: std::sync::OnceLock<Profile>,
 }
 
 /// Files an entry under its partition (and counts it), given the parts of the
@@ -239,25 +243,31 @@ fn key_part<'a>(e: &'a Entry, id: u8, what: &'static str) -> Result<std::borrow:
     }
 }
 
-/// The key msal would file this entry under (decoded).
-pub(crate) fn key_of(ct: CredentialType, e: &Entry) -> Result<String> {
+/// [`key_of`], appended to `out` (no allocation when it has room).
+pub(crate) fn key_of_into(ct: CredentialType, e: &Entry, out: &mut String) -> Result<()> {
     let hid = key_part(e, field::HOME_ACCOUNT_ID, "home_account_id")?;
     let env = key_part(e, field::ENVIRONMENT, "environment")?;
     let cid = key_part(e, field::CLIENT_ID, "client_id")?;
     let realm = key_part(e, field::REALM, "realm")?;
     let target = key_part(e, field::TARGET, "target")?;
     let ext = key_part(e, field::EXT_CACHE_KEY, "ext_cache_key")?;
-    Ok(cache_key(
-        ct,
-        &KeyParts {
-            home_account_id: &hid,
-            environment: &env,
-            client_id: &cid,
-            realm: &realm,
-            target: &target,
-            ext_cache_key: &ext,
-        },
-    ))
+    let parts = KeyParts {
+        home_account_id: &hid,
+        environment: &env,
+        client_id: &cid,
+        realm: &realm,
+        target: &target,
+        ext_cache_key: &ext,
+    };
+    cache_key_into(out, ct, &parts);
+    Ok(())
+}
+
+/// The key msal would file this entry under (decoded).
+pub(crate) fn key_of(ct: CredentialType, e: &Entry) -> Result<String> {
+    let mut k = String::with_capacity(96);
+    key_of_into(ct, e, &mut k)?;
+    Ok(k)
 }
 
 pub(crate) fn escape_key(key: &str) -> std::borrow::Cow<'_, str> {
@@ -309,9 +319,32 @@ impl Document {
 
     fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64) {
         register_in(&mut self.partitions, self.limiter.as_ref(), ct, slot, key, e, now);
+        if let Some(p) = self.profile.get_mut() {
+            p.added(ct, key, e);
+        }
+    }
+
+    /// Who writes the document: see [`Profile`].
+    pub(crate) fn profile(&self) -> &Profile {
+        self.profile.get_or_init(|| {
+            let mut p = Profile::default();
+            for ct in CredentialType::ALL {
+                if let Some(section) = self.section(ct) {
+                    for (_, sl) in section.live_slots() {
+                        if let Stored::Entry(e) = &sl.value {
+                            p.added(ct, &sl.key, e);
+                        }
+                    }
+                }
+            }
+            p
+        })
     }
 
     fn unregister(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry) {
+        if let Some(p) = self.profile.get_mut() {
+            p.removed(ct, key, e);
+        }
         let p = partition_key(ct, e).map(|k| partition_hash(&k));
         if let Some(h) = p
             && let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h)
@@ -359,6 +392,7 @@ impl Document {
     /// Rebuilds the partition index (after parsing) and, with limits, the usage.
     pub(crate) fn rebuild_partitions(&mut self, limits: CacheLimits, now: i64) {
         self.partitions.clear();
+        self.profile = std::sync::OnceLock::new();
         self.limiter = (!limits.is_unbounded()).then(|| parking_lot::Mutex::new(Limiter::new(limits)));
         for ct in CredentialType::ALL {
             let Some(section) = self.sections[ct.index()].as_ref() else { continue };

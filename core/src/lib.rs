@@ -67,3 +67,4 @@ pub use provider::{
 };
 pub use refresh::{DueToken, RefreshWatcher};
 pub use schema::{CredentialType, authority_type};
+pub use sharing::SharingMode;

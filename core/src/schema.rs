@@ -213,57 +213,62 @@ pub(crate) fn cache_key(ct: CredentialType, p: &KeyParts<'_>) -> String {
     let mut k = String::with_capacity(
         p.home_account_id.len() + p.environment.len() + p.client_id.len() + p.realm.len() + p.target.len() + 24,
     );
+    cache_key_into(&mut k, ct, p);
+    k
+}
+
+/// [`cache_key`], appended to `k`.
+pub(crate) fn cache_key_into(k: &mut String, ct: CredentialType, p: &KeyParts<'_>) {
     let dash = |k: &mut String| k.push('-');
     match ct {
         CredentialType::AppMetadata => {
             k.push_str("appmetadata-");
             k.push_str(p.environment);
-            dash(&mut k);
+            dash(k);
             k.push_str(p.client_id);
         }
         CredentialType::Account => {
-            lower_into(&mut k, p.home_account_id);
-            dash(&mut k);
-            lower_into(&mut k, p.environment);
-            dash(&mut k);
-            lower_into(&mut k, p.realm);
+            lower_into(k, p.home_account_id);
+            dash(k);
+            lower_into(k, p.environment);
+            dash(k);
+            lower_into(k, p.realm);
         }
         CredentialType::AccessToken => {
-            lower_into(&mut k, p.home_account_id);
-            dash(&mut k);
-            lower_into(&mut k, p.environment);
+            lower_into(k, p.home_account_id);
+            dash(k);
+            lower_into(k, p.environment);
             k.push_str(if p.ext_cache_key.is_empty() { "-accesstoken-" } else { "-atext-" });
-            lower_into(&mut k, p.client_id);
-            dash(&mut k);
-            lower_into(&mut k, p.realm);
-            dash(&mut k);
-            lower_into(&mut k, p.target);
+            lower_into(k, p.client_id);
+            dash(k);
+            lower_into(k, p.realm);
+            dash(k);
+            lower_into(k, p.target);
             if !p.ext_cache_key.is_empty() {
-                dash(&mut k);
-                lower_into(&mut k, p.ext_cache_key);
+                dash(k);
+                lower_into(k, p.ext_cache_key);
             }
         }
         CredentialType::RefreshToken => {
-            lower_into(&mut k, p.home_account_id);
-            dash(&mut k);
-            lower_into(&mut k, p.environment);
+            lower_into(k, p.home_account_id);
+            dash(k);
+            lower_into(k, p.environment);
             k.push_str("-refreshtoken-");
-            lower_into(&mut k, p.client_id);
+            lower_into(k, p.client_id);
             k.push_str("--");
-            lower_into(&mut k, p.target);
+            lower_into(k, p.target);
         }
         CredentialType::IdToken => {
-            lower_into(&mut k, p.home_account_id);
-            dash(&mut k);
-            lower_into(&mut k, p.environment);
+            lower_into(k, p.home_account_id);
+            dash(k);
+            lower_into(k, p.environment);
             k.push_str("-idtoken-");
-            lower_into(&mut k, p.client_id);
-            dash(&mut k);
-            lower_into(&mut k, p.realm);
-            dash(&mut k);
+            lower_into(k, p.client_id);
+            dash(k);
+            lower_into(k, p.realm);
+            dash(k);
         }
     }
-    k
 }
 
 #[cfg(test)]

@@ -16,7 +16,12 @@
 //!   copy, so the file holds the item twice; msal-node deletes every access token
 //!   it finds twice, and MSAL Go or msal4j may pick the stale copy.
 //!
-//! In sharing mode ([`TokenCache::set_sharing`](crate::TokenCache::set_sharing)):
+//! When sharing mode applies is the cache's [`SharingMode`]
+//! ([`TokenCache::set_sharing_mode`](crate::TokenCache::set_sharing_mode)): always
+//! (`On`), never (`Off`), or, by default (`Auto`), once the document shows another
+//! SDK's entries: an entry under a key msal Python would not make from its fields,
+//! an app-only access token with `"home_account_id": ""`, or one cloud under two
+//! aliases (counting the host a call is about). In sharing mode:
 //!
 //! - lookups (`search`, `get_access_token`, `get_app_metadata`) treat the aliases
 //!   of one cloud ([`cloud_aliases`]) as one environment and `""`, `null` and a
@@ -34,14 +39,115 @@
 //!
 //! The cost: msal Python apps that read the file with msal's own cache (not with
 //! tokencache) do not find app-only tokens written in sharing mode; use tokencache
-//! in every Python app that shares the file.
+//! in every Python app that shares the file. And `Auto` cannot see an SDK that has
+//! not written to the file yet: an app token tokencache writes first, the msal Python
+//! way (`"home_account_id": null`), is one msal-node never serves; set `On` for a
+//! file an msal-node app will read.
 
 use std::borrow::Cow;
 
-use crate::document::{Document, Query, Stored, escape_key};
+use crate::document::{Document, Query, Stored, escape_key, key_of_into};
 use crate::entry::{Entry, unescape};
 use crate::json::{Map, Value};
 use crate::schema::{CredentialType, field};
+
+/// When a [`TokenCache`](crate::TokenCache) behaves as sharing mode describes
+/// ([`TokenCache::set_sharing_mode`](crate::TokenCache::set_sharing_mode)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SharingMode {
+    /// Always byte for byte msal Python, whoever else writes the document.
+    Off,
+    /// Always sharing mode.
+    On,
+    /// msal Python's behaviour until the document shows that an app on another SDK
+    /// shares it, then sharing mode (the default; the signs are in the module
+    /// documentation). A
+    /// document only msal Python (or tokencache) wrote is handled byte for byte as
+    /// msal Python does.
+    #[default]
+    Auto,
+}
+
+/// What a document shows about who writes it, kept up to date as entries come and
+/// go (only once someone asked, so caches that never do pay nothing):
+///
+/// - entries another SDK filed: a key msal Python would not make from the entry's
+///   fields (msal-node's `---` refresh-token keys, MSAL Go's capitalised or
+///   trailing-dash-less keys, family-id keys), or an app-only access token with
+///   `"home_account_id": ""` (msal-node, MSAL.NET);
+/// - the environments in use: two aliases of one cloud (msal4j and MSAL.NET write
+///   `login.windows.net` where msal Python writes the authority's
+///   `login.microsoftonline.com`) mean two SDKs.
+#[derive(Debug, Default)]
+pub(crate) struct Profile {
+    foreign: usize,
+    /// Lower-cased environment -> entries filed under it.
+    environments: Vec<(Box<str>, usize)>,
+}
+
+impl Profile {
+    pub(crate) fn added(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry) {
+        self.count(ct, escaped_key, e, true);
+    }
+
+    pub(crate) fn removed(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry) {
+        self.count(ct, escaped_key, e, false);
+    }
+
+    fn count(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry, add: bool) {
+        let step = |n: &mut usize| *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        if filed_by_another_sdk(ct, escaped_key, e) {
+            step(&mut self.foreign);
+        }
+        let env = text(e, field::ENVIRONMENT);
+        if env.is_empty() {
+            return;
+        }
+        match self.environments.iter().position(|(name, _)| **name == *env) {
+            Some(i) => {
+                step(&mut self.environments[i].1);
+                if self.environments[i].1 == 0 {
+                    self.environments.swap_remove(i);
+                }
+            }
+            None if add => self.environments.push((env.into(), 1)),
+            None => {}
+        }
+    }
+
+    /// Whether an app on another SDK shares the document, counting `environment`
+    /// (the host a caller is about to file or look up under) as in use.
+    pub(crate) fn shared(&self, environment: Option<&str>) -> bool {
+        if self.foreign > 0 {
+            return true;
+        }
+        let mut in_use: Vec<&str> = self.environments.iter().map(|(e, _)| &**e).collect();
+        in_use.extend(environment);
+        in_use
+            .iter()
+            .enumerate()
+            .any(|(i, a)| in_use[i + 1..].iter().any(|b| !a.eq_ignore_ascii_case(b) && same_cloud(a, b)))
+    }
+}
+
+/// Whether `e` is filed as another SDK files it, not as msal Python would.
+fn filed_by_another_sdk(ct: CredentialType, escaped_key: &str, e: &Entry) -> bool {
+    if ct == CredentialType::AccessToken && e.str_by_id(field::HOME_ACCOUNT_ID).is_some_and(|h| h.is_empty()) {
+        return true;
+    }
+    // An entry without an environment (garbage such as MSAL Go's test entry
+    // `"an-entry": {"foo": "bar"}`) is nobody's item: it says nothing.
+    if text(e, field::ENVIRONMENT).is_empty() {
+        return false;
+    }
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    KEY.with_borrow_mut(|k| {
+        k.clear();
+        key_of_into(ct, e, k).is_ok() && *escape_key(k) != *escaped_key
+    })
+}
 
 /// The hosts of one cloud that every MSAL SDK treats as one (the instance-discovery
 /// `aliases` of Microsoft's known clouds, as msal and MSAL.NET ship them).

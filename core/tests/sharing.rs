@@ -2,9 +2,11 @@
 //! files below are what msal-node 7.2.1 writes (keys, `login.windows.net`, `""` home
 //! account ids of app tokens); the real round trips are in `tests/compat`.
 
+mod common;
+
 use base64::Engine;
 use tokencache::json::{self, Map, Value};
-use tokencache::{CredentialType, TokenCache};
+use tokencache::{CredentialType, SharingMode, TokenCache};
 
 const NOW: i64 = 1_700_000_000;
 const HID: &str = "uid.tid";
@@ -91,9 +93,13 @@ fn query(pairs: &[(&str, Value)]) -> Map {
 }
 
 fn cache(sharing: bool) -> TokenCache {
+    cache_in(if sharing { SharingMode::On } else { SharingMode::Off })
+}
+
+fn cache_in(mode: SharingMode) -> TokenCache {
     let c = TokenCache::new();
     c.deserialize(&node_file()).unwrap();
-    c.set_sharing(sharing);
+    c.set_sharing_mode(mode);
     c
 }
 
@@ -168,7 +174,13 @@ fn lookups_fold_cloud_aliases_and_empty_home_account_ids() {
 
 #[test]
 fn renewals_are_filed_over_the_other_sdks_copy() {
-    let c = cache(true);
+    for mode in [SharingMode::On, SharingMode::Auto] {
+        renewals_filed_over_the_peers_copy(mode);
+    }
+}
+
+fn renewals_filed_over_the_peers_copy(mode: SharingMode) {
+    let c = cache_in(mode);
     c.add_json(&app_event("https://graph.microsoft.com/.default", "renewed-app-at"), Some(NOW + 10)).unwrap();
     c.add_json(&user_event(r#""User.Read""#, "renewed-user-at", Some("renewed-rt")), Some(NOW + 10)).unwrap();
 
@@ -312,4 +324,126 @@ fn copies_are_found_whatever_the_case_of_their_ids_among_many_tenants() {
     assert_eq!(keys(&c, "AccessToken").len(), 52, "filed over the peer's copy, not beside it");
     let doc = c.serialize();
     assert!(!doc.contains("node-app-at") && doc.contains("renewed-app-at"));
+}
+
+// Auto mode (the default): msal Python until the document shows another SDK.
+
+/// A file as msal4j writes it: msal Python's key style, but `login.windows.net`.
+fn msal4j_file() -> String {
+    // msal-node's keys, each with msal Python's (and msal4j's) spelling.
+    let keys = [
+        ("-refreshtoken-app---", "-refreshtoken-app--"),
+        ("-idtoken-app-tid--", "-idtoken-app-tid-"),
+        ("https://graph.microsoft.com/.default-\"", "https://graph.microsoft.com/.default\""),
+        ("user.read openid profile offline_access-\"", "user.read openid profile offline_access\""),
+    ];
+    let mut file = node_file().replace(r#""home_account_id": "", "#, r#""home_account_id": null, "#);
+    for (node, msal4j) in keys {
+        assert!(file.contains(node));
+        file = file.replace(node, msal4j);
+    }
+    file
+}
+
+#[test]
+fn auto_is_the_default_and_is_msal_python_on_its_own_files() {
+    let auto = TokenCache::new();
+    assert_eq!(auto.sharing_mode(), SharingMode::Auto);
+    let off = TokenCache::new();
+    off.set_sharing_mode(SharingMode::Off);
+    for c in [&auto, &off] {
+        c.add_json(&app_event("s", "x"), Some(NOW)).unwrap();
+        c.add_json(&user_event(r#""User.Read""#, "y", Some("z")), Some(NOW)).unwrap();
+        c.add_json(&user_event(r#""Mail.Read""#, "y2", Some("z2")), Some(NOW)).unwrap();
+    }
+    assert_eq!(auto.serialize(), off.serialize());
+    assert!(!auto.sharing());
+    // Every file msal Python wrote in the shared vectors is its own: no sharing.
+    for name in common::vector_files().iter().filter(|n| n.starts_with("msal_python_") && !n.ends_with(".events.json"))
+    {
+        let c = TokenCache::new();
+        c.deserialize(&common::read(name)).unwrap();
+        assert!(!c.sharing(), "{name}: msal Python's own file taken for another SDK's");
+    }
+}
+
+#[test]
+fn auto_recognises_every_other_sdks_file_in_the_vectors() {
+    // Files that hold only what msal Python would write the same way say nothing.
+    const SILENT: &[&str] = &["msaljs__Account.json"];
+    let mut checked = 0;
+    for name in common::vector_files() {
+        let foreign = ["dotnet__", "msal4j__", "msalgo__", "msaljs__"].iter().any(|p| name.starts_with(p));
+        if !foreign || !name.ends_with(".json") || SILENT.contains(&name.as_str()) {
+            continue;
+        }
+        let c = TokenCache::new();
+        if c.deserialize(&common::read(&name)).is_err() || c.is_empty() {
+            continue; // not a cache file (msal-node's cacheStore.json)
+        }
+        // Keys or app tokens another SDK's way; else (msal4j and MSAL.NET write msal
+        // Python's keys) the alias: msal Python, asking about login.microsoftonline.com,
+        // finds accounts filed under login.windows.net that it would not find itself.
+        let accounts = |c: &TokenCache| {
+            let q = query(&[("environment", Value::from("login.microsoftonline.com"))]);
+            c.search(CredentialType::Account, &[], Some(&q), None).len()
+        };
+        let off = TokenCache::new();
+        off.set_sharing_mode(SharingMode::Off);
+        off.deserialize(&common::read(&name)).unwrap();
+        let shared = c.sharing() || accounts(&c) > accounts(&off);
+        assert!(shared, "{name}: another SDK's file not recognised");
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} files checked");
+}
+
+#[test]
+fn auto_finds_and_renews_an_msal4j_copy_filed_under_another_alias() {
+    let c = TokenCache::new();
+    c.deserialize(&msal4j_file()).unwrap();
+    // msal Python's key style throughout, one alias: nothing says "another SDK" yet...
+    assert!(!c.sharing());
+    // ...until msal Python asks about login.microsoftonline.com, another alias of that cloud.
+    let user =
+        query(&[("home_account_id", Value::from(HID)), ("environment", Value::from("login.microsoftonline.com"))]);
+    assert_eq!(secrets(&c.search(CredentialType::RefreshToken, &[], Some(&user), Some(NOW))), ["node-rt"]);
+    c.add_json(&user_event(r#""User.Read""#, "renewed-user-at", Some("renewed-rt")), Some(NOW + 10)).unwrap();
+    assert_eq!(keys(&c, "RefreshToken"), [format!("{HID}-login.windows.net-refreshtoken-app--")]);
+    assert_eq!(secrets(&c.search(CredentialType::RefreshToken, &[], Some(&user), Some(NOW))), ["renewed-rt"]);
+    // Off: msal Python's behaviour, a second copy beside msal4j's.
+    let off = TokenCache::new();
+    off.deserialize(&msal4j_file()).unwrap();
+    off.set_sharing_mode(SharingMode::Off);
+    off.add_json(&user_event(r#""User.Read""#, "renewed-user-at", Some("renewed-rt")), Some(NOW + 10)).unwrap();
+    assert_eq!(keys(&off, "RefreshToken").len(), 2);
+}
+
+#[test]
+fn auto_follows_the_document_as_entries_come_and_go() {
+    // An msal Python file: not shared.
+    let c = TokenCache::new();
+    c.add_json(&user_event(r#""User.Read""#, "y", Some("z")), Some(NOW)).unwrap();
+    assert!(!c.sharing());
+    // msal-node's entries of another partition arrive (kept up to date, not rescanned).
+    let node_rt = r#"{"RefreshToken": {"other.tid-login.windows.net-refreshtoken-app---": {
+        "home_account_id": "other.tid", "environment": "login.windows.net",
+        "credential_type": "RefreshToken", "client_id": "app", "secret": "node-rt"}}}"#;
+    c.deserialize_partition("other.tid", node_rt).unwrap();
+    assert!(c.sharing());
+    // And leave again: msal Python's behaviour is back.
+    assert_eq!(c.remove_partition("other.tid"), 1);
+    assert!(!c.sharing());
+    // A whole new document is judged afresh.
+    c.deserialize(&node_file()).unwrap();
+    assert!(c.sharing());
+    c.deserialize("").unwrap();
+    assert!(!c.sharing());
+    // Set explicitly, the mode is what it says.
+    c.deserialize(&node_file()).unwrap();
+    c.set_sharing_mode(SharingMode::Off);
+    assert!(!c.sharing());
+    c.deserialize("").unwrap();
+    c.set_sharing_mode(SharingMode::On);
+    assert!(c.sharing());
 }

@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use tokencache_core::TokenCache;
+use tokencache_core::{SharingMode, TokenCache};
 
 use crate::arguments::{self, try_optional_str, try_str, try_str_list};
 use crate::backing::CacheHandle;
@@ -430,11 +430,67 @@ pub unsafe extern "C" fn tc_cache_len(cache: *const tc_cache, len_out: *mut usiz
     }
 }
 
-/// Turns sharing mode on or off (off by default). In sharing mode the cache treats the
-/// aliases of one Microsoft cloud as one environment and `""` and `null` home account
-/// ids of app tokens as one, and files what it writes so that msal-node does not meet
-/// duplicates: for a cache file several SDKs share. Off, output is byte for byte msal
-/// Python's. A file-backed cache keeps the mode across reloads.
+/// When a cache behaves as sharing mode: it then treats the aliases of one Microsoft
+/// cloud as one environment and `""` and `null` home account ids of app tokens as
+/// one, and files what it writes where another SDK's copy of the item already is (or
+/// as msal-node would), so the apps on every SDK that share one cache file find each
+/// other's tokens and meet no duplicates. Functions take it as a `uint32_t`; any other
+/// value is rejected with `TC_RESULT_INVALID_ENUM`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum tc_sharing_mode {
+    /// Byte for byte msal Python, whatever the document holds.
+    Off = 0,
+    /// Always sharing mode.
+    On = 1,
+    /// msal Python's behaviour until the document holds another SDK's entries (its
+    /// key styles, `""` app-token home account ids, or two aliases of one cloud),
+    /// then sharing mode. The default.
+    Auto = 2,
+}
+
+const SHARING_MODES: [(tc_sharing_mode, SharingMode); 3] = [
+    (tc_sharing_mode::Off, SharingMode::Off),
+    (tc_sharing_mode::On, SharingMode::On),
+    (tc_sharing_mode::Auto, SharingMode::Auto),
+];
+
+/// Sets when the cache behaves as sharing mode (a `tc_sharing_mode`; default
+/// `TC_SHARING_MODE_AUTO`). A file-backed cache keeps the mode across reloads.
+///
+/// # Safety
+/// `cache` must be NULL or a live cache.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_cache_set_sharing_mode(cache: *const tc_cache, mode: u32) -> tc_result {
+    ffi_panic_boundary! {
+        let cache = try_ref_from_ptr!(cache);
+        let Some((_, mode)) = SHARING_MODES.iter().find(|(m, _)| *m as u32 == mode) else {
+            return Failure::new(tc_result::InvalidEnum, format_args!("`mode` = {mode} is not a tc_sharing_mode"))
+                .record();
+        };
+        cache.memory().set_sharing_mode(*mode);
+        tc_result::Ok
+    }
+}
+
+/// Writes the sharing mode set (a `tc_sharing_mode`) to `*mode_out`.
+///
+/// # Safety
+/// `cache` must be NULL or a live cache; `mode_out` NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tc_cache_get_sharing_mode(cache: *const tc_cache, mode_out: *mut u32) -> tc_result {
+    ffi_panic_boundary! {
+        let cache = try_ref_from_ptr!(cache);
+        let out = try_out!(mode_out);
+        let mode = cache.memory().sharing_mode();
+        let found = SHARING_MODES.iter().find(|(_, m)| *m == mode).map_or(tc_sharing_mode::Auto, |(c, _)| *c);
+        out.write(found as u32);
+        tc_result::Ok
+    }
+}
+
+/// `tc_cache_set_sharing_mode` with `TC_SHARING_MODE_ON` (`on`) or
+/// `TC_SHARING_MODE_OFF`.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache.
@@ -447,7 +503,8 @@ pub unsafe extern "C" fn tc_cache_set_sharing(cache: *const tc_cache, on: bool) 
     }
 }
 
-/// Writes whether sharing mode is on to `*on_out`.
+/// Writes whether the cache behaves as sharing mode now to `*on_out`: mode `ON`, or
+/// `AUTO` and the document holds another SDK's entries.
 ///
 /// # Safety
 /// `cache` must be NULL or a live cache; `on_out` NULL or valid for one write.

@@ -274,11 +274,20 @@ static void tokens_due_for_refresh_are_reported_once(void) {
 static void sharing_mode_files_app_tokens_for_every_sdk(void) {
     const tc_cache *cache = test_new_cache();
     bool on = true;
+    uint32_t mode = TC_SHARING_MODE_OFF;
+    /* Auto by default, and not in effect on a document no other SDK wrote. */
+    CHECK_RESULT(tc_cache_get_sharing_mode(cache, &mode), TC_RESULT_OK);
+    CHECK(mode == TC_SHARING_MODE_AUTO);
     CHECK_RESULT(tc_cache_get_sharing(cache, &on), TC_RESULT_OK);
     CHECK(!on);
+    CHECK_RESULT(tc_cache_set_sharing_mode(cache, 7), TC_RESULT_INVALID_ENUM);
+    CHECK_RESULT(tc_cache_get_sharing_mode(cache, &mode), TC_RESULT_OK);
+    CHECK(mode == TC_SHARING_MODE_AUTO);
     CHECK_RESULT(tc_cache_set_sharing(cache, true), TC_RESULT_OK);
     CHECK_RESULT(tc_cache_get_sharing(cache, &on), TC_RESULT_OK);
     CHECK(on);
+    CHECK_RESULT(tc_cache_get_sharing_mode(cache, &mode), TC_RESULT_OK);
+    CHECK(mode == TC_SHARING_MODE_ON);
     char *event = test_app_event("contoso", TEST_GRAPH, "shared-at");
     CHECK_RESULT(tc_cache_add_event(cache, event, TEST_NOW), TC_RESULT_OK);
     free(event);
@@ -298,6 +307,21 @@ static void sharing_mode_files_app_tokens_for_every_sdk(void) {
                  TC_RESULT_OK);
     CHECK(strcmp(secret, "shared-at") == 0);
     CHECK_RESULT(tc_cache_set_sharing(NULL, true), TC_RESULT_NULL_PARAMETER);
+    CHECK_RESULT(tc_cache_get_sharing_mode(cache, NULL), TC_RESULT_NULL_PARAMETER);
+    tc_cache_free(cache);
+
+    /* Auto: a document msal-node wrote turns sharing on when it is loaded. */
+    cache = test_new_cache();
+    const char *node_doc = "{\"RefreshToken\": {\"uid.utid-login.windows.net-refreshtoken-my-app---\": "
+                           "{\"home_account_id\": \"uid.utid\", \"environment\": \"login.windows.net\", "
+                           "\"credential_type\": \"RefreshToken\", \"client_id\": \"my-app\", "
+                           "\"secret\": \"node-rt\"}}}";
+    CHECK_RESULT(tc_cache_deserialize(cache, (const uint8_t *)node_doc, strlen(node_doc)), TC_RESULT_OK);
+    CHECK_RESULT(tc_cache_get_sharing(cache, &on), TC_RESULT_OK);
+    CHECK(on);
+    CHECK_RESULT(tc_cache_set_sharing_mode(cache, TC_SHARING_MODE_OFF), TC_RESULT_OK);
+    CHECK_RESULT(tc_cache_get_sharing(cache, &on), TC_RESULT_OK);
+    CHECK(!on);
     tc_cache_free(cache);
 }
 

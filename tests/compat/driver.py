@@ -296,8 +296,9 @@ class Cell:
     def __init__(self, suite, peer, proc, server, direction, scenario, mode="default"):
         self.suite, self.peer, self.proc, self.server = suite, peer, proc, server
         self.direction, self.scenario, self.mode = direction, scenario, mode
-        # tokencache's command line: sharing mode (TokenCache::set_sharing) or msal Python's behaviour.
-        self.tool = [suite.tool] + (["--sharing"] if mode == "sharing" else [])
+        # tokencache's command line: its default (SharingMode::Auto), sharing mode (On), or
+        # msal Python's behaviour whatever the file holds (Off).
+        self.tool = [suite.tool] + MODE_FLAGS[mode]
         self.dir = os.path.join(suite.work, peer.short, mode, "%s-%s" % (scenario, direction))
         os.makedirs(self.dir, exist_ok=True)
         self.checks = []  # (ok, text)
@@ -884,6 +885,9 @@ def turns(py, node):
 
 # reported as "known incompatibility" and does not fail the run (COMPAT_STRICT=1 or
 # --strict makes it fail); a listed cell that passes fails the run, so the list is
+# tokencache's modes in the matrix, with compat_tool's flag for each.
+MODE_FLAGS = {"default": [], "sharing": ["--sharing"], "off": ["--sharing-off"]}
+
 # pruned when a fix lands. Each finding: what it explains (check kinds) and where.
 
 KNOWN = {
@@ -895,8 +899,10 @@ KNOWN = {
                 "typeof entity.homeAccountId === \"string\"), so it never serves them: it asks the token endpoint "
                 "instead. MSAL Go (omits the field) and msal4j read them.",
         "kinds": {"peer-error", "peer-finds", "peer-cache"},
-        "cells": [("node", "client_credentials", "peer-first"), ("node", "client_credentials", "us-first"),
-                  ("node", "unknown_fields", "peer-first"), ("node", "unknown_fields", "us-first")],
+        "cells": {"off": [("node", "client_credentials", "peer-first"), ("node", "client_credentials", "us-first"),
+                          ("node", "unknown_fields", "peer-first"), ("node", "unknown_fields", "us-first")],
+                  # A file only tokencache has written shows no other SDK: auto keeps msal Python's null.
+                  "default": [("node", "client_credentials", "us-first"), ("node", "unknown_fields", "us-first")]},
     },
     "F2": {
         "title": "add() / update_rt() file a renewed item under msal Python's key beside the peer's copy",
@@ -908,18 +914,19 @@ KNOWN = {
                 "(msal-node and msal4j write login.windows.net) stays as it was, so the file holds the item twice: "
                 "the peer then refreshes with its own stale RT or serves its older access token.",
         "kinds": {"duplicates", "refresh-rt", "peer-finds"},
-        "cells": [("node", "client_credentials", "peer-first"), ("node", "user_rt", "peer-first"),
-                  ("node", "foci", "peer-first"), ("node", "multi_tenant", "peer-first"),
-                  ("node", "obo", "peer-first"), ("go", "user_rt", "peer-first"), ("go", "foci", "peer-first"),
-                  ("go", "multi_tenant", "peer-first"), ("java", "client_credentials", "peer-first"),
-                  ("java", "user_rt", "peer-first"), ("java", "foci", "peer-first"),
-                  ("java", "multi_tenant", "peer-first"), ("java", "obo", "peer-first")],
+        "cells": {"off": [("node", "client_credentials", "peer-first"), ("node", "user_rt", "peer-first"),
+                          ("node", "foci", "peer-first"), ("node", "multi_tenant", "peer-first"),
+                          ("node", "obo", "peer-first"), ("go", "user_rt", "peer-first"),
+                          ("go", "foci", "peer-first"), ("go", "multi_tenant", "peer-first"),
+                          ("java", "client_credentials", "peer-first"), ("java", "user_rt", "peer-first"),
+                          ("java", "foci", "peer-first"), ("java", "multi_tenant", "peer-first"),
+                          ("java", "obo", "peer-first")]},
     },
 }
 
 
-def known_for(peer, scenario, direction):
-    return [f for f, k in KNOWN.items() if (peer, scenario, direction) in k["cells"]]
+def known_for(mode, peer, scenario, direction):
+    return [f for f, k in KNOWN.items() if (peer, scenario, direction) in k["cells"].get(mode, ())]
 
 
 # --------------------------------------------------------------------------- the suite
@@ -1036,7 +1043,7 @@ class Suite:
             timings.append("%s %s: %.1f s (setup %.1f s)" % (peer.name, peer.version, total, setup_s))
             for cell in cells:
                 ok = bool(cell.checks) and all(o for o, _, _ in cell.checks)
-                known = known_for(peer.short, cell.scenario, cell.direction) if cell.mode == "default" else []
+                known = known_for(cell.mode, peer.short, cell.scenario, cell.direction)
                 allowed = set().union(*(KNOWN[f]["kinds"] for f in known)) if known else set()
                 explained = known and not ok and all(o or kind in allowed for o, _, kind in cell.checks)
                 if ok and known:
@@ -1086,23 +1093,28 @@ class Suite:
                "and saves; tokencache loads it, finds the peer's tokens and saves; the peer acquires silently again.",
                "After each tokencache save, every entry the peer wrote is still there, JSON-equal under its key,",
                "and no item is filed twice under two key styles. See `tests/compat/README.md`.", "",
-               "*mode*: `default` is tokencache as msal Python's cache, byte for byte; `sharing` is its sharing",
-               "mode (`TokenCache::set_sharing`, README \"One cache file for every SDK\"), made for files that apps",
-               "on other SDKs share.", "",
+               "*mode* (README \"One cache file for every SDK\"): `default` is tokencache's Rust and C cache",
+               "as it comes (`SharingMode::Auto`: msal Python's cache byte for byte until the file holds",
+               "another SDK's entries, then sharing mode); `sharing` is sharing mode always (`On`), for files",
+               "apps on other SDKs share; `off` is msal Python's behaviour whatever the file holds (`Off`,",
+               "also the default of the Python classes, which are drop-ins for msal's), kept to show what",
+               "the other two fix.", "",
                "| peer | version | mode | direction | scenario | result |", "|---|---|---|---|---|---|"]
         out += ["| %s | %s | %s | %s | %s | %s |" % r for r in rows]
         if skipped:
             out += ["", "**Skipped peers** (toolchain absent on the machine that ran the suite):", ""]
             out += ["- %s: %s" % (p.name, why) for p, why in skipped]
-        out += ["", "## Known incompatibilities (default mode only)", "",
+        out += ["", "## Known incompatibilities (`off` and `default` modes)", "",
                 "Cells marked *known incompatibility* fail only in the ways these explain (`KNOWN` in",
                 "`tests/compat/driver.py`); `make test-compat COMPAT_STRICT=1` counts them as failures.",
-                "They are msal Python's own behaviour, which the default mode keeps byte for byte; sharing mode",
-                "(the `sharing` rows, where no cell is a known incompatibility) is the fix for files that apps on",
-                "other SDKs share.", ""]
+                "They are msal Python's own behaviour, which `off` keeps byte for byte. `default` keeps it only",
+                "where nothing in the file shows another SDK yet (F1, us-first: tokencache writes an app token",
+                "to a new file before msal-node ever has). `sharing` (no cell is a known incompatibility) is",
+                "the fix for files that apps on other SDKs share.", ""]
         for fid, k in KNOWN.items():
-            out.append("- **%s: %s.** %s Cells: %s." % (fid, k["title"], k["text"], ", ".join(
-                "%s %s/%s" % c for c in k["cells"])))
+            out.append("- **%s: %s.** %s Cells: %s." % (fid, k["title"], k["text"], "; ".join(
+                "%s mode: %s" % (mode, ", ".join("%s %s/%s" % c for c in cells))
+                for mode, cells in k["cells"].items())))
         out += ["", "## What the peers do to the file (observed in this run, not failures)", ""]
         if findings:
             grouped = {}
@@ -1123,7 +1135,7 @@ def main():
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--report", default=None, help="write the matrix here (COMPATIBILITY.md)")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--modes", default="default,sharing", help="tokencache modes to run: default, sharing")
+    ap.add_argument("--modes", default="default,sharing,off", help="tokencache modes to run: " + ", ".join(MODE_FLAGS))
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--strict", action="store_true", default=os.environ.get("COMPAT_STRICT") == "1",
                     help="count known incompatibilities as failures (also COMPAT_STRICT=1)")

@@ -443,3 +443,46 @@ def test_threads_share_one_cache():
     state = json.loads(cache.serialize())
     assert len(state["AccessToken"]) == 8 * 300
     assert len(cache) == 8 * 300 + 1  # and one app metadata
+
+
+# A refresh token as msal-node files it: its key style, its environment alias.
+NODE_RT_DOC = json.dumps({"RefreshToken": {"%s-login.windows.net-refreshtoken-%s---" % (HID, CLIENT): {
+    "home_account_id": HID, "environment": "login.windows.net", "credential_type": "RefreshToken",
+    "client_id": CLIENT, "secret": "node-rt"}}})
+
+
+def test_sharing_is_off_by_default_and_takes_true_false_or_auto():
+    cache = tokencache.SerializableTokenCache()
+    assert cache.sharing is False  # msal's behaviour, whatever the file holds
+    cache.deserialize(NODE_RT_DOC)
+    assert cache.sharing_active is False
+    cache.deserialize("")
+    cache.sharing = "auto"
+    assert cache.sharing == "auto" and cache.sharing_active is False
+    cache.add(user_event(), now=NOW)
+    assert cache.sharing_active is False  # msal's own entries: msal's behaviour
+    cache.deserialize(NODE_RT_DOC)
+    assert cache.sharing_active is True  # msal-node's key style: another SDK shares it
+    cache.sharing = False
+    assert cache.sharing is False and cache.sharing_active is False
+    cache.sharing = True
+    assert cache.sharing is True
+    cache.sharing = "auto"
+    assert cache.sharing == "auto"
+    for bad in ("on", 1, None):
+        with pytest.raises(ValueError, match="True, False or \"auto\""):
+            cache.sharing = bad
+    assert cache.sharing == "auto"
+
+
+@pytest.mark.parametrize("mode, found", [("auto", ["node-rt"]), (False, [])])
+def test_auto_finds_another_sdks_refresh_token_where_msal_would_not(mode, found):
+    cache = tokencache.SerializableTokenCache()
+    cache.sharing = mode
+    cache.deserialize(NODE_RT_DOC)
+    rts = cache.search(cache.CredentialType.REFRESH_TOKEN, query={"home_account_id": HID, "environment": ENV})
+    assert [rt["secret"] for rt in rts] == found
+    theirs = msal.SerializableTokenCache()
+    theirs.deserialize(NODE_RT_DOC)
+    msal_found = theirs.search(theirs.CredentialType.REFRESH_TOKEN, query={"home_account_id": HID, "environment": ENV})
+    assert list(msal_found) == []  # msal's own behaviour, which sharing=False keeps

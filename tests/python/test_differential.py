@@ -27,6 +27,7 @@ MSAL_ERRORS = {
 
 def replay(record):
     cache = tokencache.SerializableTokenCache()
+    assert cache.sharing is False  # msal's behaviour, whatever the sequence loads
     for i, op in enumerate(record["ops"]):
         kind = op["op"]
         where = "seed %d op %d (%s)" % (record["seed"], i, kind)

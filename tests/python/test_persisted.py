@@ -109,6 +109,15 @@ def test_every_change_is_written_through_as_msal_would_write_it(path):
 # ------------------------------------------------------------------ sharing
 
 
+def test_sharing_is_off_by_default_as_in_msal_extensions(path):
+    cache = tokencache.PersistedTokenCache(path)
+    assert cache.sharing is False
+    cache.sharing = "auto"
+    assert cache.sharing == "auto" and cache.sharing_active is False
+    cache.sharing = True
+    assert cache.sharing_active is True
+
+
 def test_two_instances_on_one_file_see_each_others_writes(path):
     a = tokencache.PersistedTokenCache(path)
     b = tokencache.PersistedTokenCache(path)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
-use tokencache::{CredentialType, Entry, Map, TokenCache};
+use tokencache::{CredentialType, Entry, Map, SharingMode, TokenCache};
 
 use crate::convert::{entry_to_dict, to_entry, to_map, to_now, to_scopes};
 use crate::errors::to_py_err;
@@ -66,21 +66,32 @@ impl TokenCacheCore {
     #[new]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
-        TokenCacheCore { inner: Arc::new(TokenCache::new()) }
+        TokenCacheCore { inner: Arc::new(msal_python_cache()) }
     }
 
-    /// Sharing mode (default False: byte for byte msal's cache): lookups treat the
-    /// aliases of one cloud as one environment and a "" home account id as None, and
-    /// writes file each item where another SDK's copy of it is, so apps on msal-node,
-    /// MSAL Go, msal4j and MSAL.NET sharing the file find each other's tokens.
+    /// Sharing mode: `False` (the default), `True` or `"auto"`. In sharing mode
+    /// lookups treat the aliases of one cloud as one environment and a "" home
+    /// account id as None, and writes file each item where another SDK's copy of it
+    /// is, so apps on msal-node, MSAL Go, msal4j and MSAL.NET sharing the file find
+    /// each other's tokens. `False` is msal's cache byte for byte whatever the file
+    /// holds (the drop-in's promise); `"auto"` is too, until the file holds another
+    /// SDK's entries or one cloud under two aliases.
     #[getter]
-    fn sharing(&self) -> bool {
-        self.inner.sharing()
+    fn sharing(&self, py: Python<'_>) -> Py<PyAny> {
+        sharing_to_py(py, self.inner.sharing_mode())
     }
 
     #[setter]
-    fn set_sharing(&self, on: bool) {
-        self.inner.set_sharing(on)
+    fn set_sharing(&self, mode: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.set_sharing_mode(sharing_from_py(mode)?);
+        Ok(())
+    }
+
+    /// Whether the cache behaves as sharing mode now (`sharing` is True, or "auto"
+    /// and the cache holds another SDK's entries).
+    #[getter]
+    fn sharing_active(&self) -> bool {
+        self.inner.sharing()
     }
 
     /// Caches what a token response event carries (msal's `add(event, now=None)`).
@@ -267,7 +278,7 @@ impl SerializableTokenCacheCore {
     #[new]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyClassInitializer<Self> {
-        PyClassInitializer::from(TokenCacheCore { inner: Arc::new(TokenCache::new()) })
+        PyClassInitializer::from(TokenCacheCore { inner: Arc::new(msal_python_cache()) })
             .add_subclass(SerializableTokenCacheCore)
     }
 
@@ -347,4 +358,37 @@ fn deserialize_text(py: Python<'_>, cache: &TokenCache, text: &str) -> PyResult<
 /// `json.loads` would raise `UnicodeDecodeError`, a `ValueError`.
 fn not_utf8() -> PyErr {
     pyo3::exceptions::PyValueError::new_err("tokencache: state is not UTF-8 text")
+}
+
+/// `sharing` as Python sees it: True, False or "auto".
+pub(crate) fn sharing_to_py(py: Python<'_>, mode: SharingMode) -> Py<PyAny> {
+    match mode {
+        SharingMode::On => true.into_pyobject(py).map(|b| b.to_owned().into_any().unbind()),
+        SharingMode::Off => false.into_pyobject(py).map(|b| b.to_owned().into_any().unbind()),
+        SharingMode::Auto => Ok(PyString::new(py, "auto").into_any().unbind()),
+    }
+    .unwrap_or_else(|e: std::convert::Infallible| match e {})
+}
+
+/// `sharing = True | False | "auto"`; anything else is a `ValueError`.
+pub(crate) fn sharing_from_py(value: &Bound<'_, PyAny>) -> PyResult<SharingMode> {
+    if let Ok(b) = value.cast::<pyo3::types::PyBool>() {
+        return Ok(if b.is_true() { SharingMode::On } else { SharingMode::Off });
+    }
+    if value.cast::<PyString>().is_ok_and(|s| s.to_cow().is_ok_and(|s| s == "auto")) {
+        return Ok(SharingMode::Auto);
+    }
+    Err(pyo3::exceptions::PyValueError::new_err(format!(
+        "tokencache: sharing must be True, False or \"auto\", not {}",
+        value.repr().map(|r| r.to_string()).unwrap_or_else(|_| "that".into())
+    )))
+}
+
+/// A core cache as the Python classes start: sharing off, msal's behaviour byte for
+/// byte whatever the file holds (a drop-in for msal's classes; core's default,
+/// `SharingMode::Auto`, is one `sharing = "auto"` away).
+pub(crate) fn msal_python_cache() -> TokenCache {
+    let cache = TokenCache::new();
+    cache.set_sharing_mode(SharingMode::Off);
+    cache
 }

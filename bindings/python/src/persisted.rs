@@ -92,6 +92,8 @@ impl PersistedTokenCacheCore {
             on_corrupt: self::on_corrupt(on_corrupt)?,
         };
         let inner = py.detach(|| PersistedTokenCache::open(path, options)).map_err(|e| to_py_err(py, e, None))?;
+        // msal-extensions' behaviour, as SerializableTokenCache's: sharing off.
+        inner.cache().set_sharing_mode(tokencache::SharingMode::Off);
         Ok(PersistedTokenCacheCore { inner: Arc::new(inner) })
     }
 
@@ -279,16 +281,24 @@ impl PersistedTokenCacheCore {
         py.detach(|| cache.deserialize(&text)).map_err(|e| to_py_err(py, e, Some(&text)))
     }
 
-    /// Sharing mode, as `SerializableTokenCache.sharing` (default False): for a file
-    /// that apps on other MSAL SDKs share.
+    /// Sharing mode, as `SerializableTokenCache.sharing`: `False` (the default),
+    /// `True` or `"auto"`.
     #[getter]
-    fn sharing(&self) -> bool {
-        self.inner.cache().sharing()
+    fn sharing(&self, py: Python<'_>) -> Py<PyAny> {
+        crate::cache::sharing_to_py(py, self.inner.cache().sharing_mode())
     }
 
     #[setter]
-    fn set_sharing(&self, on: bool) {
-        self.inner.cache().set_sharing(on)
+    fn set_sharing(&self, mode: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.cache().set_sharing_mode(crate::cache::sharing_from_py(mode)?);
+        Ok(())
+    }
+
+    /// Whether the cache behaves as sharing mode now, as
+    /// `SerializableTokenCache.sharing_active`.
+    #[getter]
+    fn sharing_active(&self) -> bool {
+        self.inner.cache().sharing()
     }
 
     /// Whether the in-memory cache changed since it was last written or serialized.
