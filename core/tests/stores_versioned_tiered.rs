@@ -16,8 +16,8 @@ use stores_support::{redis_url, unique_prefix};
 use stores_versioned_support::{PARTITION, at_event, check, concurrent, interleaved, tokens};
 use tokencache::CacheProvider;
 use tokencache::store::{
-    CasOutcome, Expiry, L2Store, MemoryStore, MillisClock, RedisOptions, RedisStore, Store, TieredOptions, TieredStore,
-    VersionedStore,
+    CasOutcome, EPOCH_KEY, Expiry, L2Store, MemoryStore, MillisClock, RedisOptions, RedisStore, Store, TieredOptions,
+    TieredStore, VersionedStore,
 };
 #[cfg(feature = "encryption")]
 use tokencache::store::{EncryptedStore, EncryptionKey, KeyRing};
@@ -277,9 +277,9 @@ impl VersionedStore for Switchable {
     }
 }
 
-/// An L2 outage: under ServeFromL1 a save reaches L1 alone and the L1 copy is
-/// served unchecked; once L2 answers again, the next check drops that copy (L2
-/// never had it) and L2's is served. Under Propagate the save fails.
+/// An L2 outage: under ServeFromL1 a save reaches L1 alone, is served from there,
+/// and is written back once L2 answers again (nothing L1 held is lost). Under
+/// Propagate the save fails.
 #[test]
 fn an_l2_outage_follows_the_failure_policy() {
     use tokencache::store::L2FailurePolicy;
@@ -300,11 +300,14 @@ fn an_l2_outage_follows_the_failure_policy() {
     clock.advance(5000);
     assert_eq!(tokens(&p.load(PARTITION).unwrap()).len(), 2, "served from L1, the check failing");
     assert!(p.store().stats().l2_errors > 0);
+    assert_eq!(p.store().stats().l2_write_backs_waiting, 1);
 
     l2.down.store(false, Ordering::SeqCst);
     clock.advance(5000);
-    assert_eq!(tokens(&p.load(PARTITION).unwrap()).keys().collect::<Vec<_>>(), ["one"], "L2's copy again");
-    assert_eq!(p.store().stats().stale_l1_drops, 1);
+    assert_eq!(tokens(&p.load(PARTITION).unwrap()).len(), 2, "still both: the save was written back");
+    let s = p.store().stats();
+    assert_eq!((s.l2_write_backs, s.l2_write_backs_waiting, s.l2_write_backs_lost), (1, 0, 0));
+    assert_eq!(tokens(&CacheProvider::new(inner.clone()).load(PARTITION).unwrap()).len(), 2, "L2 has it");
 
     let strict = CacheProvider::new(TieredStore::new(l2.clone(), opts(L2FailurePolicy::Propagate)).unwrap());
     let c = strict.load(PARTITION).unwrap();
@@ -313,4 +316,66 @@ fn an_l2_outage_follows_the_failure_policy() {
     assert_eq!(c.save().unwrap_err().kind(), tokencache::ErrorKind::Io);
     l2.down.store(false, Ordering::SeqCst);
     assert!(!tokens(&CacheProvider::new(inner).load(PARTITION).unwrap()).contains_key("three"));
+}
+
+/// Two instances, L2 unreachable for one of them only (a partition): the other's
+/// newer save wins, and the write-back of the first is counted as lost (and logged),
+/// not written over it.
+#[test]
+fn a_write_back_loses_to_a_newer_write_made_meanwhile() {
+    use tokencache::store::L2FailurePolicy;
+    let clock = Millis::default();
+    let inner = Arc::new(MemoryStore::default());
+    let cut = Arc::new(Switchable { inner: inner.clone(), down: false.into() });
+    let opts = || TieredOptions {
+        on_l2_failure: L2FailurePolicy::ServeFromL1,
+        circuit_failure_threshold: 0,
+        version_clock: clock.clock(),
+        ..Default::default()
+    };
+    let a = CacheProvider::new(TieredStore::new(cut.clone(), opts()).unwrap());
+    let b = CacheProvider::new(TieredStore::new(inner.clone(), opts()).unwrap());
+    a.with_partition(PARTITION, |c| c.add_json(&at_event("one", "secret-1"), None).unwrap()).unwrap();
+    cut.down.store(true, Ordering::SeqCst);
+    a.with_partition(PARTITION, |c| c.add_json(&at_event("a", "secret-a"), None).unwrap()).unwrap();
+    b.with_partition(PARTITION, |c| c.add_json(&at_event("b", "secret-b"), None).unwrap()).unwrap();
+    cut.down.store(false, Ordering::SeqCst);
+    clock.advance(5000);
+    let seen: Vec<String> = tokens(&a.load(PARTITION).unwrap()).into_keys().collect();
+    assert_eq!(seen, ["b", "one"], "b's newer save stands");
+    let s = a.store().stats();
+    assert_eq!((s.l2_write_backs, s.l2_write_backs_lost), (0, 1));
+}
+
+/// L2 loses its data (a restart without persistence, a flush): L1 copies are
+/// written back instead of dropped, and a save computed from one lands whole; a
+/// partition another instance removed (the epoch marker intact) is still dropped.
+#[test]
+fn l1_copies_survive_an_l2_that_lost_its_data() {
+    let clock = Millis::default();
+    let l2 = Arc::new(MemoryStore::default());
+    let a = CacheProvider::new(tiered(l2.clone(), &clock));
+    a.with_partition(PARTITION, |c| c.add_json(&at_event("one", "secret-1"), None).unwrap()).unwrap();
+    a.with_partition("other", |c| c.add_json(&at_event("x", "secret-x"), None).unwrap()).unwrap();
+    assert!(l2.get(EPOCH_KEY).unwrap().is_some(), "the marker is written with the first copy");
+
+    // A removal elsewhere, the marker intact: the copy goes.
+    l2.remove("other").unwrap();
+    clock.advance(1000);
+    assert!(tokens(&a.load("other").unwrap()).is_empty());
+
+    // The data is lost, marker and all: the copy is written back at the next check.
+    l2.remove(PARTITION).unwrap();
+    l2.remove(EPOCH_KEY).unwrap();
+    clock.advance(1000);
+    assert_eq!(tokens(&a.load(PARTITION).unwrap()).len(), 1, "the L1 copy was kept");
+    assert_eq!(a.store().stats().l1_copies_restored, 1);
+    assert_eq!(tokens(&CacheProvider::new(l2.clone()).load(PARTITION).unwrap()).len(), 1, "and is in L2 again");
+
+    // Lost again, then a save before any check: it lands with what the copy held.
+    l2.remove(PARTITION).unwrap();
+    l2.remove(EPOCH_KEY).unwrap();
+    a.with_partition(PARTITION, |c| c.add_json(&at_event("two", "secret-2"), None).unwrap()).unwrap();
+    assert_eq!(tokens(&CacheProvider::new(l2.clone()).load(PARTITION).unwrap()).len(), 2);
+    assert_eq!(a.store().stats().l1_copies_restored, 2);
 }

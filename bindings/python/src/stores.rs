@@ -157,6 +157,10 @@ fn tiered_stats<'py>(
     d.set_item("l1_bytes", s.l1_bytes)?;
     d.set_item("l2_version_checks", s.l2_version_checks)?;
     d.set_item("stale_l1_drops", s.stale_l1_drops)?;
+    d.set_item("l2_write_backs", s.l2_write_backs)?;
+    d.set_item("l2_write_backs_lost", s.l2_write_backs_lost)?;
+    d.set_item("l2_write_backs_waiting", s.l2_write_backs_waiting)?;
+    d.set_item("l1_copies_restored", s.l1_copies_restored)?;
     d.set_item("l1_evictions", evictions(py, l1.map_or((0, 0), MemoryStore::evictions))?)?;
     Ok(())
 }

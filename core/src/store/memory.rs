@@ -79,7 +79,9 @@ impl MemoryStore {
 
     /// Blobs held.
     pub fn len(&self) -> usize {
-        self.inner.lock().lru.len()
+        let inner = self.inner.lock();
+        // A TieredStore's epoch marker, when this is its L2, is not a blob.
+        inner.lru.len() - usize::from(inner.lru.contains(super::EPOCH_KEY))
     }
 
     /// Whether the store is empty.
@@ -165,6 +167,17 @@ impl MemoryStore {
         if let Some(item) = self.inner.lock().lru.peek_mut(key)
             && item.version == version
         {
+            item.checked_ms = checked_ms;
+        }
+    }
+
+    /// As an L1: the copy under `key`, if still at `from`, is now L2's `to` as of
+    /// `checked_ms` (it was written back).
+    pub(crate) fn retag(&self, key: &str, from: Version, to: Version, checked_ms: u64) {
+        if let Some(item) = self.inner.lock().lru.peek_mut(key)
+            && item.version == from
+        {
+            item.version = to;
             item.checked_ms = checked_ms;
         }
     }

@@ -45,7 +45,7 @@ pub use lease::{LeaseStore, MemoryLeases};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use tiered::{CircuitState, L2FailurePolicy, L2Store, TieredOptions, TieredStats, TieredStore};
+pub use tiered::{CircuitState, EPOCH_KEY, L2FailurePolicy, L2Store, TieredOptions, TieredStats, TieredStore};
 
 /// A monotonic time source in milliseconds (any fixed origin), injectable for tests.
 pub type MillisClock = Arc<dyn Fn() -> u64 + Send + Sync>;

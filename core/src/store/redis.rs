@@ -755,7 +755,8 @@ impl RedisStore {
 
 impl ListStore for RedisStore {
     /// The partition keys under this store's prefix (`SCAN`, so the server is never
-    /// blocked). Standalone servers only: a cluster's keys live on several nodes.
+    /// blocked), without a `TieredStore`'s [`EPOCH_KEY`](super::EPOCH_KEY). Standalone
+    /// servers only: a cluster's keys live on several nodes.
     fn keys(&self) -> Result<Vec<String>> {
         if self.cluster {
             return Err(Error::new(
@@ -774,6 +775,7 @@ impl ListStore for RedisStore {
                 let Ok(k) = String::from_utf8(raw) else { continue };
                 if let Some(p) =
                     k.strip_prefix(self.prefix.as_str()).and_then(|r| r.strip_prefix('{')?.strip_suffix('}'))
+                    && p != super::EPOCH_KEY
                 {
                     out.push(p.to_owned());
                 }

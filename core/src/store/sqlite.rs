@@ -269,12 +269,15 @@ impl SqliteStore {
         &self.shared.path
     }
 
-    /// Rows in the table, expired or not.
+    /// Rows in the table, expired or not (without a `TieredStore`'s
+    /// [`EPOCH_KEY`](super::EPOCH_KEY)).
     pub fn row_count(&self) -> Result<u64> {
         let conn = self.shared.conn.lock();
-        conn.query_row("SELECT COUNT(*) FROM tokencache", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(|e| sql_error(&self.shared.path, "count", e))
+        conn.query_row("SELECT COUNT(*) FROM tokencache WHERE id <> ?1", params![super::EPOCH_KEY], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(|e| sql_error(&self.shared.path, "count", e))
     }
 
     /// Rows deleted as expired since open (by any purge or read of this store).
@@ -601,14 +604,14 @@ impl Store for SqliteStore {
 }
 
 impl ListStore for SqliteStore {
-    /// Keys of the rows not expired, in key order; `row_count() - keys().len()` is
-    /// what a purge would delete.
+    /// Keys of the rows not expired, in key order, without a `TieredStore`'s
+    /// [`EPOCH_KEY`](super::EPOCH_KEY).
     fn keys(&self) -> Result<Vec<String>> {
         let s = &*self.shared;
         let now = (s.clock)();
         let conn = s.conn.lock();
-        conn.prepare("SELECT id FROM tokencache WHERE expires_at IS NULL OR expires_at > ?1 ORDER BY id")
-            .and_then(|mut st| st.query_map(params![now], |r| r.get::<_, String>(0))?.collect())
+        conn.prepare("SELECT id FROM tokencache WHERE (expires_at IS NULL OR expires_at > ?1) AND id <> ?2 ORDER BY id")
+            .and_then(|mut st| st.query_map(params![now, super::EPOCH_KEY], |r| r.get::<_, String>(0))?.collect())
             .map_err(|e| sql_error(&s.path, "list", e))
     }
 

@@ -14,6 +14,11 @@ use super::{
 };
 use crate::error::{Error, ErrorKind, Result};
 
+mod recovery;
+
+pub use recovery::EPOCH_KEY;
+use recovery::{Base, Change, Recovery};
+
 /// A [`Store`] that can serve as a [`TieredStore`]'s L2: besides the blob, it can
 /// tell when the blob expires, so the L1 copy made from it never outlives it.
 ///
@@ -51,7 +56,9 @@ pub enum L2FailurePolicy {
     /// documentation describes it.)
     RetryOnce,
     /// Carry on with L1 alone: a read that missed L1 is a miss, a write or remove
-    /// reaches L1 only. Microsoft.Identity.Web's default.
+    /// reaches L1 only and is written back to L2 once it answers again (see
+    /// [`TieredStore`]'s "write-back"). Microsoft.Identity.Web's default (without the
+    /// write-back: there the write is lost).
     #[default]
     ServeFromL1,
     /// Return the error to the caller. L1 was still updated by a write.
@@ -176,6 +183,15 @@ pub struct TieredStats {
     pub l2_version_checks: u64,
     /// L1 copies dropped because L2 held a newer version (or none).
     pub stale_l1_drops: u64,
+    /// Writes and removals made while L2 was unreachable, written to L2 since.
+    pub l2_write_backs: u64,
+    /// Writes and removals made while L2 was unreachable that lost to another
+    /// instance's newer write of the partition (logged as warnings).
+    pub l2_write_backs_lost: u64,
+    /// Writes and removals made while L2 was unreachable, waiting for it now.
+    pub l2_write_backs_waiting: usize,
+    /// L1 copies (and saves computed from them) written back after L2 lost its data.
+    pub l1_copies_restored: u64,
 }
 
 /// An in-memory L1 ([`MemoryStore`]) over a shared L2 (usually a `RedisStore`,
@@ -193,8 +209,16 @@ pub struct TieredStats {
 /// reports ([`L2Store::get_with_deadline`]), and at most
 /// [`TieredOptions::l1_backfill_ttl`].
 ///
+/// **Write-back and data loss** (versioned L2s): a write or removal that reached L1
+/// alone during an outage is kept and written back, conditionally, once L2 answers;
+/// an L1 copy of a partition L2 lost with its data (told from a removal by the
+/// [`EPOCH_KEY`] marker) is written back instead of dropped. So an L2 outage or
+/// restart loses nothing L1 holds; a newer write another instance made meanwhile
+/// wins and the loss is counted ([`TieredStats::l2_write_backs_lost`]).
+///
 /// Thread-safe; the counters, the breaker and the latency histogram are atomics
-/// (the only lock is L1's own).
+/// (the locks are L1's own and, during an outage, the one over the writes that
+/// wait).
 ///
 /// ```
 /// use std::time::Duration;
@@ -228,6 +252,7 @@ pub struct TieredStore<L2: L2Store> {
     l2_skipped: AtomicU64,
     version_checks: AtomicU64,
     stale_drops: AtomicU64,
+    recovery: Recovery,
 }
 
 impl<L2: L2Store + std::fmt::Debug> std::fmt::Debug for TieredStore<L2> {
@@ -262,6 +287,7 @@ impl<L2: L2Store> TieredStore<L2> {
             l2_skipped: AtomicU64::new(0),
             version_checks: AtomicU64::new(0),
             stale_drops: AtomicU64::new(0),
+            recovery: Recovery::default(),
         })
     }
 
@@ -293,6 +319,10 @@ impl<L2: L2Store> TieredStore<L2> {
             l1_bytes: self.l1.as_ref().map_or(0, MemoryStore::bytes),
             l2_version_checks: load(&self.version_checks),
             stale_l1_drops: load(&self.stale_drops),
+            l2_write_backs: load(&self.recovery.written_back),
+            l2_write_backs_lost: load(&self.recovery.lost),
+            l2_write_backs_waiting: self.recovery.kept_count(),
+            l1_copies_restored: load(&self.recovery.restored),
         }
     }
 
@@ -382,11 +412,28 @@ impl<L2: L2Store> TieredStore<L2> {
         self.opts.on_l2_failure == L2FailurePolicy::ServeFromL1 && is_outage(e)
     }
 
-    /// Applies the policy to a failed L2 write or remove.
-    fn degrade(&self, r: Result<()>) -> Result<()> {
+    /// Applies the policy to an L2 write or remove of `key`: written, it supersedes
+    /// a change kept from an outage; failed under [`L2FailurePolicy::ServeFromL1`],
+    /// `change` is kept for write-back (or the error returned when too much waits).
+    fn kept_unless_written<T>(&self, key: &str, r: Result<T>, change: impl FnOnce() -> Change) -> Result<()> {
         match r {
-            Err(e) if self.serve_from_l1(&e) => Ok(()),
-            r => r,
+            Ok(_) => {
+                self.forget(key);
+                if self.l1.is_some()
+                    && let Some(vs) = self.l2.as_versioned()
+                {
+                    self.note_epoch(vs);
+                }
+                Ok(())
+            }
+            Err(e) if self.serve_from_l1(&e) => {
+                if self.keep(key, change()) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
         }
     }
 }
@@ -436,6 +483,21 @@ impl<L2: L2Store> TieredStore<L2> {
                 l1.mark_checked(key, version, now);
                 Ok(Some((value, version)))
             }
+            // Missing: removed, unless L2 lost its data; then the copy goes back.
+            Ok(None) if self.predates_loss(checked) || self.l2_lost_data(vs).unwrap_or(false) => {
+                match self.restore(vs, key, &value) {
+                    Ok(Some(v)) => {
+                        l1.retag(key, version, v, self.now_ms());
+                        Ok(Some((value, v)))
+                    }
+                    Ok(None) => {
+                        l1.remove_if_version(key, version);
+                        Ok(None)
+                    }
+                    Err(e) if self.serve_from_l1(&e) => Ok(Some((value, version))),
+                    Err(e) => Err(e),
+                }
+            }
             Ok(_) => {
                 self.stale_drops.fetch_add(1, Ordering::Relaxed);
                 log::debug!("tiered store: L1 copy of a partition is stale (L2 has another version); dropped");
@@ -451,6 +513,10 @@ impl<L2: L2Store> TieredStore<L2> {
     /// A read with a versioned L2: L1 (checked), else L2 with the version, copied
     /// into L1 tagged with it.
     fn get_checked(&self, vs: &dyn VersionedStore, key: &str, need_version: bool) -> Result<Option<VersionedBlob>> {
+        self.write_back();
+        if let Some(change) = self.unwritten(key) {
+            return Ok(self.as_read(change));
+        }
         if let Some(l1) = &self.l1
             && let Some((value, version)) = self.l1_current(l1, vs, key, need_version)?
         {
@@ -461,6 +527,7 @@ impl<L2: L2Store> TieredStore<L2> {
             Ok(Some(b)) => {
                 self.l2_hits.fetch_add(1, Ordering::Relaxed);
                 if let Some(l1) = &self.l1 {
+                    self.note_epoch(vs);
                     l1.set_tagged(key, b.value.clone(), self.backfill_expiry(b.deadline), b.version, self.now_ms());
                 }
                 Ok(Some(b))
@@ -497,6 +564,10 @@ impl<L2: L2Store> Store for TieredStore<L2> {
     fn get(&self, key: &str) -> Result<Option<Bytes>> {
         if let Some(vs) = self.l2.as_versioned() {
             return Ok(self.get_checked(vs, key, false)?.map(|b| b.value));
+        }
+        self.write_back();
+        if let Some(change) = self.unwritten(key) {
+            return Ok(self.as_read(change).map(|b| b.value));
         }
         if let Some(l1) = &self.l1
             && let Some(v) = l1.get(key)?
@@ -541,7 +612,9 @@ impl<L2: L2Store> Store for TieredStore<L2> {
                 l1.set(key, value.clone(), l1_expiry)?;
             }
         }
-        self.degrade(self.call_l2("write", || self.l2.set(key, value.clone(), l2_expiry)))
+        self.write_back();
+        let r = self.call_l2("write", || self.l2.set(key, value.clone(), l2_expiry));
+        self.kept_unless_written(key, r, || Change::Write { value, expiry: l2_expiry, base: Base::Any })
     }
 
     fn as_versioned(&self) -> Option<&dyn VersionedStore> {
@@ -552,7 +625,9 @@ impl<L2: L2Store> Store for TieredStore<L2> {
         if let Some(l1) = &self.l1 {
             l1.remove(key)?;
         }
-        self.degrade(self.call_l2("remove", || self.l2.remove(key)))
+        self.write_back();
+        let r = self.call_l2("remove", || self.l2.remove(key));
+        self.kept_unless_written(key, r, || Change::Remove { base: Base::Any })
     }
 
     fn purge_expired(&self) -> Result<u64> {
@@ -595,9 +670,18 @@ impl<L2: L2Store> VersionedStore for TieredStore<L2> {
         let now = (self.opts.clock)();
         let l2_expiry = self.l2_expiry(expiry, now);
         let l1_expiry = self.l1_expiry(l2_expiry.deadline(now), now);
-        match self.call_l2("conditional write", || vs.compare_and_set(key, expected, value.clone(), l2_expiry)) {
+        self.write_back();
+        // When the copy this write was computed from was last known to be L2's.
+        let seen_ms = self
+            .l1
+            .as_ref()
+            .and_then(|l1| l1.get_tagged(key))
+            .and_then(|(_, v, checked)| (Some(v) == expected).then_some(checked));
+        match self.conditional_write(vs, key, expected, &value, l2_expiry, seen_ms) {
             Ok(CasOutcome::Written(v)) => {
+                self.forget(key);
                 if let Some(l1) = &self.l1 {
+                    self.note_epoch(vs);
                     l1.set_tagged(key, value, l1_expiry, v, self.now_ms());
                 }
                 Ok(CasOutcome::Written(v))
@@ -609,10 +693,15 @@ impl<L2: L2Store> VersionedStore for TieredStore<L2> {
                 Ok(CasOutcome::Conflict)
             }
             Err(e) if self.serve_from_l1(&e) => {
+                // A copy of unknown version was written blind: so is this.
+                let base = if expected == Some(UNKNOWN) { Base::Any } else { Base::Version(expected) };
+                if !self.keep(key, Change::Write { value: value.clone(), expiry: l2_expiry, base }) {
+                    return Err(e);
+                }
                 if let Some(l1) = &self.l1 {
                     l1.set_tagged(key, value, l1_expiry, UNKNOWN, self.now_ms());
                 }
-                Ok(CasOutcome::Written(Version::fresh()))
+                Ok(CasOutcome::Written(UNKNOWN))
             }
             Err(e) => Err(e),
         }
@@ -623,9 +712,17 @@ impl<L2: L2Store> VersionedStore for TieredStore<L2> {
         if let Some(l1) = &self.l1 {
             l1.remove(key)?;
         }
+        self.write_back();
         match self.call_l2("conditional remove", || vs.compare_and_remove(key, expected)) {
-            Err(e) if self.serve_from_l1(&e) => Ok(true),
-            r => r,
+            Ok(removed) => {
+                self.forget(key);
+                Ok(removed)
+            }
+            Err(e) if self.serve_from_l1(&e) => {
+                let base = if expected == UNKNOWN { Base::Any } else { Base::Version(Some(expected)) };
+                if self.keep(key, Change::Remove { base }) { Ok(true) } else { Err(e) }
+            }
+            Err(e) => Err(e),
         }
     }
 
