@@ -724,6 +724,16 @@ typedef struct tc_store_stats {
   // Tiered over a versioned L2: L1 copies dropped because another writer had changed
   // the partition in L2.
   uint64_t stale_l1_drops;
+  // Tiered: writes and removals made while L2 was unreachable, written to L2 since.
+  uint64_t l2_write_backs;
+  // Tiered: writes and removals made while L2 was unreachable that lost to another
+  // instance's newer write of the partition (each logged as a warning).
+  uint64_t l2_write_backs_lost;
+  // Tiered: writes and removals made while L2 was unreachable, waiting for it now.
+  uint64_t l2_write_backs_waiting;
+  // Tiered over a versioned L2: L1 copies (and saves computed from them) written
+  // back after L2 lost its data (a restart without persistence, a flush).
+  uint64_t l1_copies_restored;
   // Encrypted: blobs sealed with a key the ring lacks.
   uint64_t key_mismatches;
   // Encrypted: blobs that failed authentication or were not envelopes.

@@ -110,6 +110,16 @@ pub struct tc_store_stats {
     /// Tiered over a versioned L2: L1 copies dropped because another writer had changed
     /// the partition in L2.
     pub stale_l1_drops: u64,
+    /// Tiered: writes and removals made while L2 was unreachable, written to L2 since.
+    pub l2_write_backs: u64,
+    /// Tiered: writes and removals made while L2 was unreachable that lost to another
+    /// instance's newer write of the partition (each logged as a warning).
+    pub l2_write_backs_lost: u64,
+    /// Tiered: writes and removals made while L2 was unreachable, waiting for it now.
+    pub l2_write_backs_waiting: u64,
+    /// Tiered over a versioned L2: L1 copies (and saves computed from them) written
+    /// back after L2 lost its data (a restart without persistence, a flush).
+    pub l1_copies_restored: u64,
     /// Encrypted: blobs sealed with a key the ring lacks.
     pub key_mismatches: u64,
     /// Encrypted: blobs that failed authentication or were not envelopes.
@@ -253,6 +263,10 @@ impl StoreHandle {
                     out.l1_bytes += s.l1_bytes as u64;
                     out.l2_version_checks += s.l2_version_checks;
                     out.stale_l1_drops += s.stale_l1_drops;
+                    out.l2_write_backs += s.l2_write_backs;
+                    out.l2_write_backs_lost += s.l2_write_backs_lost;
+                    out.l2_write_backs_waiting += s.l2_write_backs_waiting as u64;
+                    out.l1_copies_restored += s.l1_copies_restored;
                 }
                 #[cfg(feature = "encryption")]
                 Layer::Encrypted(store) => {

@@ -139,7 +139,9 @@ fn a_tiered_store_over_memory_counts_its_layers() {
     assert_eq!(stats.layers, tc_store_layer::Tiered as u32 | tc_store_layer::Memory as u32);
     assert_eq!((stats.l1_hits, stats.misses, stats.l1_entries), (1, 1, 1));
     assert_eq!(stats.circuit, tc_circuit_state::Closed);
-    assert_eq!(stats.memory_entries, 1, "the write reached L2");
+    assert_eq!(stats.memory_entries, 1, "the write reached L2 (its epoch marker is not a blob)");
+    let recovery = (stats.l2_write_backs, stats.l2_write_backs_lost, stats.l2_write_backs_waiting);
+    assert_eq!((recovery, stats.l1_copies_restored), ((0, 0, 0), 0), "no outage, nothing to recover");
     assert!(stats.l2_latency_p99_ns >= stats.l2_latency_p50_ns);
     // SAFETY: released once each.
     unsafe {
