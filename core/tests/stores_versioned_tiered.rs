@@ -206,6 +206,8 @@ fn redis_l2_another_instances_token_is_seen_after_the_interval() {
 struct Switchable {
     inner: Arc<MemoryStore>,
     down: std::sync::atomic::AtomicBool,
+    /// Conditional writes take this long (milliseconds): a network round trip.
+    cas_ms: AtomicU64,
 }
 
 impl Switchable {
@@ -269,6 +271,7 @@ impl VersionedStore for Switchable {
         expiry: Expiry,
     ) -> tokencache::Result<CasOutcome> {
         self.check()?;
+        std::thread::sleep(Duration::from_millis(self.cas_ms.load(Ordering::SeqCst)));
         self.inner.compare_and_set(key, expected, value, expiry)
     }
     fn compare_and_remove(&self, key: &str, expected: tokencache::store::Version) -> tokencache::Result<bool> {
@@ -285,7 +288,7 @@ fn an_l2_outage_follows_the_failure_policy() {
     use tokencache::store::L2FailurePolicy;
     let clock = Millis::default();
     let inner = Arc::new(MemoryStore::default());
-    let l2 = Arc::new(Switchable { inner: inner.clone(), down: false.into() });
+    let l2 = Arc::new(Switchable { inner: inner.clone(), down: false.into(), cas_ms: 0.into() });
     let opts = |policy| TieredOptions {
         on_l2_failure: policy,
         circuit_failure_threshold: 0,
@@ -326,7 +329,7 @@ fn a_write_back_loses_to_a_newer_write_made_meanwhile() {
     use tokencache::store::L2FailurePolicy;
     let clock = Millis::default();
     let inner = Arc::new(MemoryStore::default());
-    let cut = Arc::new(Switchable { inner: inner.clone(), down: false.into() });
+    let cut = Arc::new(Switchable { inner: inner.clone(), down: false.into(), cas_ms: 0.into() });
     let opts = || TieredOptions {
         on_l2_failure: L2FailurePolicy::ServeFromL1,
         circuit_failure_threshold: 0,
@@ -378,4 +381,42 @@ fn l1_copies_survive_an_l2_that_lost_its_data() {
     a.with_partition(PARTITION, |c| c.add_json(&at_event("two", "secret-2"), None).unwrap()).unwrap();
     assert_eq!(tokens(&CacheProvider::new(l2.clone()).load(PARTITION).unwrap()).len(), 2);
     assert_eq!(a.store().stats().l1_copies_restored, 2);
+}
+
+/// Eight threads read a partition whose save waits for L2 as L2 comes back: it is
+/// written back once, and no thread's try counts as a loss.
+#[test]
+fn a_write_back_is_written_once_whatever_reads_race_it() {
+    use tokencache::store::L2FailurePolicy;
+    let clock = Millis::default();
+    let inner = Arc::new(MemoryStore::default());
+    let l2 = Arc::new(Switchable { inner: inner.clone(), down: false.into(), cas_ms: 0.into() });
+    let opts = TieredOptions {
+        on_l2_failure: L2FailurePolicy::ServeFromL1,
+        circuit_failure_threshold: 0,
+        version_clock: clock.clock(),
+        ..Default::default()
+    };
+    let p = Arc::new(CacheProvider::new(TieredStore::new(l2.clone(), opts).unwrap()));
+    p.with_partition(PARTITION, |c| c.add_json(&at_event("one", "secret-1"), None).unwrap()).unwrap();
+    l2.cas_ms.store(5, Ordering::SeqCst); // the readers' tries overlap
+    for round in 0..20 {
+        l2.down.store(true, Ordering::SeqCst);
+        let name = format!("t{round}");
+        p.with_partition(PARTITION, |c| c.add_json(&at_event(&name, "secret"), None).unwrap()).unwrap();
+        l2.down.store(false, Ordering::SeqCst);
+        clock.advance(1000);
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let p = p.clone();
+                std::thread::spawn(move || tokens(&p.load(PARTITION).unwrap()).len())
+            })
+            .collect();
+        for r in readers {
+            assert_eq!(r.join().unwrap(), round + 2, "every reader sees the kept save");
+        }
+    }
+    let s = p.store().stats();
+    assert_eq!((s.l2_write_backs, s.l2_write_backs_lost, s.l2_write_backs_waiting), (20, 0, 0), "{s:?}");
+    assert_eq!(tokens(&CacheProvider::new(inner).load(PARTITION).unwrap()).len(), 21);
 }

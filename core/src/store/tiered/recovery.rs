@@ -48,6 +48,9 @@ struct Kept {
     serial: u64,
     /// When it was kept (version-clock milliseconds).
     at_ms: u64,
+    /// A thread is writing it back: the others leave it alone (a second conditional
+    /// write of it would conflict with the first and count a loss that is none).
+    applying: bool,
 }
 
 #[derive(Default)]
@@ -111,7 +114,7 @@ impl<L2: L2Store> TieredStore<L2> {
         let serial = kept.serial;
         kept.bytes = kept.bytes - freed + added;
         let at_ms = self.now_ms();
-        kept.map.insert(key.to_owned(), Kept { change, serial, at_ms });
+        kept.map.insert(key.to_owned(), Kept { change, serial, at_ms, applying: false });
         self.recovery.has_kept.store(true, Ordering::Release);
         self.retry_later();
         true
@@ -149,13 +152,11 @@ impl<L2: L2Store> TieredStore<L2> {
         if !self.may_retry() {
             return Some(kept.0);
         }
-        match self.write_back_one(key, kept) {
-            Ok(()) => None,
-            Err(_) => {
-                self.retry_later();
-                self.recovery.kept.lock().map.get(key).map(|k| k.change.clone())
-            }
+        if self.write_back_one(key, kept).is_err() {
+            self.retry_later();
         }
+        // Still kept: L2 failed, or another thread is writing it back right now.
+        self.recovery.kept.lock().map.get(key).map(|k| k.change.clone())
     }
 
     /// The kept change as a read sees it (counted as an L1 hit, or a miss).
@@ -201,7 +202,32 @@ impl<L2: L2Store> TieredStore<L2> {
     /// Applies one kept change to L2; forgets it when applied or lost to a newer
     /// write (`Err`: L2 still unreachable, the change stays kept).
     fn write_back_one(&self, key: &str, (change, serial, at_ms): (Change, u64, u64)) -> Result<()> {
-        let applied = match (&change, self.l2.as_versioned()) {
+        {
+            let mut kept = self.recovery.kept.lock();
+            match kept.map.get_mut(key) {
+                Some(k) if k.serial == serial && !k.applying => k.applying = true,
+                _ => return Ok(()), // written back, replaced, or being written back
+            }
+        }
+        let result = self.apply(key, &change, at_ms);
+        let mut kept = self.recovery.kept.lock();
+        if let Some(k) = kept.map.get_mut(key)
+            && k.serial == serial
+        {
+            if result.is_ok() {
+                let k = kept.map.remove(key).expect("present");
+                kept.bytes -= cost(key, &k.change);
+            } else {
+                k.applying = false;
+            }
+        }
+        self.recovery.has_kept.store(!kept.map.is_empty(), Ordering::Release);
+        result
+    }
+
+    /// Writes one kept change to L2 (`Err`: L2 still unreachable).
+    fn apply(&self, key: &str, change: &Change, at_ms: u64) -> Result<()> {
+        let applied = match (change, self.l2.as_versioned()) {
             (Change::Write { value, expiry, base: Base::Any }, _) => {
                 self.call_l2("write-back", || self.l2.set(key, value.clone(), *expiry)).map(|()| true)?
             }
@@ -249,12 +275,6 @@ impl<L2: L2Store> TieredStore<L2> {
                 l1.remove(key)?;
             }
         }
-        let mut kept = self.recovery.kept.lock();
-        if kept.map.get(key).is_some_and(|k| k.serial == serial) {
-            let k = kept.map.remove(key).expect("present");
-            kept.bytes -= cost(key, &k.change);
-        }
-        self.recovery.has_kept.store(!kept.map.is_empty(), Ordering::Release);
         Ok(())
     }
 
