@@ -61,8 +61,9 @@ use crate::store::LeaseStore;
 /// other processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseOptions {
-    /// How long a lease lives if its holder never releases it (a crash). Make it
-    /// longer than a fetch takes. Default 10 s.
+    /// How long a lease lives if its holder never releases it (a crash). The holder
+    /// renews it every third of this while its fetch runs, so a slow fetch keeps it.
+    /// Default 10 s.
     pub ttl: Duration,
     /// The first pause between two polls of `lookup` while another process holds
     /// the lease; doubled after each poll. Default 10 ms.
@@ -160,6 +161,44 @@ static OWNER_SEQ: AtomicU64 = AtomicU64::new(0);
 fn new_owner() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{}-{nanos}-{}", std::process::id(), OWNER_SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs `fetch` while a helper thread renews `held` every third of `ttl`, so a
+/// fetch slower than the lease's TTL keeps it (and the other processes keep
+/// waiting for its value instead of fetching too). A failed renewal is logged; the
+/// lease then lapses at its TTL, as before.
+fn renewing<T>(held: &HeldLease<'_>, ttl: Duration, fetch: impl FnOnce() -> T) -> T {
+    let done = (parking_lot::Mutex::new(false), parking_lot::Condvar::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut finished = done.0.lock();
+            loop {
+                let _ = done.1.wait_for(&mut finished, (ttl / 3).max(Duration::from_millis(1)));
+                if *finished {
+                    return;
+                }
+                match held.store.try_acquire(held.key, &held.owner, ttl) {
+                    Ok(true) => log::debug!("coalesce: a fetch outlasting a third of the lease renewed it"),
+                    Ok(false) => {
+                        log::warn!("coalesce: the lease lapsed during a long fetch; another process may fetch too");
+                        return;
+                    }
+                    Err(e) => log::warn!("coalesce: renewing a lease failed: {e}"),
+                }
+            }
+        });
+        // Stops the renewer when the fetch returns, and when it panics (the scope
+        // would otherwise wait for the renewer forever).
+        struct Stop<'a>(&'a (parking_lot::Mutex<bool>, parking_lot::Condvar));
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                *self.0.0.lock() = true;
+                self.0.1.notify_all();
+            }
+        }
+        let _stop = Stop(&done);
+        fetch()
+    })
 }
 
 /// Releases a held lease when dropped, also when the fetch panics.
@@ -292,7 +331,7 @@ impl<T: Clone, E: Clone + From<Error>> Coalescer<T, E> {
         loop {
             match store.try_acquire(key, &owner, options.ttl) {
                 Ok(true) => {
-                    let _held = HeldLease { store: &**store, key, owner };
+                    let held = HeldLease { store: &**store, key, owner };
                     // Looked up under the lease: a holder (of this process or another)
                     // that released it since our last lookup stored the value first.
                     if let Some(v) = lookup()? {
@@ -302,7 +341,7 @@ impl<T: Clone, E: Clone + From<Error>> Coalescer<T, E> {
                         return Ok(v);
                     }
                     bump(&self.counters.fetches);
-                    return fetch();
+                    return renewing(&held, options.ttl, fetch);
                 }
                 Ok(false) => {}
                 Err(e) => {

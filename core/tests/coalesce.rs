@@ -387,6 +387,79 @@ fn an_abandoned_lease_expires_and_a_poller_takes_over() {
     assert_eq!((s.lease_waits, s.fetches), (1, 1));
 }
 
+#[test]
+fn a_fetch_longer_than_the_lease_keeps_it_renewed() {
+    // A fetch of four lease TTLs: without renewal the other "process" would take the
+    // lapsed lease and fetch a second time.
+    let leases = Arc::new(MemoryLeases::new());
+    let opts = LeaseOptions {
+        ttl: Duration::from_millis(150),
+        initial_poll: Duration::from_millis(1),
+        max_poll: Duration::from_millis(5),
+    };
+    let a: Arc<Coalescer<String>> = Arc::new(Coalescer::with_lease(leases.clone(), opts).unwrap());
+    let b: Arc<Coalescer<String>> = Arc::new(Coalescer::with_lease(leases.clone(), opts).unwrap());
+    let stored: Arc<Mutex<Option<String>>> = Arc::default();
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let run = |c: Arc<Coalescer<String>>, other: Arc<Coalescer<String>>, slow: bool| {
+        let (stored, fetches) = (stored.clone(), fetches.clone());
+        thread::spawn(move || {
+            c.get_or_fetch(
+                "k",
+                LONG,
+                || Ok(stored.lock().unwrap().clone()),
+                || {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    if slow {
+                        let start = Instant::now();
+                        while other.stats().lease_waits == 0 {
+                            assert!(start.elapsed() < LONG);
+                            thread::sleep(Duration::from_millis(1));
+                        }
+                        thread::sleep(Duration::from_millis(600));
+                    }
+                    *stored.lock().unwrap() = Some("slow token".into());
+                    Ok("slow token".to_owned())
+                },
+            )
+        })
+    };
+    let holder = run(a.clone(), b.clone(), true);
+    // b starts once a holds the lease.
+    let start = Instant::now();
+    while leases.is_empty() {
+        assert!(start.elapsed() < LONG);
+        thread::sleep(Duration::from_millis(1));
+    }
+    let poller = run(b.clone(), a.clone(), false);
+    assert_eq!(holder.join().unwrap().unwrap(), "slow token");
+    assert_eq!(poller.join().unwrap().unwrap(), "slow token");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "the renewed lease kept the poller waiting");
+    assert_eq!(b.stats().lease_served, 1);
+    assert!(leases.is_empty(), "released after the fetch");
+}
+
+#[test]
+fn a_panicking_fetch_under_a_lease_stops_its_renewal_and_releases_the_lease() {
+    let leases = Arc::new(MemoryLeases::new());
+    let opts = LeaseOptions { ttl: Duration::from_millis(30), ..Default::default() };
+    let c: Coalescer<String> = Coalescer::with_lease(leases.clone(), opts).unwrap();
+    let out = catch_unwind(AssertUnwindSafe(|| {
+        c.get_or_fetch(
+            "k",
+            LONG,
+            || Ok(None),
+            || {
+                thread::sleep(Duration::from_millis(50)); // past a renewal
+                panic!("fetch bug")
+            },
+        )
+    }));
+    assert!(out.is_err(), "the panic goes on, the renewer stopped (no hang)");
+    assert!(leases.is_empty(), "the lease was released");
+    assert_eq!(c.get_or_fetch("k", LONG, || Ok(None), || Ok("again".to_owned())).unwrap(), "again");
+}
+
 /// Leases whose every `try_acquire` comes right after another process stored the value
 /// and released its lease (it "finishes" at that moment).
 struct FinishesBeforeEachAcquire {

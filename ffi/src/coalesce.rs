@@ -79,7 +79,7 @@ pub unsafe extern "C" fn tc_coalescer_new(coalescer_out: *mut *mut tc_coalescer)
 /// store, or a stack over one; the store is shared, not consumed), so that of the
 /// processes sharing it one fetches a token at a time while the others poll their
 /// cache. `lease_ttl_ms` bounds how long a crashed holder blocks the others (0: 10 s);
-/// make it longer than a fetch takes.
+/// a live holder renews its lease every third of it while its fetch runs.
 ///
 /// Fails with `TC_RESULT_INVALID_ARGUMENT` for a store that can't hold leases (memory).
 ///

@@ -172,6 +172,7 @@ def coalesced(
     then holds the leases too), so that one process of them fetches at a time (their apps must share the token cache,
     e.g. a ``PersistedTokenCache`` on one file). ``timeout``: how long, in seconds,
     a caller waits for another's fetch before ``LockTimeoutError``. ``lease_ttl``:
-    how long a lease outlives a process that died holding it.
+    how long a lease outlives a process that died holding it (a live holder renews
+    it every third of that while its fetch runs).
     """
     return CoalescedApplication(app, lease_store=lease_store, timeout=timeout, lease_ttl=lease_ttl)
