@@ -331,9 +331,9 @@ enum tc_sharing_mode
   TC_SHARING_MODE_OFF = 0,
   // Always sharing mode.
   TC_SHARING_MODE_ON = 1,
-  // msal Python's behaviour until the document holds another SDK's entries (its
-  // key styles, `""` app-token home account ids, or two aliases of one cloud),
-  // then sharing mode. The default.
+  // msal Python's behaviour until the document holds an entry another SDK wrote
+  // (its key style, an app token with a `""` home account id, an access token
+  // without `token_type`), then sharing mode. The default.
   TC_SHARING_MODE_AUTO = 2,
 };
 #ifndef __cplusplus

@@ -180,15 +180,15 @@ impl TokenCache {
     /// Whether the cache behaves as sharing mode now: mode `On`, or `Auto` and the
     /// document holds another SDK's entries.
     pub fn sharing(&self) -> bool {
-        self.shares(&self.doc.read(), None)
+        self.shares(&self.doc.read())
     }
 
-    /// Whether to behave as sharing mode on `doc` for a call about `environment`.
-    fn shares(&self, doc: &Document, environment: Option<&str>) -> bool {
+    /// Whether to behave as sharing mode on `doc`.
+    fn shares(&self, doc: &Document) -> bool {
         match self.sharing_mode() {
             SharingMode::Off => false,
             SharingMode::On => true,
-            SharingMode::Auto => doc.profile().shared(environment),
+            SharingMode::Auto => doc.profile().shared(),
         }
     }
 
@@ -313,8 +313,7 @@ impl TokenCache {
         self.notify_before(Operation::Add, None, partition.as_deref());
         let evicted = {
             let mut doc = self.doc.write();
-            let env = entries.first().and_then(|(_, _, e)| e.get_str("environment"));
-            let sharing = self.shares(&doc, env.as_deref());
+            let sharing = self.shares(&doc);
             for (ct, key, entry) in entries {
                 if sharing {
                     sharing::file(&mut doc, ct, &key, entry, now);
@@ -410,10 +409,7 @@ impl TokenCache {
         now: Option<i64>,
         evict: bool,
     ) -> Vec<Entry> {
-        let sharing = query.is_some_and(|q| {
-            let env = q.get("environment").and_then(Value::as_str);
-            self.shares(&self.doc.read(), env)
-        });
+        let sharing = query.is_some() && self.shares(&self.doc.read());
         let variants = if sharing { query.and_then(sharing::query_variants) } else { None };
         let Some(variants) = variants else { return self.search_inner(ct, target, query, now, evict) };
         let mut out: Vec<Entry> = Vec::new();
@@ -623,7 +619,7 @@ impl TokenCache {
         }
         // Sharing mode: the token under any alias or key style, with exactly these scopes.
         let doc = self.doc.read();
-        if !self.shares(&doc, Some(environment)) {
+        if !self.shares(&doc) {
             return None;
         }
         sharing::find_access_token(&doc, home_account_id, environment, client_id, realm, &target, ext_cache_key)
@@ -637,7 +633,7 @@ impl TokenCache {
         if let Some(e) = lookup(environment) {
             return Some(e.clone());
         }
-        if !self.shares(&doc, Some(environment)) {
+        if !self.shares(&doc) {
             return None;
         }
         sharing::cloud_aliases(environment)?.iter().find_map(|a| lookup(a)).cloned()
@@ -653,7 +649,7 @@ impl TokenCache {
         self.notify_before(Operation::Modify, Some(ct), partition.as_deref());
         {
             let doc = self.doc.read();
-            if self.shares(&doc, old.get_str("environment").as_deref()) {
+            if self.shares(&doc) {
                 key = sharing::locate(&doc, ct, &key, old);
             }
         }

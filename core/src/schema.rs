@@ -124,6 +124,7 @@ pub(crate) mod field {
     pub const CLIENT_ID: u8 = 4;
     pub const TARGET: u8 = 5;
     pub const REALM: u8 = 6;
+    pub const TOKEN_TYPE: u8 = 7;
     pub const EXPIRES_ON: u8 = 9;
     pub const KEY_ID: u8 = 11;
     pub const EXT_CACHE_KEY: u8 = 12;

@@ -18,10 +18,10 @@
 //!
 //! When sharing mode applies is the cache's [`SharingMode`]
 //! ([`TokenCache::set_sharing_mode`](crate::TokenCache::set_sharing_mode)): always
-//! (`On`), never (`Off`), or, by default (`Auto`), once the document shows another
-//! SDK's entries: an entry under a key msal Python would not make from its fields,
-//! an app-only access token with `"home_account_id": ""`, or one cloud under two
-//! aliases (counting the host a call is about). In sharing mode:
+//! (`On`), never (`Off`), or, by default (`Auto`), once the document holds an entry
+//! another SDK wrote: one under a key msal Python would not make from its fields, an
+//! app-only access token with `"home_account_id": ""`, or an access token without
+//! `token_type` (msal Python 1.39 leaves none of these). In sharing mode:
 //!
 //! - lookups (`search`, `get_access_token`, `get_app_metadata`) treat the aliases
 //!   of one cloud ([`cloud_aliases`]) as one environment and `""`, `null` and a
@@ -69,76 +69,54 @@ pub enum SharingMode {
 }
 
 /// What a document shows about who writes it, kept up to date as entries come and
-/// go (only once someone asked, so caches that never do pay nothing):
+/// go (only once someone asked, so caches that never do pay nothing): how many of
+/// its entries another SDK wrote, by signs msal Python 1.39 never leaves:
 ///
-/// - entries another SDK filed: a key msal Python would not make from the entry's
-///   fields (msal-node's `---` refresh-token keys, MSAL Go's capitalised or
-///   trailing-dash-less keys, family-id keys), or an app-only access token with
-///   `"home_account_id": ""` (msal-node, MSAL.NET);
-/// - the environments in use: two aliases of one cloud (msal4j and MSAL.NET write
-///   `login.windows.net` where msal Python writes the authority's
-///   `login.microsoftonline.com`) mean two SDKs.
+/// - a key msal Python would not make from the entry's fields (msal-node's `---`
+///   refresh-token keys, MSAL Go's capitalised or trailing-dash-less keys, family-id
+///   keys);
+/// - an app-only access token with `"home_account_id": ""` (msal-node, MSAL.NET);
+/// - an access token without `token_type` (every other SDK: msal Python writes it
+///   on each one).
+///
+/// Two aliases of one cloud are not a sign: one msal Python app may use two
+/// authorities.
 #[derive(Debug, Default)]
 pub(crate) struct Profile {
     foreign: usize,
-    /// Lower-cased environment -> entries filed under it.
-    environments: Vec<(Box<str>, usize)>,
 }
 
 impl Profile {
     pub(crate) fn added(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry) {
-        self.count(ct, escaped_key, e, true);
+        if filed_by_another_sdk(ct, escaped_key, e) {
+            self.foreign += 1;
+        }
     }
 
     pub(crate) fn removed(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry) {
-        self.count(ct, escaped_key, e, false);
-    }
-
-    fn count(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry, add: bool) {
-        let step = |n: &mut usize| *n = if add { *n + 1 } else { n.saturating_sub(1) };
         if filed_by_another_sdk(ct, escaped_key, e) {
-            step(&mut self.foreign);
-        }
-        let env = text(e, field::ENVIRONMENT);
-        if env.is_empty() {
-            return;
-        }
-        match self.environments.iter().position(|(name, _)| **name == *env) {
-            Some(i) => {
-                step(&mut self.environments[i].1);
-                if self.environments[i].1 == 0 {
-                    self.environments.swap_remove(i);
-                }
-            }
-            None if add => self.environments.push((env.into(), 1)),
-            None => {}
+            self.foreign = self.foreign.saturating_sub(1);
         }
     }
 
-    /// Whether an app on another SDK shares the document, counting `environment`
-    /// (the host a caller is about to file or look up under) as in use.
-    pub(crate) fn shared(&self, environment: Option<&str>) -> bool {
-        if self.foreign > 0 {
-            return true;
-        }
-        let mut in_use: Vec<&str> = self.environments.iter().map(|(e, _)| &**e).collect();
-        in_use.extend(environment);
-        in_use
-            .iter()
-            .enumerate()
-            .any(|(i, a)| in_use[i + 1..].iter().any(|b| !a.eq_ignore_ascii_case(b) && same_cloud(a, b)))
+    /// Whether an app on another SDK wrote to the document.
+    pub(crate) fn shared(&self) -> bool {
+        self.foreign > 0
     }
 }
 
 /// Whether `e` is filed as another SDK files it, not as msal Python would.
 fn filed_by_another_sdk(ct: CredentialType, escaped_key: &str, e: &Entry) -> bool {
-    if ct == CredentialType::AccessToken && e.str_by_id(field::HOME_ACCOUNT_ID).is_some_and(|h| h.is_empty()) {
-        return true;
-    }
     // An entry without an environment (garbage such as MSAL Go's test entry
     // `"an-entry": {"foo": "bar"}`) is nobody's item: it says nothing.
     if text(e, field::ENVIRONMENT).is_empty() {
         return false;
+    }
+    if ct == CredentialType::AccessToken
+        && (e.str_by_id(field::HOME_ACCOUNT_ID).is_some_and(|h| h.is_empty())
+            || e.raw_by_id(field::TOKEN_TYPE).is_none())
+    {
+        return true;
     }
     thread_local! {
         static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };

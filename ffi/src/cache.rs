@@ -443,9 +443,9 @@ pub enum tc_sharing_mode {
     Off = 0,
     /// Always sharing mode.
     On = 1,
-    /// msal Python's behaviour until the document holds another SDK's entries (its
-    /// key styles, `""` app-token home account ids, or two aliases of one cloud),
-    /// then sharing mode. The default.
+    /// msal Python's behaviour until the document holds an entry another SDK wrote
+    /// (its key style, an app token with a `""` home account id, an access token
+    /// without `token_type`), then sharing mode. The default.
     Auto = 2,
 }
 

@@ -74,8 +74,9 @@ impl TokenCacheCore {
     /// account id as None, and writes file each item where another SDK's copy of it
     /// is, so apps on msal-node, MSAL Go, msal4j and MSAL.NET sharing the file find
     /// each other's tokens. `False` is msal's cache byte for byte whatever the file
-    /// holds (the drop-in's promise); `"auto"` is too, until the file holds another
-    /// SDK's entries or one cloud under two aliases.
+    /// holds (the drop-in's promise); `"auto"` is too, until the file holds an entry
+    /// another SDK wrote (its key style, a "" app-token home account id, an access
+    /// token without token_type).
     #[getter]
     fn sharing(&self, py: Python<'_>) -> Py<PyAny> {
         sharing_to_py(py, self.inner.sharing_mode())
