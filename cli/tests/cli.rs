@@ -237,6 +237,36 @@ fn doctor_passes_a_healthy_cache() {
 }
 
 #[test]
+fn doctor_finds_an_item_filed_twice() {
+    // MSAL Go's migration test file holds its v1.0 (capitalised) and v1.1 keys of the
+    // same tokens: what a file looks like after two SDKs each filed a renewal their way.
+    let dir = TempDir::new("twice");
+    let file = dir.vector("msalgo__v1.0_v1.1_cache.json");
+    let v = json(&run(&[
+        std::ffi::OsStr::new("doctor"),
+        std::ffi::OsStr::new("--json"),
+        std::ffi::OsStr::new("--now"),
+        std::ffi::OsStr::new(NOW),
+        file.as_os_str(),
+    ]));
+    let found = v["findings"].as_array().unwrap().iter().find(|f| f["check"] == "duplicates").cloned();
+    let found = found.unwrap_or_else(|| panic!("no duplicates finding: {v}"));
+    assert_eq!(found["severity"], "warning");
+    let subjects = found["subjects"].as_array().unwrap();
+    assert!(subjects.iter().any(|s| s.as_str().unwrap().starts_with("RefreshToken: ")), "{found}");
+    // A file msal Python wrote alone has none.
+    let healthy = dir.vector("msal_python_combined.json");
+    let v = json(&run(&[
+        std::ffi::OsStr::new("doctor"),
+        std::ffi::OsStr::new("--json"),
+        std::ffi::OsStr::new("--now"),
+        std::ffi::OsStr::new(NOW),
+        healthy.as_os_str(),
+    ]));
+    assert!(v["findings"].as_array().unwrap().iter().all(|f| f["check"] != "duplicates"), "{v}");
+}
+
+#[test]
 fn doctor_on_bad_json_names_line_and_column() {
     let dir = TempDir::new("badjson");
     let file = dir.path("msal_token_cache.json");

@@ -84,6 +84,8 @@ pub enum Check {
     ClockSkew,
     /// Top-level members other than the five sections.
     UnknownSections,
+    /// No item filed twice (under two SDKs' key styles or cloud aliases).
+    Duplicates,
     /// The store answers.
     StoreReachable,
     /// The store answers fast.
@@ -119,6 +121,7 @@ impl Check {
             Check::EntryShape => "entry_shape",
             Check::ClockSkew => "clock_skew",
             Check::UnknownSections => "unknown_sections",
+            Check::Duplicates => "duplicates",
             Check::StoreReachable => "store_reachable",
             Check::StoreLatency => "store_latency",
             Check::RedisEviction => "redis_eviction",
@@ -146,6 +149,7 @@ impl Check {
             Check::EntryShape => "every entry is an object",
             Check::ClockSkew => "no timestamps in the future",
             Check::UnknownSections => "only the five known sections",
+            Check::Duplicates => "every item filed once",
             Check::StoreReachable => "store reachable",
             Check::StoreLatency => "store answers fast",
             Check::RedisEviction => "Redis never evicts partitions",
@@ -346,6 +350,7 @@ fn check_entries(d: &mut Diagnosis, invs: &[&Inventory], t: &Thresholds, now: i6
         Check::EntryShape,
         Check::ClockSkew,
         Check::UnknownSections,
+        Check::Duplicates,
     ] {
         d.ran(c);
     }
@@ -477,6 +482,28 @@ fn check_entries(d: &mut Diagnosis, invs: &[&Inventory], t: &Thresholds, now: i6
             ),
             skewed,
             "synchronize the clocks of every machine sharing the cache (NTP)",
+        );
+    }
+
+    let twice: Vec<String> = invs
+        .iter()
+        .flat_map(|i| i.duplicates.iter())
+        .map(|(ct, keys)| format!("{}: {}", ct.as_str(), keys.join(" and ")))
+        .collect();
+    if !twice.is_empty() {
+        d.add(
+            Check::Duplicates,
+            Severity::Warning,
+            format!(
+                "{} filed twice, under two SDKs' key styles or two aliases of one cloud: an app on msal \
+                 Python's own cache renewed it beside another SDK's copy, so that SDK refreshes with its \
+                 stale copy or, msal-node, deletes both",
+                plural(twice.len(), "item is", "items are")
+            ),
+            twice,
+            "give every app that writes the file tokencache in sharing mode (the Rust and C default, \
+             `SharingMode::Auto`; in Python `cache.sharing = \"auto\"`): it files renewals over the \
+             other SDK's copy",
         );
     }
 

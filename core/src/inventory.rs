@@ -75,6 +75,9 @@ pub struct EntryView {
     pub bytes: usize,
     /// An access token whose `expires_on` is before the inventory's `now`.
     pub expired: bool,
+    /// Filed as another SDK files it (a key msal Python would not make, an app token
+    /// with a `""` home account id, an access token without `token_type`).
+    pub other_sdk: bool,
 }
 
 /// A partition of a cache: what one store blob holds.
@@ -132,6 +135,9 @@ pub struct Inventory {
     pub unknown_sections: Vec<String>,
     /// Bytes of the whole document as msal Python writes it.
     pub bytes: usize,
+    /// Items filed more than once (under two SDKs' key styles or two aliases of one
+    /// cloud): the keys of each, in document order.
+    pub duplicates: Vec<(CredentialType, Vec<String>)>,
 }
 
 fn timestamp(e: &Entry, name: &str) -> Option<i64> {
@@ -161,6 +167,7 @@ fn view_of(ct: CredentialType, key: &str, e: &Entry, now: i64) -> EntryView {
         field_names: e.iter_raw().map(|(name, _)| name.into_owned()).collect(),
         bytes: key.len() + 3 + e.to_json().len(),
         expired: ct == CredentialType::AccessToken && expires.is_some_and(|x| x < now),
+        other_sdk: crate::sharing::filed_by_another_sdk(ct, key, e),
     }
 }
 
@@ -178,6 +185,21 @@ impl Inventory {
             let mut inv = Inventory { now, ..Default::default() };
             for ct in CredentialType::ALL {
                 let Some(section) = doc.section(ct) else { continue };
+                let mut items: Vec<Vec<String>> = Vec::new();
+                let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+                for (_, slot) in section.live_slots() {
+                    if let Stored::Entry(e) = &slot.value {
+                        let key = unescape(&slot.key).into_owned();
+                        match seen.entry(crate::sharing::item_identity(ct, e)) {
+                            std::collections::hash_map::Entry::Occupied(o) => items[*o.get()].push(key),
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                v.insert(items.len());
+                                items.push(vec![key]);
+                            }
+                        }
+                    }
+                }
+                inv.duplicates.extend(items.into_iter().filter(|k| k.len() > 1).map(|k| (ct, k)));
                 for (_, slot) in section.live_slots() {
                     match &slot.value {
                         Stored::Entry(e) => inv.entries.push(view_of(ct, &slot.key, e, now)),

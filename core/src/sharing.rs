@@ -106,7 +106,7 @@ impl Profile {
 }
 
 /// Whether `e` is filed as another SDK files it, not as msal Python would.
-fn filed_by_another_sdk(ct: CredentialType, escaped_key: &str, e: &Entry) -> bool {
+pub(crate) fn filed_by_another_sdk(ct: CredentialType, escaped_key: &str, e: &Entry) -> bool {
     // An entry without an environment (garbage such as MSAL Go's test entry
     // `"an-entry": {"foo": "bar"}`) is nobody's item: it says nothing.
     if text(e, field::ENVIRONMENT).is_empty() {
@@ -187,8 +187,10 @@ pub(crate) fn scope_set(target: &str) -> Vec<String> {
     v
 }
 
+/// The token's scheme (msal-node spells the field `tokenType` on PoP tokens).
 fn token_type(e: &Entry) -> String {
     let t = named(e, "token_type");
+    let t = if t.is_empty() { named(e, "tokenType") } else { t };
     if t.is_empty() { "bearer".into() } else { t }
 }
 
@@ -211,6 +213,27 @@ pub(crate) fn same_item(ct: CredentialType, a: &Entry, b: &Entry) -> bool {
         CredentialType::Account => text(a, REALM) == text(b, REALM),
         CredentialType::AppMetadata => text(a, CLIENT_ID) == text(b, CLIENT_ID),
     }
+}
+
+/// What makes an entry one item for every SDK (see [`same_item`]), as text: entries
+/// of one type with the same identity are one item filed twice.
+pub(crate) fn item_identity(ct: CredentialType, e: &Entry) -> String {
+    use field::*;
+    let env = text(e, ENVIRONMENT);
+    let cloud = preferred_cache(&env).map_or(env.clone(), Cow::Borrowed);
+    let mut parts: Vec<Cow<'_, str>> = vec![text(e, HOME_ACCOUNT_ID), cloud];
+    match ct {
+        CredentialType::AccessToken => {
+            parts.extend([text(e, CLIENT_ID), text(e, REALM), Cow::Owned(token_type(e))]);
+            parts.extend([text(e, KEY_ID), text(e, EXT_CACHE_KEY), text(e, USER_ASSERTION_HASH)]);
+            parts.push(Cow::Owned(resource_scopes(&text(e, TARGET)).join(" ")));
+        }
+        CredentialType::RefreshToken => parts.extend([text(e, CLIENT_ID), text(e, FAMILY_ID)]),
+        CredentialType::IdToken => parts.extend([text(e, CLIENT_ID), text(e, REALM)]),
+        CredentialType::Account => parts.push(text(e, REALM)),
+        CredentialType::AppMetadata => parts.push(text(e, CLIENT_ID)),
+    }
+    parts.join("\u{1f}")
 }
 
 /// Access tokens of one app, account, tenant, cloud and kind (they differ at most

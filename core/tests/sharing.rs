@@ -442,3 +442,22 @@ fn auto_follows_the_document_as_entries_come_and_go() {
     c.set_sharing_mode(SharingMode::On);
     assert!(c.sharing());
 }
+
+#[test]
+fn doctor_finds_the_copies_msal_pythons_behaviour_leaves_and_sharing_mode_does_not() {
+    use tokencache::diagnose::{Check, Thresholds, diagnose_text};
+    let rotate = |c: &TokenCache| {
+        let q = query(&[("client_id", Value::from("app"))]);
+        let rts = c.search(CredentialType::RefreshToken, &[], Some(&q), Some(NOW));
+        c.update_rt(&rts[0], "rotated", Some(NOW)).unwrap();
+        c.add_json(&user_event(r#""User.Read""#, "renewed", None), Some(NOW + 10)).unwrap();
+        diagnose_text(&c.serialize(), &Thresholds::default(), NOW)
+    };
+    let off = rotate(&cache(false));
+    let twice: Vec<&String> = off.findings_of(Check::Duplicates).flat_map(|f| f.subjects.iter()).collect();
+    assert!(twice.iter().any(|s| s.starts_with("RefreshToken: ")), "{twice:?}");
+    assert!(twice.iter().any(|s| s.starts_with("IdToken: ")), "{twice:?}");
+    let shared = rotate(&cache_in(SharingMode::Auto));
+    assert_eq!(shared.findings_of(Check::Duplicates).count(), 0);
+    assert!(diagnose_text(&node_file(), &Thresholds::default(), NOW).findings_of(Check::Duplicates).next().is_none());
+}
