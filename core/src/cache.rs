@@ -686,6 +686,44 @@ impl TokenCache {
         out
     }
 
+    /// [`serialize`](Self::serialize) into a buffer the caller allocates, for a binding
+    /// that writes the text straight into its own string object: `alloc(len)` gives a
+    /// buffer of exactly `len` bytes (or `None` to decline), which is filled with the
+    /// text. The text is ASCII: msal's `json.dumps` escapes everything else.
+    ///
+    /// `alloc` runs with no lock held, so it may block (on an interpreter lock, say);
+    /// if the cache changes before the buffer is filled, it is asked again, a few
+    /// times at most. When it declines, or the cache keeps changing, the text comes
+    /// back as `Err(String)` instead. Observers see one serialize either way.
+    pub fn serialize_with<B: AsMut<[u8]>>(
+        &self,
+        mut alloc: impl FnMut(usize) -> Option<B>,
+    ) -> std::result::Result<B, String> {
+        self.notify_before(Operation::Serialize, None, None);
+        let mut filled = None;
+        for _ in 0..3 {
+            let len = self.doc.read().python_len();
+            let Some(mut buf) = alloc(len) else { break };
+            let doc = self.doc.read();
+            let mut w = json::AsciiSliceWriter::new(buf.as_mut());
+            doc.write_python_to(&mut w);
+            if w.filled_exactly() {
+                self.changed.store(false, Ordering::Release);
+                filled = Some(buf);
+                break;
+            }
+        }
+        let res = filled.ok_or_else(|| {
+            let mut out = String::new();
+            let doc = self.doc.read();
+            self.changed.store(false, Ordering::Release);
+            doc.write_python(&mut out);
+            out
+        });
+        self.notify_after(Operation::Serialize, None, None, None);
+        res
+    }
+
     /// The whole cache as compact JSON (no whitespace); does not touch the changed flag.
     pub fn serialize_compact(&self) -> String {
         let mut out = String::new();

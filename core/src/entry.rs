@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{self, INDENT, Map, Value, escape_into, needs_escape, write_compact, write_indented};
+use crate::json::{self, INDENT, Map, TextSink, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::schema::{CredentialType, KNOWN_FIELDS, field, known_field_id};
 
 /// Depth at which entries sit in a cache document: `{section: {key: entry}}`.
@@ -277,18 +277,35 @@ impl Entry {
         self.0.buf.len() + std::mem::size_of_val(&*self.0.slots) + 2 * std::mem::size_of::<usize>()
     }
 
-    fn write_name(&self, out: &mut String, s: &Slot) {
-        out.push('"');
+    fn write_name(&self, out: &mut impl TextSink, s: &Slot) {
+        out.push_ascii(b'"');
         if s.name & KNOWN != 0 {
             out.push_str(KNOWN_FIELDS[(s.name & !KNOWN) as usize]);
         } else {
             out.push_str(&self.0.buf[s.name as usize..s.name as usize + s.name_len()]);
         }
-        out.push('"');
+        out.push_ascii(b'"');
+    }
+
+    /// The length of what [`write_indented`](Self::write_indented) appends, from the
+    /// slot table alone.
+    pub(crate) fn indented_len(&self) -> usize {
+        if self.0.slots.is_empty() {
+            return 2;
+        }
+        // `{` and `\n        }`, a comma between fields, and per field the newline and
+        // indent, two quotes around the name, `: `, and the quotes of a string.
+        let mut n = 1 + 10 + (self.0.slots.len() - 1);
+        for s in self.0.slots.iter() {
+            let name = if s.name & KNOWN != 0 { KNOWN_FIELDS[(s.name & !KNOWN) as usize].len() } else { s.name_len() };
+            let quotes = if s.kind == Kind::Str { 2 } else { 0 };
+            n += 13 + 2 + name + 2 + s.len as usize + quotes;
+        }
+        n
     }
 
     /// Appends the entry as `json.dumps(indent=4)` renders it at entry depth.
-    pub(crate) fn write_indented(&self, out: &mut String) {
+    pub(crate) fn write_indented(&self, out: &mut impl TextSink) {
         if self.0.slots.is_empty() {
             out.push_str("{}");
             return;
@@ -306,11 +323,11 @@ impl Entry {
     /// `{`, then each field as `<before>"name"<colon>value` separated by commas, then
     /// `close`. Stored values are already in the indented form; compact output
     /// re-renders only nested values (the ones spanning lines).
-    fn write_fields(&self, out: &mut String, before: &str, colon: &str, close: &str, compact: bool) {
-        out.push('{');
+    fn write_fields(&self, out: &mut impl TextSink, before: &str, colon: &str, close: &str, compact: bool) {
+        out.push_ascii(b'{');
         for (i, s) in self.0.slots.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push_ascii(b',');
             }
             out.push_str(before);
             self.write_name(out, s);
@@ -318,11 +335,15 @@ impl Entry {
             let raw = self.slot_raw(s);
             match raw.kind {
                 Kind::Str => {
-                    out.push('"');
+                    out.push_ascii(b'"');
                     out.push_str(raw.text);
-                    out.push('"');
+                    out.push_ascii(b'"');
                 }
-                Kind::Raw if compact && raw.text.contains('\n') => write_compact(out, &raw.to_value()),
+                Kind::Raw if compact && raw.text.contains('\n') => {
+                    let mut rendered = String::new();
+                    write_compact(&mut rendered, &raw.to_value());
+                    out.push_str(&rendered);
+                }
                 Kind::Raw => out.push_str(raw.text),
             }
         }
