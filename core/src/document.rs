@@ -188,7 +188,7 @@ fn register_in(
 ) {
     let p = partition_key(ct, e).map(|k| partition_hash(&k));
     if let Some(h) = p {
-        partitions.entry(h).or_insert_with(|| Posting::Few(Box::default())).insert(pack(ct, slot));
+        partitions.entry(h).and_modify(|p| p.insert(pack(ct, slot))).or_insert(Posting::One(pack(ct, slot)));
     }
     if let Some(l) = limiter {
         l.lock().added(p, entry_bytes(key, e), now);
@@ -354,7 +354,10 @@ impl Document {
         self.section_mut(ct).expect("compacting an existing section").compact();
         for (slot, e) in self.entries_of(ct) {
             if let Some(h) = partition_key(ct, &e).map(|k| partition_hash(&k)) {
-                self.partitions.entry(h).or_insert_with(|| Posting::Few(Box::default())).insert(pack(ct, slot));
+                self.partitions
+                    .entry(h)
+                    .and_modify(|p| p.insert(pack(ct, slot)))
+                    .or_insert(Posting::One(pack(ct, slot)));
             }
         }
     }
