@@ -24,27 +24,45 @@ pub(crate) enum Kind {
 }
 
 const KNOWN: u32 = 1 << 31;
+/// The top bit of [`Slot::len_kind`]: the value is not a string.
+const RAW: u32 = 1 << 31;
 
+/// One field. Its text sits in `buf` right after the previous field's: the escaped
+/// name first when it is not a known one, then the value. Positions are running
+/// sums, so a slot is 8 bytes (an entry has a dozen fields, and there are millions).
 #[derive(Clone, Copy)]
 struct Slot {
-    /// `KNOWN | id` for a known name, else the offset of the escaped name in `buf`.
+    /// `KNOWN | id` for a known name, else the length of the escaped name.
     name: u32,
-    /// Low 16 bits of the escaped name's length (high 8 in `name_len_hi`): 24 bits
-    /// in all without growing the slot past 16 bytes.
-    name_len: u16,
-    kind: Kind,
-    name_len_hi: u8,
-    start: u32,
-    len: u32,
+    /// The value's length, with [`RAW`] set for a non-string.
+    len_kind: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<Slot>() == 8);
+
 impl Slot {
-    fn name_len(&self) -> usize {
-        (self.name_len as usize) | ((self.name_len_hi as usize) << 16)
+    fn stored_name_len(self) -> usize {
+        if self.name & KNOWN != 0 { 0 } else { self.name as usize }
+    }
+
+    fn value_len(self) -> usize {
+        (self.len_kind & !RAW) as usize
+    }
+
+    fn kind(self) -> Kind {
+        if self.len_kind & RAW != 0 { Kind::Raw } else { Kind::Str }
     }
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 16);
+/// Where a slot's text sits in `buf`.
+#[derive(Clone, Copy)]
+struct Span {
+    slot: Slot,
+    /// Start of the stored name (of the value when the name is a known one).
+    name_start: usize,
+    /// Start of the value.
+    start: usize,
+}
 
 struct EntryData {
     buf: Box<str>,
@@ -150,21 +168,37 @@ pub enum FieldValue<'a> {
 pub struct Entry(Arc<EntryData>);
 
 impl Entry {
-    fn slot_name(&self, s: &Slot) -> Cow<'_, str> {
-        if s.name & KNOWN != 0 {
-            Cow::Borrowed(KNOWN_FIELDS[(s.name & !KNOWN) as usize])
+    /// Each slot with the position of its text.
+    fn spans(&self) -> impl Iterator<Item = Span> + '_ {
+        let mut at = 0;
+        self.0.slots.iter().map(move |&slot| {
+            let name_start = at;
+            let start = at + slot.stored_name_len();
+            at = start + slot.value_len();
+            Span { slot, name_start, start }
+        })
+    }
+
+    /// The escaped name as stored, or the known name.
+    fn escaped_name(&self, sp: &Span) -> &str {
+        if sp.slot.name & KNOWN != 0 {
+            KNOWN_FIELDS[(sp.slot.name & !KNOWN) as usize]
         } else {
-            unescape(&self.0.buf[s.name as usize..s.name as usize + s.name_len()])
+            &self.0.buf[sp.name_start..sp.start]
         }
     }
 
-    fn slot_raw(&self, s: &Slot) -> RawField<'_> {
-        RawField { kind: s.kind, text: &self.0.buf[s.start as usize..(s.start + s.len) as usize] }
+    fn slot_name(&self, sp: &Span) -> Cow<'_, str> {
+        if sp.slot.name & KNOWN != 0 { Cow::Borrowed(self.escaped_name(sp)) } else { unescape(self.escaped_name(sp)) }
+    }
+
+    fn slot_raw(&self, sp: &Span) -> RawField<'_> {
+        RawField { kind: sp.slot.kind(), text: &self.0.buf[sp.start..sp.start + sp.slot.value_len()] }
     }
 
     pub(crate) fn raw_by_id(&self, id: u8) -> Option<RawField<'_>> {
         let tag = KNOWN | id as u32;
-        self.0.slots.iter().find(|s| s.name == tag).map(|s| self.slot_raw(s))
+        self.spans().find(|sp| sp.slot.name == tag).map(|sp| self.slot_raw(&sp))
     }
 
     pub(crate) fn raw(&self, name: &str) -> Option<RawField<'_>> {
@@ -178,13 +212,9 @@ impl Entry {
         } else {
             Cow::Borrowed(name)
         };
-        self.0
-            .slots
-            .iter()
-            .find(|s| {
-                s.name & KNOWN == 0 && &self.0.buf[s.name as usize..s.name as usize + s.name_len()] == escaped.as_ref()
-            })
-            .map(|s| self.slot_raw(s))
+        self.spans()
+            .find(|sp| sp.slot.name & KNOWN == 0 && self.escaped_name(sp) == escaped.as_ref())
+            .map(|sp| self.slot_raw(&sp))
     }
 
     pub(crate) fn str_by_id(&self, id: u8) -> Option<Cow<'_, str>> {
@@ -228,24 +258,24 @@ impl Entry {
 
     /// Field names and decoded values, in stored order.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Value)> + '_ {
-        self.0.slots.iter().map(|s| (self.slot_name(s), self.slot_raw(s).to_value()))
+        self.spans().map(|sp| (self.slot_name(&sp), self.slot_raw(&sp).to_value()))
     }
 
     /// Field names and values in stored order, without copying: strings are borrowed
     /// unless they hold escapes (for a binding that turns them into its own strings).
     pub fn fields(&self) -> impl Iterator<Item = (Cow<'_, str>, FieldValue<'_>)> + '_ {
-        self.0.slots.iter().map(|s| {
-            let raw = self.slot_raw(s);
+        self.spans().map(|sp| {
+            let raw = self.slot_raw(&sp);
             let value = match raw.kind {
                 Kind::Str => FieldValue::Str(unescape(raw.text)),
                 Kind::Raw => FieldValue::Other(raw.to_value()),
             };
-            (self.slot_name(s), value)
+            (self.slot_name(&sp), value)
         })
     }
 
     pub(crate) fn iter_raw(&self) -> impl Iterator<Item = (Cow<'_, str>, RawField<'_>)> + '_ {
-        self.0.slots.iter().map(|s| (self.slot_name(s), self.slot_raw(s)))
+        self.spans().map(|sp| (self.slot_name(&sp), self.slot_raw(&sp)))
     }
 
     /// The entry as a JSON object value.
@@ -266,9 +296,9 @@ impl Entry {
             return true;
         }
         self.0.slots.len() == other.0.slots.len()
-            && self.0.slots.iter().all(|s| {
-                let name = self.slot_name(s);
-                other.raw(&name).is_some_and(|o| o.python_eq(self.slot_raw(s)))
+            && self.spans().all(|sp| {
+                let name = self.slot_name(&sp);
+                other.raw(&name).is_some_and(|o| o.python_eq(self.slot_raw(&sp)))
             })
     }
 
@@ -277,13 +307,9 @@ impl Entry {
         self.0.buf.len() + std::mem::size_of_val(&*self.0.slots) + 2 * std::mem::size_of::<usize>()
     }
 
-    fn write_name(&self, out: &mut impl TextSink, s: &Slot) {
+    fn write_name(&self, out: &mut impl TextSink, sp: &Span) {
         out.push_ascii(b'"');
-        if s.name & KNOWN != 0 {
-            out.push_str(KNOWN_FIELDS[(s.name & !KNOWN) as usize]);
-        } else {
-            out.push_str(&self.0.buf[s.name as usize..s.name as usize + s.name_len()]);
-        }
+        out.push_str(self.escaped_name(sp));
         out.push_ascii(b'"');
     }
 
@@ -297,9 +323,10 @@ impl Entry {
         // indent, two quotes around the name, `: `, and the quotes of a string.
         let mut n = 1 + 10 + (self.0.slots.len() - 1);
         for s in self.0.slots.iter() {
-            let name = if s.name & KNOWN != 0 { KNOWN_FIELDS[(s.name & !KNOWN) as usize].len() } else { s.name_len() };
-            let quotes = if s.kind == Kind::Str { 2 } else { 0 };
-            n += 13 + 2 + name + 2 + s.len as usize + quotes;
+            let name =
+                if s.name & KNOWN != 0 { KNOWN_FIELDS[(s.name & !KNOWN) as usize].len() } else { s.name as usize };
+            let quotes = if s.kind() == Kind::Str { 2 } else { 0 };
+            n += 13 + 2 + name + 2 + s.value_len() + quotes;
         }
         n
     }
@@ -325,14 +352,14 @@ impl Entry {
     /// re-renders only nested values (the ones spanning lines).
     fn write_fields(&self, out: &mut impl TextSink, before: &str, colon: &str, close: &str, compact: bool) {
         out.push_ascii(b'{');
-        for (i, s) in self.0.slots.iter().enumerate() {
+        for (i, sp) in self.spans().enumerate() {
             if i > 0 {
                 out.push_ascii(b',');
             }
             out.push_str(before);
-            self.write_name(out, s);
+            self.write_name(out, &sp);
             out.push_str(colon);
-            let raw = self.slot_raw(s);
+            let raw = self.slot_raw(&sp);
             match raw.kind {
                 Kind::Str => {
                     out.push_ascii(b'"');
@@ -394,34 +421,45 @@ impl fmt::Debug for Entry {
     }
 }
 
+/// A field as the builder placed it: anywhere in its buffer, since a repeated name
+/// replaces the value in place (Python's dict keeps the first position).
+#[derive(Clone, Copy)]
+struct Placed {
+    /// `KNOWN | id`, or the escaped name's length (the name sits at `name_start`).
+    name: u32,
+    name_start: u32,
+    start: u32,
+    len_kind: u32,
+}
+
 /// Assembles an [`Entry`] field by field.
 pub(crate) struct EntryBuilder {
     buf: String,
-    slots: Vec<Slot>,
+    placed: Vec<Placed>,
+    /// Whether a value was replaced, leaving `buf` out of the entry's layout (each
+    /// name right before its value, fields in order).
+    replaced: bool,
     error: Option<&'static str>,
 }
 
 impl EntryBuilder {
     pub(crate) fn with_capacity(fields: usize, bytes: usize) -> Self {
-        EntryBuilder { buf: String::with_capacity(bytes), slots: Vec::with_capacity(fields), error: None }
+        EntryBuilder {
+            buf: String::with_capacity(bytes),
+            placed: Vec::with_capacity(fields),
+            replaced: false,
+            error: None,
+        }
     }
 
-    /// The name tag and escaped length of an unknown `name`, storing the name.
-    fn name_tag(&mut self, name: &str) -> (u32, usize) {
-        let start = self.buf.len();
-        escape_into(&mut self.buf, name);
-        let len = self.buf.len() - start;
-        if len >= 1 << 24 || start >= KNOWN as usize {
-            self.error = Some("field name too long");
-            return (0, 0);
-        }
-        (start as u32, len)
+    fn placed_name(&self, p: &Placed) -> &str {
+        &self.buf[p.name_start as usize..p.name_start as usize + p.name as usize]
     }
 
     fn find(&self, name: &str, known: Option<u8>) -> Option<usize> {
         if let Some(id) = known {
             let tag = KNOWN | id as u32;
-            return self.slots.iter().position(|s| s.name == tag);
+            return self.placed.iter().position(|p| p.name == tag);
         }
         let escaped: Cow<'_, str> = if needs_escape(name) {
             let mut e = String::new();
@@ -430,18 +468,24 @@ impl EntryBuilder {
         } else {
             Cow::Borrowed(name)
         };
-        self.slots
-            .iter()
-            .position(|s| s.name & KNOWN == 0 && self.buf[s.name as usize..s.name as usize + s.name_len()] == *escaped)
+        self.placed.iter().position(|p| p.name & KNOWN == 0 && self.placed_name(p) == escaped)
     }
 
     fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String)) {
         let known = known_field_id(name);
-        let existing = if self.slots.is_empty() { None } else { self.find(name, known) };
-        let (tag, name_len) = match (existing, known) {
-            (Some(i), _) => (self.slots[i].name, self.slots[i].name_len()),
-            (None, Some(id)) => (KNOWN | id as u32, 0),
-            (None, None) => self.name_tag(name),
+        let existing = if self.placed.is_empty() { None } else { self.find(name, known) };
+        let name_start = self.buf.len();
+        let (tag, name_start) = match (existing, known) {
+            (Some(i), _) => (self.placed[i].name, self.placed[i].name_start),
+            (None, Some(id)) => (KNOWN | id as u32, name_start as u32),
+            (None, None) => {
+                escape_into(&mut self.buf, name);
+                let len = self.buf.len() - name_start;
+                if len >= 1 << 24 {
+                    self.error = Some("field name too long");
+                }
+                (len as u32 & ((1 << 24) - 1), name_start as u32)
+            }
         };
         let start = self.buf.len();
         write(&mut self.buf);
@@ -450,17 +494,14 @@ impl EntryBuilder {
             self.error = Some("entry too large");
             return;
         }
-        let slot = Slot {
-            name: tag,
-            name_len: (name_len & 0xffff) as u16,
-            name_len_hi: (name_len >> 16) as u8,
-            kind,
-            start: start as u32,
-            len: (end - start) as u32,
-        };
+        let raw = if kind == Kind::Raw { RAW } else { 0 };
+        let placed = Placed { name: tag, name_start, start: start as u32, len_kind: (end - start) as u32 | raw };
         match existing {
-            Some(i) => self.slots[i] = slot,
-            None => self.slots.push(slot),
+            Some(i) => {
+                self.placed[i] = placed;
+                self.replaced = true;
+            }
+            None => self.placed.push(placed),
         }
     }
 
@@ -482,12 +523,31 @@ impl EntryBuilder {
         }
     }
 
-    /// Builds the entry, handing its buffers over (no copy).
+    fn slots(&self) -> Box<[Slot]> {
+        self.placed.iter().map(|p| Slot { name: p.name, len_kind: p.len_kind }).collect()
+    }
+
+    /// The entry's buffer: each stored name right before its value, in field order.
+    fn laid_out(&self) -> String {
+        let mut out = String::with_capacity(self.buf.len());
+        for p in &self.placed {
+            if p.name & KNOWN == 0 {
+                out.push_str(self.placed_name(p));
+            }
+            let start = p.start as usize;
+            out.push_str(&self.buf[start..start + (p.len_kind & !RAW) as usize]);
+        }
+        out
+    }
+
+    /// Builds the entry, handing its buffers over (no copy unless a value was replaced).
     pub(crate) fn build(self) -> Result<Entry> {
         if let Some(msg) = self.error {
             return Err(Error::new(ErrorKind::InvalidEntry, msg));
         }
-        Ok(Entry(Arc::new(EntryData { buf: self.buf.into_boxed_str(), slots: self.slots.into_boxed_slice() })))
+        let slots = self.slots();
+        let buf = if self.replaced { self.laid_out() } else { self.buf };
+        Ok(Entry(Arc::new(EntryData { buf: buf.into_boxed_str(), slots })))
     }
 
     /// Builds an exactly sized entry and leaves the builder empty but with its
@@ -495,7 +555,8 @@ impl EntryBuilder {
     pub(crate) fn build_and_reset(&mut self) -> Result<Entry> {
         let out = self.build_copy();
         self.buf.clear();
-        self.slots.clear();
+        self.placed.clear();
+        self.replaced = false;
         self.error = None;
         out
     }
@@ -504,7 +565,8 @@ impl EntryBuilder {
         if let Some(msg) = self.error {
             return Err(Error::new(ErrorKind::InvalidEntry, msg));
         }
-        Ok(Entry(Arc::new(EntryData { buf: self.buf.as_str().into(), slots: self.slots.as_slice().into() })))
+        let buf: Box<str> = if self.replaced { self.laid_out().into_boxed_str() } else { self.buf.as_str().into() };
+        Ok(Entry(Arc::new(EntryData { buf, slots: self.slots() })))
     }
 }
 
@@ -533,5 +595,27 @@ mod tests {
         b.set_value("a", &Value::from(3));
         let e = b.build().unwrap();
         assert_eq!(e.to_json(), r#"{"a":3,"b":"2"}"#);
+    }
+
+    #[test]
+    fn replaced_values_keep_every_field_readable() {
+        let mut b = EntryBuilder::with_capacity(4, 16);
+        b.set_str("x\u{e9}", "1");
+        b.set_str("secret", "s");
+        b.set_str("y", "2");
+        b.set_value("x\u{e9}", &Value::from(3));
+        b.set_str("secret", "longer secret");
+        b.set_str("z", "4");
+        let copy = b.build_copy().unwrap();
+        let e = b.build().unwrap();
+        for e in [&e, &copy] {
+            assert_eq!(e.to_json(), r#"{"x\u00e9":3,"secret":"longer secret","y":"2","z":"4"}"#);
+            assert_eq!(e.get("x\u{e9}"), Some(Value::from(3)));
+            assert_eq!(e.get_str("y").as_deref(), Some("2"));
+            assert_eq!(e.secret().as_deref(), Some("longer secret"));
+            let mut text = String::new();
+            e.write_indented(&mut text);
+            assert_eq!(text.len(), e.indented_len());
+        }
     }
 }
