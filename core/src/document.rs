@@ -203,6 +203,8 @@ fn entry_bytes(key: &str, e: &Entry) -> usize {
 pub(crate) struct Query {
     /// (field name, canonical stored form of the wanted value)
     pub conditions: Vec<(String, Kind, String)>,
+    /// The known field id of each condition's name, looked up once.
+    ids: Vec<Option<u8>>,
     pub has_ext_cache_key: bool,
 }
 
@@ -215,15 +217,16 @@ impl Query {
                 if k == "ext_cache_key" {
                     has_ext_cache_key = true;
                 }
-                let v = match (k, v) {
-                    ("environment", Value::String(s)) => Value::String(s.to_lowercase()),
-                    _ => v.clone(),
+                let (kind, text) = match (k, v) {
+                    ("environment", Value::String(s)) => crate::entry::canonical(&Value::String(s.to_lowercase())),
+                    (_, Value::String(s)) => (Kind::Str, escape_key(s).into_owned()),
+                    _ => crate::entry::canonical(v),
                 };
-                let (kind, text) = crate::entry::canonical(&v);
                 conditions.push((k.to_owned(), kind, text));
             }
         }
-        Query { conditions, has_ext_cache_key }
+        let ids = conditions.iter().map(|(k, _, _)| crate::schema::known_field_id(k)).collect();
+        Query { conditions, ids, has_ext_cache_key }
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<RawField<'_>> {
@@ -231,14 +234,17 @@ impl Query {
     }
 
     pub(crate) fn matches(&self, e: &Entry, scopes: &[&str]) -> bool {
-        self.conditions
-            .iter()
-            .all(|(k, kind, text)| e.raw(k).is_some_and(|v| v.python_eq(RawField { kind: *kind, text })))
-            && (scopes.is_empty() || {
-                let target = e.str_by_id(field::TARGET);
-                let target = target.as_deref().unwrap_or("");
-                scopes.iter().all(|s| scopes_of(target).any(|t| t == *s))
-            })
+        self.conditions.iter().zip(&self.ids).all(|((k, kind, text), id)| {
+            let stored = match id {
+                Some(id) => e.raw_by_id(*id),
+                None => e.raw(k),
+            };
+            stored.is_some_and(|v| v.python_eq(RawField { kind: *kind, text }))
+        }) && (scopes.is_empty() || {
+            let target = e.str_by_id(field::TARGET);
+            let target = target.as_deref().unwrap_or("");
+            scopes.iter().all(|s| scopes_of(target).any(|t| t == *s))
+        })
     }
 }
 
@@ -750,23 +756,28 @@ impl Document {
 
     /// Candidate slots for a query, smallest posting first; `None` means "scan all".
     pub(crate) fn candidates(section: &Section, q: &Query, scopes: &[&str]) -> Option<Vec<u32>> {
-        let mut postings: Vec<Option<&Posting>> = Vec::new();
-        for (name, kind, text) in &q.conditions {
+        // A posting this short is as good as the shortest: stop looking there (each
+        // look is a hash and a probe of another table). Candidates are verified
+        // against every condition anyway, a missing posting included.
+        const SHORT: usize = 4;
+        let fields = q.conditions.iter().zip(&q.ids).filter_map(|((_, kind, text), id)| {
             let wanted = RawField { kind: *kind, text };
-            if !wanted.has_unique_text() {
-                continue; // 1 == 1.0 == True: verified on the candidates instead
+            // 1 == 1.0 == True: verified on the candidates instead.
+            let pos = id.and_then(indexed_position).filter(|_| wanted.has_unique_text())?;
+            Some(section.index.field_posting(pos, value_hash(wanted)))
+        });
+        let scoped = scopes.iter().map(|s| section.index.scope_posting(scope_hash(s)));
+        let mut best: Option<&Posting> = None;
+        for posting in fields.chain(scoped) {
+            let Some(p) = posting else { return Some(Vec::new()) };
+            if best.is_none_or(|b| p.len() < b.len()) {
+                best = Some(p);
+                if p.len() <= SHORT {
+                    break;
+                }
             }
-            if let Some(pos) = crate::schema::known_field_id(name).and_then(indexed_position) {
-                postings.push(section.index.field_posting(pos, value_hash(RawField { kind: *kind, text })));
-            }
         }
-        for s in scopes {
-            postings.push(section.index.scope_posting(scope_hash(s)));
-        }
-        if postings.iter().any(Option::is_none) {
-            return Some(Vec::new());
-        }
-        let best = postings.into_iter().flatten().min_by_key(|p| p.len())?;
+        let best = best?;
         let mut v = Vec::with_capacity(best.len());
         best.for_each(|s| v.push(s));
         v.sort_unstable();
@@ -875,7 +886,7 @@ fn parse_entry(p: &mut Parser<'_>, b: &mut EntryBuilder) -> std::result::Result<
         if p.peek() == Some(b'"') {
             let s = p.string()?;
             if s.plain {
-                b.set_raw(&name_dec, Kind::Str, s.raw);
+                b.set_plain_str(&name_dec, s.raw);
             } else {
                 let decoded = p.decode(s)?;
                 b.set_str(&name_dec, &decoded);

@@ -26,6 +26,11 @@ pub(crate) enum Kind {
 const KNOWN: u32 = 1 << 31;
 /// The top bit of [`Slot::len_kind`]: the value is not a string.
 const RAW: u32 = 1 << 31;
+/// The next bit: the string's stored text holds an escape, so decoding it is not
+/// just borrowing it (which spares a scan of every token read).
+const ESCAPED: u32 = 1 << 30;
+/// The bits of [`Slot::len_kind`] that hold the length.
+const LEN: u32 = ESCAPED - 1;
 
 /// One field. Its text sits in `buf` right after the previous field's: the escaped
 /// name first when it is not a known one, then the value. Positions are running
@@ -34,7 +39,8 @@ const RAW: u32 = 1 << 31;
 struct Slot {
     /// `KNOWN | id` for a known name, else the length of the escaped name.
     name: u32,
-    /// The value's length, with [`RAW`] set for a non-string.
+    /// The value's length, with [`RAW`] set for a non-string and [`ESCAPED`] for a
+    /// string with escapes.
     len_kind: u32,
 }
 
@@ -46,7 +52,7 @@ impl Slot {
     }
 
     fn value_len(self) -> usize {
-        (self.len_kind & !RAW) as usize
+        (self.len_kind & LEN) as usize
     }
 
     fn kind(self) -> Kind {
@@ -217,8 +223,19 @@ impl Entry {
             .map(|sp| self.slot_raw(&sp))
     }
 
+    /// The decoded string of a slot, borrowed unless it holds escapes.
+    fn slot_str(&self, sp: &Span) -> Option<Cow<'_, str>> {
+        let raw = self.slot_raw(sp);
+        match raw.kind {
+            Kind::Str if sp.slot.len_kind & ESCAPED != 0 => Some(unescape(raw.text)),
+            Kind::Str => Some(Cow::Borrowed(raw.text)),
+            Kind::Raw => None,
+        }
+    }
+
     pub(crate) fn str_by_id(&self, id: u8) -> Option<Cow<'_, str>> {
-        self.raw_by_id(id).and_then(|r| r.as_str())
+        let tag = KNOWN | id as u32;
+        self.spans().find(|sp| sp.slot.name == tag).and_then(|sp| self.slot_str(&sp))
     }
 
     /// The string value of `name`; `None` when absent or not a string.
@@ -265,10 +282,9 @@ impl Entry {
     /// unless they hold escapes (for a binding that turns them into its own strings).
     pub fn fields(&self) -> impl Iterator<Item = (Cow<'_, str>, FieldValue<'_>)> + '_ {
         self.spans().map(|sp| {
-            let raw = self.slot_raw(&sp);
-            let value = match raw.kind {
-                Kind::Str => FieldValue::Str(unescape(raw.text)),
-                Kind::Raw => FieldValue::Other(raw.to_value()),
+            let value = match self.slot_str(&sp) {
+                Some(s) => FieldValue::Str(s),
+                None => FieldValue::Other(self.slot_raw(&sp).to_value()),
             };
             (self.slot_name(&sp), value)
         })
@@ -294,6 +310,12 @@ impl Entry {
     pub(crate) fn same_content(&self, other: &Entry) -> bool {
         if Arc::ptr_eq(&self.0, &other.0) {
             return true;
+        }
+        // Two entries of one section mostly differ in their secret: look there first.
+        if let (Some(a), Some(b)) = (self.raw_by_id(field::SECRET), other.raw_by_id(field::SECRET))
+            && !a.python_eq(b)
+        {
+            return false;
         }
         self.0.slots.len() == other.0.slots.len()
             && self.spans().all(|sp| {
@@ -471,7 +493,9 @@ impl EntryBuilder {
         self.placed.iter().position(|p| p.name & KNOWN == 0 && self.placed_name(p) == escaped)
     }
 
-    fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String)) {
+    /// Places a field whose value `write` appends; `write` says whether what it
+    /// appended (a string's stored text) holds an escape.
+    fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String) -> bool) {
         let known = known_field_id(name);
         let existing = if self.placed.is_empty() { None } else { self.find(name, known) };
         let name_start = self.buf.len();
@@ -488,14 +512,18 @@ impl EntryBuilder {
             }
         };
         let start = self.buf.len();
-        write(&mut self.buf);
+        let escaped = write(&mut self.buf);
         let end = self.buf.len();
-        if end > u32::MAX as usize / 2 {
+        if end > LEN as usize {
             self.error = Some("entry too large");
             return;
         }
-        let raw = if kind == Kind::Raw { RAW } else { 0 };
-        let placed = Placed { name: tag, name_start, start: start as u32, len_kind: (end - start) as u32 | raw };
+        let flags = match kind {
+            Kind::Raw => RAW,
+            Kind::Str if escaped => ESCAPED,
+            Kind::Str => 0,
+        };
+        let placed = Placed { name: tag, name_start, start: start as u32, len_kind: (end - start) as u32 | flags };
         match existing {
             Some(i) => {
                 self.placed[i] = placed;
@@ -507,19 +535,40 @@ impl EntryBuilder {
 
     /// Sets a field from its stored form (escaped string or rendered value).
     pub(crate) fn set_raw(&mut self, name: &str, kind: Kind, text: &str) {
-        self.place(name, kind, |b| b.push_str(text));
+        self.place(name, kind, |b| {
+            b.push_str(text);
+            kind == Kind::Str && text.contains('\\')
+        });
+    }
+
+    /// Sets a string field from stored text known to hold no escape (a string the
+    /// parser found plain), without looking for one.
+    pub(crate) fn set_plain_str(&mut self, name: &str, text: &str) {
+        debug_assert!(!text.contains('\\'));
+        self.place(name, Kind::Str, |b| {
+            b.push_str(text);
+            false
+        });
     }
 
     /// Sets a string field from its decoded text.
     pub(crate) fn set_str(&mut self, name: &str, value: &str) {
-        self.place(name, Kind::Str, |b| escape_into(b, value));
+        self.place(name, Kind::Str, |b| {
+            let start = b.len();
+            escape_into(b, value);
+            // Every escape is longer than what it stands for.
+            b.len() - start != value.len()
+        });
     }
 
     /// Sets a field from any value.
     pub(crate) fn set_value(&mut self, name: &str, v: &Value) {
         match v {
             Value::String(s) => self.set_str(name, s),
-            other => self.place(name, Kind::Raw, |b| write_indented(b, other, ENTRY_DEPTH + 1)),
+            other => self.place(name, Kind::Raw, |b| {
+                write_indented(b, other, ENTRY_DEPTH + 1);
+                false
+            }),
         }
     }
 
@@ -535,7 +584,7 @@ impl EntryBuilder {
                 out.push_str(self.placed_name(p));
             }
             let start = p.start as usize;
-            out.push_str(&self.buf[start..start + (p.len_kind & !RAW) as usize]);
+            out.push_str(&self.buf[start..start + (p.len_kind & LEN) as usize]);
         }
         out
     }
@@ -595,6 +644,34 @@ mod tests {
         b.set_value("a", &Value::from(3));
         let e = b.build().unwrap();
         assert_eq!(e.to_json(), r#"{"a":3,"b":"2"}"#);
+    }
+
+    #[test]
+    fn strings_with_escapes_are_decoded_and_plain_ones_borrowed() {
+        let mut b = EntryBuilder::with_capacity(4, 16);
+        b.set_str("secret", "x\"y\u{e9}");
+        b.set_raw("target", Kind::Str, "p\\u00e9 q");
+        b.set_plain_str("realm", "plain");
+        b.set_str("client_id", "c");
+        let e = b.build().unwrap();
+        let fields: Vec<(String, String, bool)> = e
+            .fields()
+            .map(|(k, v)| match v {
+                FieldValue::Str(s) => (k.into_owned(), s.to_string(), matches!(s, Cow::Borrowed(_))),
+                FieldValue::Other(_) => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("secret".to_owned(), "x\"y\u{e9}".to_owned(), false),
+                ("target".to_owned(), "p\u{e9} q".to_owned(), false),
+                ("realm".to_owned(), "plain".to_owned(), true),
+                ("client_id".to_owned(), "c".to_owned(), true),
+            ]
+        );
+        assert_eq!(e.str_by_id(field::TARGET).as_deref(), Some("p\u{e9} q"));
+        assert_eq!(e.to_json(), r#"{"secret":"x\"y\u00e9","target":"p\u00e9 q","realm":"plain","client_id":"c"}"#);
     }
 
     #[test]
