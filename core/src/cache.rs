@@ -340,6 +340,34 @@ impl TokenCache {
         self.search_observed(ct, target, query, now, false)
     }
 
+    /// The first result of an access-token [`search`](Self::search) alone, when msal's
+    /// search finds it by its key: the token filed under the key that the query's
+    /// `home_account_id`, `environment`, `client_id` and `realm` and the target make,
+    /// if it matches the query (expired or not, as in msal). For a caller that hands
+    /// results out lazily: most stop at the first, and the rest costs a scan of the
+    /// indexes. A caller that goes on runs the whole search and drops this entry
+    /// from it (each counts in [`stats`](Self::stats)).
+    ///
+    /// `None` means "run the whole search": no such token, a query without those
+    /// fields, no target, or a cache whose searches keep books (an observer, limits,
+    /// sharing mode).
+    pub fn search_first_access_token(&self, target: &[&str], query: &Map) -> Option<Entry> {
+        if target.is_empty()
+            || self.has_observer.load(Ordering::Acquire)
+            || self.sharing()
+            || !self.limits.is_unbounded()
+        {
+            return None;
+        }
+        let mut scopes = target.to_vec();
+        scopes.sort_unstable();
+        let q = Query::new(Some(query));
+        let found = Self::exact_access_token(&self.doc.read(), &q, &scopes).filter(|e| q.matches(e, &[]))?;
+        self.stats.hits[CredentialType::AccessToken.index()].fetch_add(1, Ordering::Relaxed);
+        self.stats.examined.fetch_add(1, Ordering::Relaxed);
+        Some(found)
+    }
+
     /// Removes every access token that expired before `now`, by the key its fields
     /// make (what the end of msal's access-token search does), and returns how many
     /// were removed. If any had expired, the cache counts as changed (as in msal,
