@@ -366,6 +366,34 @@ impl TokenCache {
         self.search_observed(ct, target, query, now, false)
     }
 
+    /// The first result of an access-token [`search`](Self::search) alone, when msal's
+    /// search finds it by its key: the token filed under the key that the query's
+    /// `home_account_id`, `environment`, `client_id` and `realm` and the target make,
+    /// if it matches the query (expired or not, as in msal). For a caller that hands
+    /// results out lazily: most stop at the first, and the rest costs a scan of the
+    /// indexes. A caller that goes on runs the whole search and drops this entry
+    /// from it (each counts in [`stats`](Self::stats)).
+    ///
+    /// `None` means "run the whole search": no such token, a query without those
+    /// fields, no target, or a cache whose searches keep books (an observer, limits,
+    /// sharing mode).
+    pub fn search_first_access_token(&self, target: &[&str], query: &Map) -> Option<Entry> {
+        if target.is_empty()
+            || self.has_observer.load(Ordering::Acquire)
+            || self.sharing()
+            || !self.limits.is_unbounded()
+        {
+            return None;
+        }
+        let mut scopes = target.to_vec();
+        scopes.sort_unstable();
+        let q = Query::new(Some(query));
+        let found = Self::exact_access_token(&self.doc.read(), &q, &scopes).filter(|e| q.matches(e, &[]))?;
+        self.stats.hits[CredentialType::AccessToken.index()].fetch_add(1, Ordering::Relaxed);
+        self.stats.examined.fetch_add(1, Ordering::Relaxed);
+        Some(found)
+    }
+
     /// Removes every access token that expired before `now`, by the key its fields
     /// make (what the end of msal's access-token search does), and returns how many
     /// were removed. If any had expired, the cache counts as changed (as in msal,
@@ -717,6 +745,44 @@ impl TokenCache {
         }
         self.notify_after(Operation::Serialize, None, None, None);
         out
+    }
+
+    /// [`serialize`](Self::serialize) into a buffer the caller allocates, for a binding
+    /// that writes the text straight into its own string object: `alloc(len)` gives a
+    /// buffer of exactly `len` bytes (or `None` to decline), which is filled with the
+    /// text. The text is ASCII: msal's `json.dumps` escapes everything else.
+    ///
+    /// `alloc` runs with no lock held, so it may block (on an interpreter lock, say);
+    /// if the cache changes before the buffer is filled, it is asked again, a few
+    /// times at most. When it declines, or the cache keeps changing, the text comes
+    /// back as `Err(String)` instead. Observers see one serialize either way.
+    pub fn serialize_with<B: AsMut<[u8]>>(
+        &self,
+        mut alloc: impl FnMut(usize) -> Option<B>,
+    ) -> std::result::Result<B, String> {
+        self.notify_before(Operation::Serialize, None, None);
+        let mut filled = None;
+        for _ in 0..3 {
+            let len = self.doc.read().python_len();
+            let Some(mut buf) = alloc(len) else { break };
+            let doc = self.doc.read();
+            let mut w = json::AsciiSliceWriter::new(buf.as_mut());
+            doc.write_python_to(&mut w);
+            if w.filled_exactly() {
+                self.changed.store(false, Ordering::Release);
+                filled = Some(buf);
+                break;
+            }
+        }
+        let res = filled.ok_or_else(|| {
+            let mut out = String::new();
+            let doc = self.doc.read();
+            self.changed.store(false, Ordering::Release);
+            doc.write_python(&mut out);
+            out
+        });
+        self.notify_after(Operation::Serialize, None, None, None);
+        res
     }
 
     /// The whole cache as compact JSON (no whitespace); does not touch the changed flag.

@@ -6,7 +6,7 @@ use hashbrown::HashTable;
 use crate::entry::{ENTRY_DEPTH, Entry, EntryBuilder, Kind, RawField};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{Posting, SectionIndex, indexed_position, scope_hash, scopes_of, value_hash};
-use crate::json::{Parser, Value, escape_into, needs_escape, write_compact, write_indented};
+use crate::json::{INDENT, Parser, TextSink, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::limits::{CacheLimits, EvictionCounts, Limiter, Reason};
 use crate::partition::{pack, partition_hash, partition_key, unpack};
 use crate::schema::{CredentialType, KeyParts, cache_key_into, field};
@@ -35,6 +35,19 @@ pub(crate) struct Section {
     by_key: HashTable<u32>,
     pub index: SectionIndex,
     track_expiry: bool,
+    /// Bytes the live slots take in `json.dumps(indent=4)`, as [`member_len`] counts
+    /// them, so that a document's length is known without walking its entries.
+    text_len: usize,
+}
+
+/// What a slot adds to its section's text at entry depth: newline and indent, the
+/// quoted key, `: ` and the value (the comma before it is the section's to count).
+fn member_len(escaped_key: &str, value: &Stored) -> usize {
+    let value = match value {
+        Stored::Entry(e) => e.indented_len(),
+        Stored::Opaque(r) => r.len(),
+    };
+    1 + 2 * crate::json::INDENT.len() + 2 + escaped_key.len() + 2 + value
 }
 
 fn key_hash(escaped_key: &str) -> u64 {
@@ -90,12 +103,14 @@ impl Section {
                 (Stored::Opaque(_), Stored::Opaque(_)) => {}
             }
             let old = std::mem::replace(&mut slot.value, value);
+            self.text_len = self.text_len + member_len(escaped_key, &slot.value) - member_len(escaped_key, &old);
             return Some((i, Some(old)));
         }
         let i = self.slots.len() as u32;
         if let Stored::Entry(e) = &value {
             self.index.insert(i, e, self.track_expiry);
         }
+        self.text_len += member_len(escaped_key, &value);
         self.slots.push(Some(Slot { key: escaped_key.into(), value }));
         self.live += 1;
         let slots = &self.slots;
@@ -115,6 +130,7 @@ impl Section {
         if let Ok(found) = self.by_key.find_entry(h, |&j| j == i) {
             found.remove();
         }
+        self.text_len -= member_len(&slot.key, &slot.value);
         self.live -= 1;
         Some(slot)
     }
@@ -176,7 +192,7 @@ fn register_in(
 ) {
     let p = partition_key(ct, e).map(|k| partition_hash(&k));
     if let Some(h) = p {
-        partitions.entry(h).or_insert_with(|| Posting::Few(Box::default())).insert(pack(ct, slot));
+        partitions.entry(h).and_modify(|p| p.insert(pack(ct, slot))).or_insert(Posting::One(pack(ct, slot)));
     }
     if let Some(l) = limiter {
         l.lock().added(p, entry_bytes(key, e), now);
@@ -191,6 +207,8 @@ fn entry_bytes(key: &str, e: &Entry) -> usize {
 pub(crate) struct Query {
     /// (field name, canonical stored form of the wanted value)
     pub conditions: Vec<(String, Kind, String)>,
+    /// The known field id of each condition's name, looked up once.
+    ids: Vec<Option<u8>>,
     pub has_ext_cache_key: bool,
 }
 
@@ -203,15 +221,16 @@ impl Query {
                 if k == "ext_cache_key" {
                     has_ext_cache_key = true;
                 }
-                let v = match (k, v) {
-                    ("environment", Value::String(s)) => Value::String(s.to_lowercase()),
-                    _ => v.clone(),
+                let (kind, text) = match (k, v) {
+                    ("environment", Value::String(s)) => crate::entry::canonical(&Value::String(s.to_lowercase())),
+                    (_, Value::String(s)) => (Kind::Str, escape_key(s).into_owned()),
+                    _ => crate::entry::canonical(v),
                 };
-                let (kind, text) = crate::entry::canonical(&v);
                 conditions.push((k.to_owned(), kind, text));
             }
         }
-        Query { conditions, has_ext_cache_key }
+        let ids = conditions.iter().map(|(k, _, _)| crate::schema::known_field_id(k)).collect();
+        Query { conditions, ids, has_ext_cache_key }
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<RawField<'_>> {
@@ -219,14 +238,17 @@ impl Query {
     }
 
     pub(crate) fn matches(&self, e: &Entry, scopes: &[&str]) -> bool {
-        self.conditions
-            .iter()
-            .all(|(k, kind, text)| e.raw(k).is_some_and(|v| v.python_eq(RawField { kind: *kind, text })))
-            && (scopes.is_empty() || {
-                let target = e.str_by_id(field::TARGET);
-                let target = target.as_deref().unwrap_or("");
-                scopes.iter().all(|s| scopes_of(target).any(|t| t == *s))
-            })
+        self.conditions.iter().zip(&self.ids).all(|((k, kind, text), id)| {
+            let stored = match id {
+                Some(id) => e.raw_by_id(*id),
+                None => e.raw(k),
+            };
+            stored.is_some_and(|v| v.python_eq(RawField { kind: *kind, text }))
+        }) && (scopes.is_empty() || {
+            let target = e.str_by_id(field::TARGET);
+            let target = target.as_deref().unwrap_or("");
+            scopes.iter().all(|s| scopes_of(target).any(|t| t == *s))
+        })
     }
 }
 
@@ -371,7 +393,10 @@ impl Document {
         self.section_mut(ct).expect("compacting an existing section").compact();
         for (slot, e) in self.entries_of(ct) {
             if let Some(h) = partition_key(ct, &e).map(|k| partition_hash(&k)) {
-                self.partitions.entry(h).or_insert_with(|| Posting::Few(Box::default())).insert(pack(ct, slot));
+                self.partitions
+                    .entry(h)
+                    .and_modify(|p| p.insert(pack(ct, slot)))
+                    .or_insert(Posting::One(pack(ct, slot)));
             }
         }
     }
@@ -657,27 +682,66 @@ impl Document {
 
     /// `json.dumps(self, indent=4)`.
     pub(crate) fn write_python(&self, out: &mut String) {
+        if !self.order.is_empty() {
+            out.reserve(self.approx_text_len());
+        }
+        self.write(out, false)
+    }
+
+    /// The length of `json.dumps(self, indent=4)`, from the lengths the sections keep.
+    pub(crate) fn python_len(&self) -> usize {
+        if self.order.is_empty() {
+            return 2;
+        }
+        // `{`, a comma between members, `\n}`; per member its newline, indent and
+        // quoted name with `: `, then its value.
+        let mut n = 1 + (self.order.len() - 1) + 2;
+        for top in &self.order {
+            let (name, value) = match top {
+                TopLevel::Unknown { name, rendered } => (name.len(), rendered.len()),
+                TopLevel::Known(ct) => {
+                    let s = self.sections[ct.index()].as_ref().expect("listed sections exist");
+                    // `{`, commas, the members, then `\n    }` (or just `}` when empty).
+                    let body = if s.live == 0 { 2 } else { 1 + (s.live - 1) + s.text_len + 1 + INDENT.len() + 1 };
+                    (ct.as_str().len(), body)
+                }
+            };
+            n += 1 + INDENT.len() + 2 + name + 2 + value;
+        }
+        n
+    }
+
+    /// `json.dumps(self, indent=4)` into any sink (a counter, a caller's buffer).
+    pub(crate) fn write_python_to(&self, out: &mut impl TextSink) {
         self.write(out, false)
     }
 
     pub(crate) fn write_compact(&self, out: &mut String) {
+        if !self.order.is_empty() {
+            out.reserve(self.approx_text_len());
+        }
         self.write(out, true)
     }
 
-    fn write(&self, out: &mut String, compact: bool) {
+    fn write(&self, out: &mut impl TextSink, compact: bool) {
         if self.order.is_empty() {
             out.push_str("{}");
             return;
         }
-        out.reserve(self.approx_text_len());
-        out.push('{');
+        out.push_ascii(b'{');
         let mut first_section = true;
+        // Compact output re-renders what is stored in the indented form.
+        let recompact = |out: &mut dyn FnMut(&str), rendered: &str| {
+            let mut s = String::new();
+            write_compact(&mut s, &crate::json::parse(rendered).unwrap_or(Value::Null));
+            out(&s);
+        };
         for top in &self.order {
             match top {
                 TopLevel::Unknown { name, rendered } => {
                     open_member(out, &mut first_section, compact, 1, name);
                     if compact {
-                        write_compact(out, &crate::json::parse(rendered).unwrap_or(Value::Null));
+                        recompact(&mut |s| out.push_str(s), rendered);
                     } else {
                         out.push_str(rendered);
                     }
@@ -686,20 +750,22 @@ impl Document {
                     let section = self.sections[ct.index()].as_ref().expect("listed sections exist");
                     open_member(out, &mut first_section, compact, 1, ct.as_str());
                     let mut first = true;
-                    out.push('{');
+                    out.push_ascii(b'{');
                     for (_, slot) in section.live_slots() {
                         open_member(out, &mut first, compact, 2, &slot.key);
                         match (&slot.value, compact) {
                             (Stored::Entry(e), false) => e.write_indented(out),
-                            (Stored::Entry(e), true) => e.write_compact(out),
-                            (Stored::Opaque(r), false) => out.push_str(r),
-                            (Stored::Opaque(r), true) => {
-                                write_compact(out, &crate::json::parse(r).unwrap_or(Value::Null))
+                            (Stored::Entry(e), true) => {
+                                let mut s = String::new();
+                                e.write_compact(&mut s);
+                                out.push_str(&s);
                             }
+                            (Stored::Opaque(r), false) => out.push_str(r),
+                            (Stored::Opaque(r), true) => recompact(&mut |s| out.push_str(s), r),
                         }
                     }
                     if first {
-                        out.push('}');
+                        out.push_ascii(b'}');
                     } else {
                         close(out, compact, 1);
                     }
@@ -724,23 +790,28 @@ impl Document {
 
     /// Candidate slots for a query, smallest posting first; `None` means "scan all".
     pub(crate) fn candidates(section: &Section, q: &Query, scopes: &[&str]) -> Option<Vec<u32>> {
-        let mut postings: Vec<Option<&Posting>> = Vec::new();
-        for (name, kind, text) in &q.conditions {
+        // A posting this short is as good as the shortest: stop looking there (each
+        // look is a hash and a probe of another table). Candidates are verified
+        // against every condition anyway, a missing posting included.
+        const SHORT: usize = 4;
+        let fields = q.conditions.iter().zip(&q.ids).filter_map(|((_, kind, text), id)| {
             let wanted = RawField { kind: *kind, text };
-            if !wanted.has_unique_text() {
-                continue; // 1 == 1.0 == True: verified on the candidates instead
+            // 1 == 1.0 == True: verified on the candidates instead.
+            let pos = id.and_then(indexed_position).filter(|_| wanted.has_unique_text())?;
+            Some(section.index.field_posting(pos, value_hash(wanted)))
+        });
+        let scoped = scopes.iter().map(|s| section.index.scope_posting(scope_hash(s)));
+        let mut best: Option<&Posting> = None;
+        for posting in fields.chain(scoped) {
+            let Some(p) = posting else { return Some(Vec::new()) };
+            if best.is_none_or(|b| p.len() < b.len()) {
+                best = Some(p);
+                if p.len() <= SHORT {
+                    break;
+                }
             }
-            if let Some(pos) = crate::schema::known_field_id(name).and_then(indexed_position) {
-                postings.push(section.index.field_posting(pos, value_hash(RawField { kind: *kind, text })));
-            }
         }
-        for s in scopes {
-            postings.push(section.index.scope_posting(scope_hash(s)));
-        }
-        if postings.iter().any(Option::is_none) {
-            return Some(Vec::new());
-        }
-        let best = postings.into_iter().flatten().min_by_key(|p| p.len())?;
+        let best = best?;
         let mut v = Vec::with_capacity(best.len());
         best.for_each(|s| v.push(s));
         v.sort_unstable();
@@ -810,30 +881,30 @@ fn not_a_cache(msg: &str) -> Error {
     Error::new(ErrorKind::NotACache, msg)
 }
 
-fn open_member(out: &mut String, first: &mut bool, compact: bool, depth: usize, escaped_name: &str) {
+fn open_member(out: &mut impl TextSink, first: &mut bool, compact: bool, depth: usize, escaped_name: &str) {
     if !*first {
-        out.push(',');
+        out.push_ascii(b',');
     }
     *first = false;
     if !compact {
-        out.push('\n');
+        out.push_ascii(b'\n');
         for _ in 0..depth {
             out.push_str(crate::json::INDENT);
         }
     }
-    out.push('"');
+    out.push_ascii(b'"');
     out.push_str(escaped_name);
     out.push_str(if compact { "\":" } else { "\": " });
 }
 
-fn close(out: &mut String, compact: bool, depth: usize) {
+fn close(out: &mut impl TextSink, compact: bool, depth: usize) {
     if !compact {
-        out.push('\n');
+        out.push_ascii(b'\n');
         for _ in 0..depth {
             out.push_str(crate::json::INDENT);
         }
     }
-    out.push('}');
+    out.push_ascii(b'}');
 }
 
 /// Parses one entry value (the parser sits on it), assembling it in `b`.
@@ -849,7 +920,7 @@ fn parse_entry(p: &mut Parser<'_>, b: &mut EntryBuilder) -> std::result::Result<
         if p.peek() == Some(b'"') {
             let s = p.string()?;
             if s.plain {
-                b.set_raw(&name_dec, Kind::Str, s.raw);
+                b.set_plain_str(&name_dec, s.raw);
             } else {
                 let decoded = p.decode(s)?;
                 b.set_str(&name_dec, &decoded);
@@ -880,6 +951,39 @@ mod tests {
         let mut c = String::new();
         doc.write_compact(&mut c);
         assert_eq!(c, r#"{"AccessToken":{"k":{"a":"b","n":1},"g":null},"X":[]}"#);
+    }
+
+    fn assert_len_kept(doc: &Document) {
+        let mut text = String::new();
+        doc.write_python(&mut text);
+        let mut counted = crate::json::ByteCounter::default();
+        doc.write_python_to(&mut counted);
+        assert_eq!((doc.python_len(), counted.0), (text.len(), text.len()), "{text}");
+    }
+
+    #[test]
+    fn kept_length_is_the_written_length() {
+        let text = "{\n    \"AccessToken\": {\n        \"k\\u00e9\": {\n            \"a\": \"b\\\"\",\n            \"n\": [\n                1\n            ],\n            \"x\\n\": {}\n        },\n        \"g\": null,\n        \"e\": {}\n    },\n    \"X\": [],\n    \"IdToken\": {}\n}";
+        let mut doc = Document::parse(text).unwrap();
+        assert_len_kept(&doc);
+        assert_len_kept(&Document::default());
+        let at = doc.section(CredentialType::AccessToken).unwrap();
+        let i = at.find("g").unwrap();
+        doc.remove_at_slot(CredentialType::AccessToken, i);
+        assert_len_kept(&doc);
+        let mut b = EntryBuilder::with_capacity(2, 16);
+        b.set_str("secret", "s\u{1f600}");
+        b.set_value("n", &Value::from(7));
+        doc.put(CredentialType::AccessToken, "k\\u00e9", Stored::Entry(b.build().unwrap()), 0);
+        doc.put(CredentialType::RefreshToken, "r", Stored::Opaque("[]".into()), 0);
+        assert_len_kept(&doc);
+        for ct in CredentialType::ALL {
+            let slots: Vec<u32> = doc.section(ct).map(|s| s.live_slots().map(|(i, _)| i).collect()).unwrap_or_default();
+            for i in slots {
+                doc.remove_at_slot(ct, i);
+            }
+        }
+        assert_len_kept(&doc);
     }
 
     #[test]

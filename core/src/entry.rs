@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{self, INDENT, Map, Value, escape_into, needs_escape, write_compact, write_indented};
+use crate::json::{self, INDENT, Map, TextSink, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::schema::{CredentialType, KNOWN_FIELDS, field, known_field_id};
 
 /// Depth at which entries sit in a cache document: `{section: {key: entry}}`.
@@ -24,27 +24,51 @@ pub(crate) enum Kind {
 }
 
 const KNOWN: u32 = 1 << 31;
+/// The top bit of [`Slot::len_kind`]: the value is not a string.
+const RAW: u32 = 1 << 31;
+/// The next bit: the string's stored text holds an escape, so decoding it is not
+/// just borrowing it (which spares a scan of every token read).
+const ESCAPED: u32 = 1 << 30;
+/// The bits of [`Slot::len_kind`] that hold the length.
+const LEN: u32 = ESCAPED - 1;
 
+/// One field. Its text sits in `buf` right after the previous field's: the escaped
+/// name first when it is not a known one, then the value. Positions are running
+/// sums, so a slot is 8 bytes (an entry has a dozen fields, and there are millions).
 #[derive(Clone, Copy)]
 struct Slot {
-    /// `KNOWN | id` for a known name, else the offset of the escaped name in `buf`.
+    /// `KNOWN | id` for a known name, else the length of the escaped name.
     name: u32,
-    /// Low 16 bits of the escaped name's length (high 8 in `name_len_hi`): 24 bits
-    /// in all without growing the slot past 16 bytes.
-    name_len: u16,
-    kind: Kind,
-    name_len_hi: u8,
-    start: u32,
-    len: u32,
+    /// The value's length, with [`RAW`] set for a non-string and [`ESCAPED`] for a
+    /// string with escapes.
+    len_kind: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<Slot>() == 8);
+
 impl Slot {
-    fn name_len(&self) -> usize {
-        (self.name_len as usize) | ((self.name_len_hi as usize) << 16)
+    fn stored_name_len(self) -> usize {
+        if self.name & KNOWN != 0 { 0 } else { self.name as usize }
+    }
+
+    fn value_len(self) -> usize {
+        (self.len_kind & LEN) as usize
+    }
+
+    fn kind(self) -> Kind {
+        if self.len_kind & RAW != 0 { Kind::Raw } else { Kind::Str }
     }
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 16);
+/// Where a slot's text sits in `buf`.
+#[derive(Clone, Copy)]
+struct Span {
+    slot: Slot,
+    /// Start of the stored name (of the value when the name is a known one).
+    name_start: usize,
+    /// Start of the value.
+    start: usize,
+}
 
 struct EntryData {
     buf: Box<str>,
@@ -150,21 +174,37 @@ pub enum FieldValue<'a> {
 pub struct Entry(Arc<EntryData>);
 
 impl Entry {
-    fn slot_name(&self, s: &Slot) -> Cow<'_, str> {
-        if s.name & KNOWN != 0 {
-            Cow::Borrowed(KNOWN_FIELDS[(s.name & !KNOWN) as usize])
+    /// Each slot with the position of its text.
+    fn spans(&self) -> impl Iterator<Item = Span> + '_ {
+        let mut at = 0;
+        self.0.slots.iter().map(move |&slot| {
+            let name_start = at;
+            let start = at + slot.stored_name_len();
+            at = start + slot.value_len();
+            Span { slot, name_start, start }
+        })
+    }
+
+    /// The escaped name as stored, or the known name.
+    fn escaped_name(&self, sp: &Span) -> &str {
+        if sp.slot.name & KNOWN != 0 {
+            KNOWN_FIELDS[(sp.slot.name & !KNOWN) as usize]
         } else {
-            unescape(&self.0.buf[s.name as usize..s.name as usize + s.name_len()])
+            &self.0.buf[sp.name_start..sp.start]
         }
     }
 
-    fn slot_raw(&self, s: &Slot) -> RawField<'_> {
-        RawField { kind: s.kind, text: &self.0.buf[s.start as usize..(s.start + s.len) as usize] }
+    fn slot_name(&self, sp: &Span) -> Cow<'_, str> {
+        if sp.slot.name & KNOWN != 0 { Cow::Borrowed(self.escaped_name(sp)) } else { unescape(self.escaped_name(sp)) }
+    }
+
+    fn slot_raw(&self, sp: &Span) -> RawField<'_> {
+        RawField { kind: sp.slot.kind(), text: &self.0.buf[sp.start..sp.start + sp.slot.value_len()] }
     }
 
     pub(crate) fn raw_by_id(&self, id: u8) -> Option<RawField<'_>> {
         let tag = KNOWN | id as u32;
-        self.0.slots.iter().find(|s| s.name == tag).map(|s| self.slot_raw(s))
+        self.spans().find(|sp| sp.slot.name == tag).map(|sp| self.slot_raw(&sp))
     }
 
     pub(crate) fn raw(&self, name: &str) -> Option<RawField<'_>> {
@@ -178,17 +218,24 @@ impl Entry {
         } else {
             Cow::Borrowed(name)
         };
-        self.0
-            .slots
-            .iter()
-            .find(|s| {
-                s.name & KNOWN == 0 && &self.0.buf[s.name as usize..s.name as usize + s.name_len()] == escaped.as_ref()
-            })
-            .map(|s| self.slot_raw(s))
+        self.spans()
+            .find(|sp| sp.slot.name & KNOWN == 0 && self.escaped_name(sp) == escaped.as_ref())
+            .map(|sp| self.slot_raw(&sp))
+    }
+
+    /// The decoded string of a slot, borrowed unless it holds escapes.
+    fn slot_str(&self, sp: &Span) -> Option<Cow<'_, str>> {
+        let raw = self.slot_raw(sp);
+        match raw.kind {
+            Kind::Str if sp.slot.len_kind & ESCAPED != 0 => Some(unescape(raw.text)),
+            Kind::Str => Some(Cow::Borrowed(raw.text)),
+            Kind::Raw => None,
+        }
     }
 
     pub(crate) fn str_by_id(&self, id: u8) -> Option<Cow<'_, str>> {
-        self.raw_by_id(id).and_then(|r| r.as_str())
+        let tag = KNOWN | id as u32;
+        self.spans().find(|sp| sp.slot.name == tag).and_then(|sp| self.slot_str(&sp))
     }
 
     /// The string value of `name`; `None` when absent or not a string.
@@ -228,24 +275,23 @@ impl Entry {
 
     /// Field names and decoded values, in stored order.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Value)> + '_ {
-        self.0.slots.iter().map(|s| (self.slot_name(s), self.slot_raw(s).to_value()))
+        self.spans().map(|sp| (self.slot_name(&sp), self.slot_raw(&sp).to_value()))
     }
 
     /// Field names and values in stored order, without copying: strings are borrowed
     /// unless they hold escapes (for a binding that turns them into its own strings).
     pub fn fields(&self) -> impl Iterator<Item = (Cow<'_, str>, FieldValue<'_>)> + '_ {
-        self.0.slots.iter().map(|s| {
-            let raw = self.slot_raw(s);
-            let value = match raw.kind {
-                Kind::Str => FieldValue::Str(unescape(raw.text)),
-                Kind::Raw => FieldValue::Other(raw.to_value()),
+        self.spans().map(|sp| {
+            let value = match self.slot_str(&sp) {
+                Some(s) => FieldValue::Str(s),
+                None => FieldValue::Other(self.slot_raw(&sp).to_value()),
             };
-            (self.slot_name(s), value)
+            (self.slot_name(&sp), value)
         })
     }
 
     pub(crate) fn iter_raw(&self) -> impl Iterator<Item = (Cow<'_, str>, RawField<'_>)> + '_ {
-        self.0.slots.iter().map(|s| (self.slot_name(s), self.slot_raw(s)))
+        self.spans().map(|sp| (self.slot_name(&sp), self.slot_raw(&sp)))
     }
 
     /// The entry as a JSON object value.
@@ -265,10 +311,16 @@ impl Entry {
         if Arc::ptr_eq(&self.0, &other.0) {
             return true;
         }
+        // Two entries of one section mostly differ in their secret: look there first.
+        if let (Some(a), Some(b)) = (self.raw_by_id(field::SECRET), other.raw_by_id(field::SECRET))
+            && !a.python_eq(b)
+        {
+            return false;
+        }
         self.0.slots.len() == other.0.slots.len()
-            && self.0.slots.iter().all(|s| {
-                let name = self.slot_name(s);
-                other.raw(&name).is_some_and(|o| o.python_eq(self.slot_raw(s)))
+            && self.spans().all(|sp| {
+                let name = self.slot_name(&sp);
+                other.raw(&name).is_some_and(|o| o.python_eq(self.slot_raw(&sp)))
             })
     }
 
@@ -277,18 +329,32 @@ impl Entry {
         self.0.buf.len() + std::mem::size_of_val(&*self.0.slots) + 2 * std::mem::size_of::<usize>()
     }
 
-    fn write_name(&self, out: &mut String, s: &Slot) {
-        out.push('"');
-        if s.name & KNOWN != 0 {
-            out.push_str(KNOWN_FIELDS[(s.name & !KNOWN) as usize]);
-        } else {
-            out.push_str(&self.0.buf[s.name as usize..s.name as usize + s.name_len()]);
+    fn write_name(&self, out: &mut impl TextSink, sp: &Span) {
+        out.push_ascii(b'"');
+        out.push_str(self.escaped_name(sp));
+        out.push_ascii(b'"');
+    }
+
+    /// The length of what [`write_indented`](Self::write_indented) appends, from the
+    /// slot table alone.
+    pub(crate) fn indented_len(&self) -> usize {
+        if self.0.slots.is_empty() {
+            return 2;
         }
-        out.push('"');
+        // `{` and `\n        }`, a comma between fields, and per field the newline and
+        // indent, two quotes around the name, `: `, and the quotes of a string.
+        let mut n = 1 + 10 + (self.0.slots.len() - 1);
+        for s in self.0.slots.iter() {
+            let name =
+                if s.name & KNOWN != 0 { KNOWN_FIELDS[(s.name & !KNOWN) as usize].len() } else { s.name as usize };
+            let quotes = if s.kind() == Kind::Str { 2 } else { 0 };
+            n += 13 + 2 + name + 2 + s.value_len() + quotes;
+        }
+        n
     }
 
     /// Appends the entry as `json.dumps(indent=4)` renders it at entry depth.
-    pub(crate) fn write_indented(&self, out: &mut String) {
+    pub(crate) fn write_indented(&self, out: &mut impl TextSink) {
         if self.0.slots.is_empty() {
             out.push_str("{}");
             return;
@@ -306,23 +372,27 @@ impl Entry {
     /// `{`, then each field as `<before>"name"<colon>value` separated by commas, then
     /// `close`. Stored values are already in the indented form; compact output
     /// re-renders only nested values (the ones spanning lines).
-    fn write_fields(&self, out: &mut String, before: &str, colon: &str, close: &str, compact: bool) {
-        out.push('{');
-        for (i, s) in self.0.slots.iter().enumerate() {
+    fn write_fields(&self, out: &mut impl TextSink, before: &str, colon: &str, close: &str, compact: bool) {
+        out.push_ascii(b'{');
+        for (i, sp) in self.spans().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push_ascii(b',');
             }
             out.push_str(before);
-            self.write_name(out, s);
+            self.write_name(out, &sp);
             out.push_str(colon);
-            let raw = self.slot_raw(s);
+            let raw = self.slot_raw(&sp);
             match raw.kind {
                 Kind::Str => {
-                    out.push('"');
+                    out.push_ascii(b'"');
                     out.push_str(raw.text);
-                    out.push('"');
+                    out.push_ascii(b'"');
                 }
-                Kind::Raw if compact && raw.text.contains('\n') => write_compact(out, &raw.to_value()),
+                Kind::Raw if compact && raw.text.contains('\n') => {
+                    let mut rendered = String::new();
+                    write_compact(&mut rendered, &raw.to_value());
+                    out.push_str(&rendered);
+                }
                 Kind::Raw => out.push_str(raw.text),
             }
         }
@@ -373,34 +443,45 @@ impl fmt::Debug for Entry {
     }
 }
 
+/// A field as the builder placed it: anywhere in its buffer, since a repeated name
+/// replaces the value in place (Python's dict keeps the first position).
+#[derive(Clone, Copy)]
+struct Placed {
+    /// `KNOWN | id`, or the escaped name's length (the name sits at `name_start`).
+    name: u32,
+    name_start: u32,
+    start: u32,
+    len_kind: u32,
+}
+
 /// Assembles an [`Entry`] field by field.
 pub(crate) struct EntryBuilder {
     buf: String,
-    slots: Vec<Slot>,
+    placed: Vec<Placed>,
+    /// Whether a value was replaced, leaving `buf` out of the entry's layout (each
+    /// name right before its value, fields in order).
+    replaced: bool,
     error: Option<&'static str>,
 }
 
 impl EntryBuilder {
     pub(crate) fn with_capacity(fields: usize, bytes: usize) -> Self {
-        EntryBuilder { buf: String::with_capacity(bytes), slots: Vec::with_capacity(fields), error: None }
+        EntryBuilder {
+            buf: String::with_capacity(bytes),
+            placed: Vec::with_capacity(fields),
+            replaced: false,
+            error: None,
+        }
     }
 
-    /// The name tag and escaped length of an unknown `name`, storing the name.
-    fn name_tag(&mut self, name: &str) -> (u32, usize) {
-        let start = self.buf.len();
-        escape_into(&mut self.buf, name);
-        let len = self.buf.len() - start;
-        if len >= 1 << 24 || start >= KNOWN as usize {
-            self.error = Some("field name too long");
-            return (0, 0);
-        }
-        (start as u32, len)
+    fn placed_name(&self, p: &Placed) -> &str {
+        &self.buf[p.name_start as usize..p.name_start as usize + p.name as usize]
     }
 
     fn find(&self, name: &str, known: Option<u8>) -> Option<usize> {
         if let Some(id) = known {
             let tag = KNOWN | id as u32;
-            return self.slots.iter().position(|s| s.name == tag);
+            return self.placed.iter().position(|p| p.name == tag);
         }
         let escaped: Cow<'_, str> = if needs_escape(name) {
             let mut e = String::new();
@@ -409,64 +490,113 @@ impl EntryBuilder {
         } else {
             Cow::Borrowed(name)
         };
-        self.slots
-            .iter()
-            .position(|s| s.name & KNOWN == 0 && self.buf[s.name as usize..s.name as usize + s.name_len()] == *escaped)
+        self.placed.iter().position(|p| p.name & KNOWN == 0 && self.placed_name(p) == escaped)
     }
 
-    fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String)) {
+    /// Places a field whose value `write` appends; `write` says whether what it
+    /// appended (a string's stored text) holds an escape.
+    fn place(&mut self, name: &str, kind: Kind, write: impl FnOnce(&mut String) -> bool) {
         let known = known_field_id(name);
-        let existing = if self.slots.is_empty() { None } else { self.find(name, known) };
-        let (tag, name_len) = match (existing, known) {
-            (Some(i), _) => (self.slots[i].name, self.slots[i].name_len()),
-            (None, Some(id)) => (KNOWN | id as u32, 0),
-            (None, None) => self.name_tag(name),
+        let existing = if self.placed.is_empty() { None } else { self.find(name, known) };
+        let name_start = self.buf.len();
+        let (tag, name_start) = match (existing, known) {
+            (Some(i), _) => (self.placed[i].name, self.placed[i].name_start),
+            (None, Some(id)) => (KNOWN | id as u32, name_start as u32),
+            (None, None) => {
+                escape_into(&mut self.buf, name);
+                let len = self.buf.len() - name_start;
+                if len >= 1 << 24 {
+                    self.error = Some("field name too long");
+                }
+                (len as u32 & ((1 << 24) - 1), name_start as u32)
+            }
         };
         let start = self.buf.len();
-        write(&mut self.buf);
+        let escaped = write(&mut self.buf);
         let end = self.buf.len();
-        if end > u32::MAX as usize / 2 {
+        if end > LEN as usize {
             self.error = Some("entry too large");
             return;
         }
-        let slot = Slot {
-            name: tag,
-            name_len: (name_len & 0xffff) as u16,
-            name_len_hi: (name_len >> 16) as u8,
-            kind,
-            start: start as u32,
-            len: (end - start) as u32,
+        let flags = match kind {
+            Kind::Raw => RAW,
+            Kind::Str if escaped => ESCAPED,
+            Kind::Str => 0,
         };
+        let placed = Placed { name: tag, name_start, start: start as u32, len_kind: (end - start) as u32 | flags };
         match existing {
-            Some(i) => self.slots[i] = slot,
-            None => self.slots.push(slot),
+            Some(i) => {
+                self.placed[i] = placed;
+                self.replaced = true;
+            }
+            None => self.placed.push(placed),
         }
     }
 
     /// Sets a field from its stored form (escaped string or rendered value).
     pub(crate) fn set_raw(&mut self, name: &str, kind: Kind, text: &str) {
-        self.place(name, kind, |b| b.push_str(text));
+        self.place(name, kind, |b| {
+            b.push_str(text);
+            kind == Kind::Str && text.contains('\\')
+        });
+    }
+
+    /// Sets a string field from stored text known to hold no escape (a string the
+    /// parser found plain), without looking for one.
+    pub(crate) fn set_plain_str(&mut self, name: &str, text: &str) {
+        debug_assert!(!text.contains('\\'));
+        self.place(name, Kind::Str, |b| {
+            b.push_str(text);
+            false
+        });
     }
 
     /// Sets a string field from its decoded text.
     pub(crate) fn set_str(&mut self, name: &str, value: &str) {
-        self.place(name, Kind::Str, |b| escape_into(b, value));
+        self.place(name, Kind::Str, |b| {
+            let start = b.len();
+            escape_into(b, value);
+            // Every escape is longer than what it stands for.
+            b.len() - start != value.len()
+        });
     }
 
     /// Sets a field from any value.
     pub(crate) fn set_value(&mut self, name: &str, v: &Value) {
         match v {
             Value::String(s) => self.set_str(name, s),
-            other => self.place(name, Kind::Raw, |b| write_indented(b, other, ENTRY_DEPTH + 1)),
+            other => self.place(name, Kind::Raw, |b| {
+                write_indented(b, other, ENTRY_DEPTH + 1);
+                false
+            }),
         }
     }
 
-    /// Builds the entry, handing its buffers over (no copy).
+    fn slots(&self) -> Box<[Slot]> {
+        self.placed.iter().map(|p| Slot { name: p.name, len_kind: p.len_kind }).collect()
+    }
+
+    /// The entry's buffer: each stored name right before its value, in field order.
+    fn laid_out(&self) -> String {
+        let mut out = String::with_capacity(self.buf.len());
+        for p in &self.placed {
+            if p.name & KNOWN == 0 {
+                out.push_str(self.placed_name(p));
+            }
+            let start = p.start as usize;
+            out.push_str(&self.buf[start..start + (p.len_kind & LEN) as usize]);
+        }
+        out
+    }
+
+    /// Builds the entry, handing its buffers over (no copy unless a value was replaced).
     pub(crate) fn build(self) -> Result<Entry> {
         if let Some(msg) = self.error {
             return Err(Error::new(ErrorKind::InvalidEntry, msg));
         }
-        Ok(Entry(Arc::new(EntryData { buf: self.buf.into_boxed_str(), slots: self.slots.into_boxed_slice() })))
+        let slots = self.slots();
+        let buf = if self.replaced { self.laid_out() } else { self.buf };
+        Ok(Entry(Arc::new(EntryData { buf: buf.into_boxed_str(), slots })))
     }
 
     /// Builds an exactly sized entry and leaves the builder empty but with its
@@ -474,7 +604,8 @@ impl EntryBuilder {
     pub(crate) fn build_and_reset(&mut self) -> Result<Entry> {
         let out = self.build_copy();
         self.buf.clear();
-        self.slots.clear();
+        self.placed.clear();
+        self.replaced = false;
         self.error = None;
         out
     }
@@ -483,7 +614,8 @@ impl EntryBuilder {
         if let Some(msg) = self.error {
             return Err(Error::new(ErrorKind::InvalidEntry, msg));
         }
-        Ok(Entry(Arc::new(EntryData { buf: self.buf.as_str().into(), slots: self.slots.as_slice().into() })))
+        let buf: Box<str> = if self.replaced { self.laid_out().into_boxed_str() } else { self.buf.as_str().into() };
+        Ok(Entry(Arc::new(EntryData { buf, slots: self.slots() })))
     }
 }
 
@@ -512,5 +644,55 @@ mod tests {
         b.set_value("a", &Value::from(3));
         let e = b.build().unwrap();
         assert_eq!(e.to_json(), r#"{"a":3,"b":"2"}"#);
+    }
+
+    #[test]
+    fn strings_with_escapes_are_decoded_and_plain_ones_borrowed() {
+        let mut b = EntryBuilder::with_capacity(4, 16);
+        b.set_str("secret", "x\"y\u{e9}");
+        b.set_raw("target", Kind::Str, "p\\u00e9 q");
+        b.set_plain_str("realm", "plain");
+        b.set_str("client_id", "c");
+        let e = b.build().unwrap();
+        let fields: Vec<(String, String, bool)> = e
+            .fields()
+            .map(|(k, v)| match v {
+                FieldValue::Str(s) => (k.into_owned(), s.to_string(), matches!(s, Cow::Borrowed(_))),
+                FieldValue::Other(_) => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("secret".to_owned(), "x\"y\u{e9}".to_owned(), false),
+                ("target".to_owned(), "p\u{e9} q".to_owned(), false),
+                ("realm".to_owned(), "plain".to_owned(), true),
+                ("client_id".to_owned(), "c".to_owned(), true),
+            ]
+        );
+        assert_eq!(e.str_by_id(field::TARGET).as_deref(), Some("p\u{e9} q"));
+        assert_eq!(e.to_json(), r#"{"secret":"x\"y\u00e9","target":"p\u00e9 q","realm":"plain","client_id":"c"}"#);
+    }
+
+    #[test]
+    fn replaced_values_keep_every_field_readable() {
+        let mut b = EntryBuilder::with_capacity(4, 16);
+        b.set_str("x\u{e9}", "1");
+        b.set_str("secret", "s");
+        b.set_str("y", "2");
+        b.set_value("x\u{e9}", &Value::from(3));
+        b.set_str("secret", "longer secret");
+        b.set_str("z", "4");
+        let copy = b.build_copy().unwrap();
+        let e = b.build().unwrap();
+        for e in [&e, &copy] {
+            assert_eq!(e.to_json(), r#"{"x\u00e9":3,"secret":"longer secret","y":"2","z":"4"}"#);
+            assert_eq!(e.get("x\u{e9}"), Some(Value::from(3)));
+            assert_eq!(e.get_str("y").as_deref(), Some("2"));
+            assert_eq!(e.secret().as_deref(), Some("longer secret"));
+            let mut text = String::new();
+            e.write_indented(&mut text);
+            assert_eq!(text.len(), e.indented_len());
+        }
     }
 }

@@ -97,26 +97,100 @@ impl BuildHasher for PassThrough {
 }
 
 /// Slots holding one value. Small lists stay vectors; large ones become sets so that
-/// removal stays O(1).
-/// Boxed variants keep the enum at 16 bytes: most postings are a single slot, and
-/// every distinct indexed value costs one.
+/// removal stays O(1), and sets holding most of the slots below their largest one
+/// become bitmaps (a client id or an environment every token shares: a bit per slot
+/// instead of five bytes per member).
+/// Boxed variants keep the enum at 16 bytes: most postings hold one or two slots
+/// (a tenant's two tokens, a user's), and every distinct indexed value costs one.
 #[allow(clippy::box_collection)] // the box is the point: 8 bytes instead of 24
 pub(crate) enum Posting {
     One(u32),
+    Two(u32, u32),
     Few(Box<Vec<u32>>),
     Many(Box<hashbrown::HashSet<u32, foldhash::fast::FixedState>>),
+    Dense(Box<Bitmap>),
 }
 
 const _: () = assert!(std::mem::size_of::<Posting>() == 16);
 
 const FEW_MAX: usize = 32;
 
+/// Sets at least this large become bitmaps when the bitmap is no larger than the set
+/// (a byte per member or less); bitmaps twice as sparse become sets again.
+const DENSE_MIN: usize = 1024;
+
+/// A set of slots as one bit per slot, with its size.
+pub(crate) struct Bitmap {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bitmap {
+    fn from_set(s: &hashbrown::HashSet<u32, foldhash::fast::FixedState>) -> Bitmap {
+        let max = s.iter().copied().max().unwrap_or(0) as usize;
+        let mut b = Bitmap { words: vec![0; max / 64 + 1], len: 0 };
+        s.iter().for_each(|&x| {
+            b.insert(x);
+        });
+        b
+    }
+
+    fn insert(&mut self, x: u32) -> bool {
+        let (w, bit) = (x as usize / 64, 1u64 << (x % 64));
+        if w >= self.words.len() {
+            self.words.resize(w + 1, 0);
+        }
+        let new = self.words[w] & bit == 0;
+        self.words[w] |= bit;
+        self.len += new as usize;
+        new
+    }
+
+    fn remove(&mut self, x: u32) {
+        let (w, bit) = (x as usize / 64, 1u64 << (x % 64));
+        if let Some(word) = self.words.get_mut(w)
+            && *word & bit != 0
+        {
+            *word &= !bit;
+            self.len -= 1;
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(u32)) {
+        for (i, &word) in self.words.iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                f((i * 64) as u32 + rest.trailing_zeros());
+                rest &= rest - 1;
+            }
+        }
+    }
+
+    /// Whether a set would take less room: fewer than one member per 16 bits.
+    fn too_sparse(&self) -> bool {
+        self.len * 16 < self.words.len() * 64
+    }
+
+    fn to_set(&self) -> hashbrown::HashSet<u32, foldhash::fast::FixedState> {
+        let mut s = hashbrown::HashSet::with_capacity_and_hasher(self.len, Default::default());
+        self.for_each(|x| {
+            s.insert(x);
+        });
+        s
+    }
+}
+
 impl Posting {
     pub(crate) fn insert(&mut self, slot: u32) {
         match self {
             Posting::One(a) => {
                 if *a != slot {
-                    *self = Posting::Few(Box::new(vec![*a, slot]));
+                    *self = Posting::Two(*a, slot);
+                }
+            }
+            Posting::Two(a, b) => {
+                if *a != slot && *b != slot {
+                    *self = Posting::Few(Box::new(vec![*a, *b, slot]));
                 }
             }
             Posting::Few(v) => {
@@ -130,6 +204,19 @@ impl Posting {
             }
             Posting::Many(s) => {
                 s.insert(slot);
+                // Checked at each doubling of the set only: finding the largest slot
+                // walks it.
+                if s.len() >= DENSE_MIN && s.len().is_power_of_two() {
+                    let b = Bitmap::from_set(s);
+                    if !b.too_sparse() && b.words.len() * 8 <= s.len() {
+                        *self = Posting::Dense(Box::new(b));
+                    }
+                }
+            }
+            Posting::Dense(b) => {
+                if b.insert(slot) && b.too_sparse() {
+                    *self = Posting::Many(Box::new(b.to_set()));
+                }
             }
         }
     }
@@ -138,12 +225,22 @@ impl Posting {
     pub(crate) fn remove(&mut self, slot: u32) -> bool {
         match self {
             Posting::One(a) => *a == slot,
+            Posting::Two(a, b) => {
+                if *a == slot {
+                    *self = Posting::One(*b);
+                } else if *b == slot {
+                    *self = Posting::One(*a);
+                }
+                false
+            }
             Posting::Few(v) => {
                 if let Some(i) = v.iter().position(|x| *x == slot) {
                     v.swap_remove(i);
                 }
-                if v.len() == 1 {
-                    *self = Posting::One(v[0]);
+                match v.as_slice() {
+                    [a] => *self = Posting::One(*a),
+                    [a, b] => *self = Posting::Two(*a, *b),
+                    _ => {}
                 }
                 v_is_empty(self)
             }
@@ -154,31 +251,46 @@ impl Posting {
                 }
                 v_is_empty(self)
             }
+            Posting::Dense(b) => {
+                b.remove(slot);
+                if b.too_sparse() {
+                    *self = Posting::Many(Box::new(b.to_set()));
+                }
+                v_is_empty(self)
+            }
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         match self {
             Posting::One(_) => 1,
+            Posting::Two(..) => 2,
             Posting::Few(v) => v.len(),
             Posting::Many(s) => s.len(),
+            Posting::Dense(b) => b.len,
         }
     }
 
     pub(crate) fn for_each(&self, mut f: impl FnMut(u32)) {
         match self {
             Posting::One(a) => f(*a),
+            Posting::Two(a, b) => {
+                f(*a);
+                f(*b);
+            }
             Posting::Few(v) => v.iter().copied().for_each(f),
             Posting::Many(s) => s.iter().copied().for_each(f),
+            Posting::Dense(b) => b.for_each(f),
         }
     }
 }
 
 fn v_is_empty(p: &Posting) -> bool {
     match p {
-        Posting::One(_) => false,
+        Posting::One(_) | Posting::Two(..) => false,
         Posting::Few(v) => v.is_empty(),
         Posting::Many(s) => s.is_empty(),
+        Posting::Dense(b) => b.len == 0,
     }
 }
 
@@ -323,12 +435,76 @@ impl SectionIndex {
             m.capacity() * (8 + std::mem::size_of::<Posting>() + 1)
                 + m.values()
                     .map(|p| match p {
-                        Posting::One(_) => 0,
+                        Posting::One(_) | Posting::Two(..) => 0,
                         Posting::Few(v) => v.capacity() * 4,
                         Posting::Many(s) => s.capacity() * 5,
+                        Posting::Dense(b) => b.words.capacity() * 8,
                     })
                     .sum::<usize>()
         };
         self.fields.iter().map(map_bytes).sum::<usize>() + map_bytes(&self.scopes) + self.expiry.len() * 24
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(p: &Posting) -> Vec<u32> {
+        let mut v = Vec::new();
+        p.for_each(|x| v.push(x));
+        v.sort_unstable();
+        v
+    }
+
+    /// Random inserts and removals through every representation agree with a set.
+    #[test]
+    fn postings_agree_with_a_set_through_every_form() {
+        let mut seen = [false; 5];
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for round in 0..40 {
+            // Dense ranges, sparse ranges, and growth then shrinkage.
+            let spread = [3_000u64, 300_000, 5_000][round % 3];
+            let mut model = std::collections::BTreeSet::new();
+            let first = (next() % spread) as u32;
+            let mut p = Posting::One(first);
+            model.insert(first);
+            for step in 0..6_000 {
+                let x = (next() % spread) as u32;
+                let grow = step < 4_000 || next() % 4 == 0;
+                if grow {
+                    p.insert(x);
+                    model.insert(x);
+                } else if model.len() > 1 || !model.contains(&x) {
+                    assert!(!p.remove(x));
+                    model.remove(&x);
+                }
+                seen[match p {
+                    Posting::One(_) => 0,
+                    Posting::Two(..) => 1,
+                    Posting::Few(_) => 2,
+                    Posting::Many(_) => 3,
+                    Posting::Dense(_) => 4,
+                }] = true;
+                assert_eq!(p.len(), model.len());
+            }
+            assert_eq!(members(&p), model.iter().copied().collect::<Vec<_>>());
+            // Down to empty.
+            let all: Vec<u32> = model.iter().copied().collect();
+            for (i, x) in all.iter().enumerate() {
+                assert_eq!(p.remove(*x), i + 1 == all.len());
+                if i + 1 < all.len() {
+                    assert_eq!(p.len(), all.len() - i - 1);
+                    seen[0] |= matches!(p, Posting::One(_));
+                }
+            }
+        }
+        assert_eq!(seen, [true; 5], "every representation was exercised");
     }
 }

@@ -183,10 +183,11 @@ pub(crate) fn known_field_id(name: &str) -> Option<u8> {
 
 /// Python's `.lower()`, without allocating when the text has no upper case.
 pub(crate) fn lower_into(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+    if s.is_ascii() {
+        // Copied, then lowered in place: both run over whole words, not per char.
+        let start = out.len();
         out.push_str(s);
-    } else if s.is_ascii() {
-        out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+        out[start..].make_ascii_lowercase();
     } else {
         out.push_str(&s.to_lowercase());
     }

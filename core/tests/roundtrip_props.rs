@@ -520,6 +520,9 @@ proptest! {
         prop_assert_eq!(cache.serialize(), text.clone());
         // A second serialize of the same state is the same text.
         prop_assert_eq!(cache.serialize(), text.clone());
+        // So is the text written into a buffer of the announced length.
+        let written = cache.serialize_with(|n| Some(vec![0u8; n])).map(String::from_utf8);
+        prop_assert_eq!(written, Ok(Ok(text.clone())));
 
         let compact = cache.serialize_compact();
         prop_assert_eq!(&compact, &json::to_compact_string(&value));
@@ -700,6 +703,35 @@ fn targets_split_like_python() {
         )
         .unwrap();
     assert_eq!(cache.search(CredentialType::AccessToken, &["a"], None, Some(1)).len(), 1);
+}
+
+/// `serialize_with` asks again when the cache changed after it announced a length,
+/// and hands back a `String` when the allocator declines; either way it is the text
+/// `serialize` writes, and the changed flag is cleared.
+#[test]
+fn serialize_with_follows_a_change_and_a_refusal() {
+    let cache = TokenCache::new();
+    cache.add(&app_event("a", "s", "A"), Some(NOW0)).unwrap();
+    let mut asked = Vec::new();
+    let written = cache
+        .serialize_with(|n| {
+            if asked.is_empty() {
+                // Another thread's add, between sizing and writing.
+                cache.add(&app_event("b", "s", "B"), Some(NOW0)).unwrap();
+            }
+            asked.push(n);
+            Some(vec![0u8; n])
+        })
+        .unwrap();
+    assert_eq!(asked.len(), 2);
+    assert!(asked[1] > asked[0]);
+    assert!(!cache.has_state_changed());
+    assert_eq!(String::from_utf8(written).unwrap(), cache.serialize());
+
+    cache.add(&app_event("c", "s", "C"), Some(NOW0)).unwrap();
+    let declined = cache.serialize_with(|_| None::<Vec<u8>>);
+    assert!(!cache.has_state_changed());
+    assert_eq!(declined, Err(cache.serialize()));
 }
 
 /// An app token event for the compaction tests (partition `app_{tenant}_AppTokenCache`).

@@ -195,6 +195,35 @@ def test_search_is_lazy_and_evicts_only_when_exhausted():
     assert "t2" not in [e["realm"] for e in ours.search("AccessToken", now=NOW)]
 
 
+def test_key_path_hit_first_then_the_rest_without_it():
+    # The first result of a key-path search comes from the key alone; reading on
+    # runs the whole search, which must not hand the first one out again.
+    theirs, ours = both()
+    wider = app_event("t1")
+    wider["scope"] = ["https://graph.microsoft.com/.default", "https://x.example/.default"]
+    wider["response"] = dict(wider["response"], access_token="wider-secret")
+    fill(theirs, ours, events=[app_event("t1"), wider, app_event("t2", 60)])
+    q = {"client_id": CLIENT, "environment": ENV, "realm": "t1", "home_account_id": None}
+    graph = ["https://graph.microsoft.com/.default"]
+    for now in (NOW, NOW + 7200):  # the second: every token expired, the key still finds it
+        expected = list(theirs.search("AccessToken", target=graph, query=q, now=now))
+        got = list(ours.search("AccessToken", target=graph, query=q, now=now))
+        assert got == expected
+        assert [e["secret"] for e in got][:1] == ["app-secret-t1"]
+    theirs, ours = both()
+    fill(theirs, ours, events=[app_event("t1"), wider])
+    seen = []
+    for cache in (theirs, ours):
+        gen = cache.search("AccessToken", target=graph, query=q, now=NOW)
+        first = next(gen)
+        renewed = app_event("t1")
+        renewed["response"] = dict(renewed["response"], access_token="renewed")
+        cache.add(renewed, now=NOW + 1)  # between the first and the second next()
+        seen.append([first["secret"]] + [e["secret"] for e in gen])
+    assert seen[1] == seen[0] == ["app-secret-t1", "renewed", "wider-secret"]
+    assert ours.stats()["hits"]["AccessToken"] == 2  # the key lookup, then the whole search
+
+
 def test_search_results_are_copies():
     _, ours = both()
     fill(ours)

@@ -15,6 +15,7 @@ use tokencache::{CredentialType, Entry, Map, SharingMode, TokenCache};
 use crate::convert::{entry_to_dict, to_entry, to_map, to_now, to_scopes};
 use crate::errors::to_py_err;
 use crate::observe::stats_to_dict;
+use crate::pystr::{UnfilledAsciiStr, str_utf8};
 use crate::search::SearchResults;
 
 /// msal's `TokenCache`: add token responses, search them, remove them.
@@ -24,11 +25,8 @@ pub(crate) struct TokenCacheCore {
 }
 
 fn credential_type(ct: &Bound<'_, PyAny>) -> PyResult<CredentialType> {
-    let name = ct
-        .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err("tokencache: credential_type must be a str"))?
-        .to_cow()?;
-    CredentialType::from_str(&name).map_err(|e| to_py_err(ct.py(), e, None))
+    let name = ct.cast::<PyString>().map_err(|_| PyTypeError::new_err("tokencache: credential_type must be a str"))?;
+    CredentialType::from_str(str_utf8(name)?).map_err(|e| to_py_err(ct.py(), e, None))
 }
 
 fn dict_or_default<'py>(py: Python<'py>, e: Option<Entry>, default: Option<Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
@@ -288,8 +286,14 @@ impl SerializableTokenCacheCore {
     fn serialize<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyString> {
         let py = slf.py();
         let inner = &slf.as_super().get().inner;
-        let text = py.detach(|| inner.serialize());
-        PyString::new(py, &text)
+        // The text goes straight into a new str of its exact length: one pass over
+        // hundreds of MB instead of a String and a copy into the str.
+        let written = py
+            .detach(|| inner.serialize_with(|len| Python::attach(|py| UnfilledAsciiStr::new(py, len).ok().flatten())));
+        match written {
+            Ok(text) => text.filled(py),
+            Err(text) => PyString::new(py, &text),
+        }
     }
 
     /// Replaces the whole cache with `state` (str or bytes; `None` or empty empties
@@ -325,31 +329,6 @@ impl SerializableTokenCacheCore {
         slf.as_super().get().inner.set_state_changed(value.is_truthy()?);
         Ok(())
     }
-}
-
-/// The UTF-8 text of a `str`, borrowed from the object: an ASCII `str` (what msal's
-/// `serialize` and ours write) is its own UTF-8, so a document of hundreds of MB is
-/// neither copied nor validated again; another `str` gets its UTF-8 form cached in it.
-fn str_utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
-    // In every CPython 3; in the limited API only from 3.10, so pyo3's abi3-py39
-    // bindings leave it out: declared here, resolved from the interpreter at load.
-    unsafe extern "C" {
-        fn PyUnicode_AsUTF8AndSize(
-            unicode: *mut pyo3::ffi::PyObject,
-            size: *mut pyo3::ffi::Py_ssize_t,
-        ) -> *const std::ffi::c_char;
-    }
-    let mut len: pyo3::ffi::Py_ssize_t = 0;
-    // SAFETY: `text` is a live `str` and the GIL is held (a `Bound`); `len` is valid
-    // for a write.
-    let ptr = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut len) };
-    if ptr.is_null() {
-        // A lone surrogate: not encodable, as `str.encode()` would say.
-        return Err(PyErr::fetch(text.py()));
-    }
-    // SAFETY: CPython returns `len` bytes of valid UTF-8 kept in (or being) the str's
-    // own buffer, which lives as long as the object, borrowed here for `'a`.
-    Ok(unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize)) })
 }
 
 fn deserialize_text(py: Python<'_>, cache: &TokenCache, text: &str) -> PyResult<()> {

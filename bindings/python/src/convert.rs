@@ -16,6 +16,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 use tokencache::{Entry, FieldValue, Map, Value};
 
+use crate::pystr::str_utf8;
+
 /// Deeper than any token response; a cycle (a dict holding itself) stops here
 /// instead of overflowing the stack (Python's `json` raises for it too).
 const MAX_DEPTH: usize = 128;
@@ -26,7 +28,7 @@ fn too_deep() -> PyErr {
 
 fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_cow()?.into_owned()));
+        return Ok(Value::String(str_utf8(s)?.to_owned()));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -70,7 +72,7 @@ fn dict_at(d: &Bound<'_, PyDict>, depth: usize) -> PyResult<Map> {
         let key = k
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err(format!("tokencache: dict keys must be str, not {}", type_name(&k))))?;
-        m.insert(key.to_cow()?.into_owned(), value_at(&v, depth)?);
+        m.insert(str_utf8(key)?.to_owned(), value_at(&v, depth)?);
     }
     Ok(m)
 }
@@ -136,31 +138,39 @@ fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
 /// Field names already made into (interned) Python strings: a dict built with them
 /// neither allocates its keys nor hashes them again. Bounded, since names of unknown
 /// fields come from the documents loaded.
-static FIELD_NAMES: PyOnceLock<Mutex<HashMap<Box<str>, Py<PyString>>>> = PyOnceLock::new();
+type FieldNames = HashMap<Box<str>, Py<PyString>, foldhash::fast::FixedState>;
+static FIELD_NAMES: PyOnceLock<Mutex<FieldNames>> = PyOnceLock::new();
 const MAX_FIELD_NAMES: usize = 1024;
-
-fn field_name<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyString> {
-    let names = FIELD_NAMES.get_or_init(py, Default::default);
-    let mut names = names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(s) = names.get(name) {
-        return s.bind(py).clone();
-    }
-    let s = PyString::intern(py, name);
-    if names.len() < MAX_FIELD_NAMES {
-        names.insert(name.into(), s.clone().unbind());
-    }
-    s
-}
 
 /// A cache entry as a new dict, fields in stored order.
 pub(crate) fn entry_to_dict<'py>(py: Python<'py>, e: &Entry) -> PyResult<Bound<'py, PyDict>> {
+    let fields: Vec<_> = e.fields().collect();
+    // The names under one lock, taken and released before any object is made from a
+    // value (which could run a collection, and a finalizer that searches).
+    let names: Vec<Bound<'py, PyString>> = {
+        let names = FIELD_NAMES.get_or_init(py, Default::default);
+        let mut names = names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        fields
+            .iter()
+            .map(|(name, _)| {
+                if let Some(s) = names.get(name.as_ref()) {
+                    return s.bind(py).clone();
+                }
+                let s = PyString::intern(py, name);
+                if names.len() < MAX_FIELD_NAMES {
+                    names.insert(name.as_ref().into(), s.clone().unbind());
+                }
+                s
+            })
+            .collect()
+    };
     let d = PyDict::new(py);
-    for (name, value) in e.fields() {
+    for (name, (_, value)) in names.into_iter().zip(fields) {
         let value = match value {
             FieldValue::Str(s) => PyString::new(py, &s).into_any(),
             FieldValue::Other(v) => from_value(py, &v)?,
         };
-        d.set_item(field_name(py, &name), value)?;
+        d.set_item(name, value)?;
     }
     Ok(d)
 }
@@ -191,7 +201,7 @@ pub(crate) fn to_scopes(target: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Strin
         let s = item.cast::<PyString>().map_err(|_| {
             PyTypeError::new_err(format!("tokencache: a scope must be a str, not {}", type_name(&item)))
         })?;
-        out.push(s.to_cow()?.into_owned());
+        out.push(str_utf8(s)?.to_owned());
     }
     Ok(out)
 }

@@ -28,6 +28,7 @@ mod notify;
 mod observe;
 mod persisted;
 mod provider;
+mod pystr;
 mod refresh;
 mod search;
 mod stores;

@@ -7,19 +7,26 @@
 //! the same: the core search runs (GIL released) at the first `next()`, without
 //! evicting, and `remove_expired_access_tokens` runs only at exhaustion.
 //!
+//! An access-token search whose query names the key's fields (what
+//! `acquire_token_silent` and `acquire_token_for_client` run) first looks up the key
+//! alone, as msal's does, and hands that token out; the rest of the search runs only
+//! if a second `next()` asks for it, and then leaves out the token already given
+//! (msal's generator goes on scanning the same way).
+//!
 //! Unlike msal's generator, which holds the cache's lock while it is suspended,
-//! this one works on a snapshot taken at the first `next()`: other threads are
-//! never blocked by an abandoned iterator, and changing the cache while iterating
-//! is allowed.
+//! this one works on a snapshot taken at the first `next()` (at the second, after a
+//! key-path hit): other threads are never blocked by an abandoned iterator, and
+//! changing the cache while iterating is allowed.
 
 use std::str::FromStr;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use tokencache::{CredentialType, Entry, TokenCache};
+use tokencache::{CredentialType, Entry, Map, TokenCache};
 
 use crate::convert::{entry_to_dict, to_map, to_now, to_scopes};
+use crate::pystr::str_utf8;
 
 enum State {
     /// Not started: the arguments as given.
@@ -28,6 +35,14 @@ enum State {
         target: Option<Py<PyAny>>,
         query: Option<Py<PyAny>>,
         now: Option<Py<PyAny>>,
+    },
+    /// The access token under the query's key was handed out, found by its key
+    /// alone; the rest is searched for only if asked for.
+    FirstGiven {
+        preferred: Entry,
+        scopes: Vec<String>,
+        query: Map,
+        now: i64,
     },
     /// Started: the snapshot of results, and for access tokens the time to evict at.
     Running {
@@ -61,16 +76,18 @@ impl SearchResults {
         SearchResults { cache, state }
     }
 
-    fn start(&mut self, py: Python<'_>) -> PyResult<()> {
+    /// Runs the search; returns the first result when the key alone found it (the
+    /// state is then `FirstGiven`).
+    fn start(&mut self, py: Python<'_>) -> PyResult<Option<Entry>> {
         let State::Pending { ct, target, query, now } = std::mem::replace(&mut self.state, State::Done) else {
-            return Ok(());
+            return Ok(None);
         };
         // As msal: a credential type with no section in the cache matches nothing.
         let ct = match ct.bind(py).cast::<PyString>() {
-            Ok(name) => CredentialType::from_str(&name.to_cow()?).ok(),
+            Ok(name) => CredentialType::from_str(str_utf8(name)?).ok(),
             Err(_) => None,
         };
-        let Some(ct) = ct else { return Ok(()) };
+        let Some(ct) = ct else { return Ok(None) };
         let scopes = to_scopes(target.as_ref().map(|t| t.bind(py)))?;
         let query = match query.as_ref().map(|q| q.bind(py)) {
             Some(q) if !q.is_none() && q.is_truthy()? => Some(to_map(q, "query")?),
@@ -79,13 +96,47 @@ impl SearchResults {
         // One clock reading for the search and the eviction after it, as in msal.
         let now = to_now(now.as_ref().map(|n| n.bind(py)))?.unwrap_or_else(tokencache::unix_now);
         let cache = &self.cache;
+        // msal's applications read the first access token and stop: when the key
+        // finds it, that is all the work until (unless) more are asked for.
+        if ct == CredentialType::AccessToken
+            && let Some(q) = query
+        {
+            let first = py.detach(|| {
+                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                cache.search_first_access_token(&scopes, &q)
+            });
+            if let Some(preferred) = first {
+                self.state = State::FirstGiven { preferred: preferred.clone(), scopes, query: q, now };
+                return Ok(Some(preferred));
+            }
+            self.run(py, ct, &scopes, Some(&q), now, None);
+            return Ok(None);
+        }
+        self.run(py, ct, &scopes, query.as_ref(), now, None);
+        Ok(None)
+    }
+
+    /// The whole search, without `given` (the first result already handed out).
+    fn run(
+        &mut self,
+        py: Python<'_>,
+        ct: CredentialType,
+        scopes: &[String],
+        query: Option<&Map>,
+        now: i64,
+        given: Option<&Entry>,
+    ) {
+        let cache = &self.cache;
         let entries = py.detach(|| {
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            cache.search_keeping_expired(ct, &scopes, query.as_ref(), Some(now))
+            let mut entries = cache.search_keeping_expired(ct, &scopes, query, Some(now));
+            if let Some(given) = given {
+                entries.retain(|e| e != given);
+            }
+            entries
         });
         let evict_at = (ct == CredentialType::AccessToken).then_some(now);
         self.state = State::Running { entries: entries.into_iter(), evict_at };
-        Ok(())
     }
 }
 
@@ -96,8 +147,17 @@ impl SearchResults {
     }
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        if matches!(self.state, State::Pending { .. }) {
-            self.start(py)?;
+        if matches!(self.state, State::Pending { .. })
+            && let Some(first) = self.start(py)?
+        {
+            return entry_to_dict(py, &first).map(Some);
+        }
+        if let State::FirstGiven { .. } = self.state {
+            let State::FirstGiven { preferred, scopes, query, now } = std::mem::replace(&mut self.state, State::Done)
+            else {
+                unreachable!("matched above")
+            };
+            self.run(py, CredentialType::AccessToken, &scopes, Some(&query), now, Some(&preferred));
         }
         let State::Running { entries, evict_at } = &mut self.state else {
             return Ok(None);

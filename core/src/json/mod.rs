@@ -9,11 +9,15 @@
 
 mod number;
 mod parse;
+mod sink;
 mod value;
 mod write;
 
 pub(crate) use parse::Parser;
 pub use parse::{ParseError, parse};
+#[cfg(test)]
+pub(crate) use sink::ByteCounter;
+pub(crate) use sink::{AsciiSliceWriter, TextSink};
 pub use value::{Map, Number, Value, python_eq};
 pub(crate) use write::{INDENT, escape_into, needs_escape, write_compact, write_indented};
 pub use write::{to_compact_string, to_python_string};

@@ -17,6 +17,7 @@ from msal (all on purpose):
   tokens are removed only once every result was read, so a lookup that stops at
   its first hit leaves ``has_state_changed`` alone) and ``close()``, but it is not
   a generator object, and it works on a snapshot taken at the first ``next()``
+  (the second, when the first was the access token found by its key alone)
   instead of holding the cache's lock while suspended.
 * A search for a section name other than the five (an unknown section kept from
   another SDK's file) finds nothing; msal would scan it.
