@@ -167,38 +167,48 @@ fn new_owner() -> String {
 /// fetch slower than the lease's TTL keeps it (and the other processes keep
 /// waiting for its value instead of fetching too). A failed renewal is logged; the
 /// lease then lapses at its TTL, as before.
-fn renewing<T>(held: &HeldLease<'_>, ttl: Duration, fetch: impl FnOnce() -> T) -> T {
-    let done = (parking_lot::Mutex::new(false), parking_lot::Condvar::new());
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut finished = done.0.lock();
-            loop {
-                let _ = done.1.wait_for(&mut finished, (ttl / 3).max(Duration::from_millis(1)));
-                if *finished {
+fn renewing<T>(store: &Arc<dyn LeaseStore>, held: &HeldLease<'_>, ttl: Duration, fetch: impl FnOnce() -> T) -> T {
+    type Done = Arc<(parking_lot::Mutex<bool>, parking_lot::Condvar)>;
+    let done: Done = Arc::default();
+    let (store, key, owner, until) = (store.clone(), held.key.to_owned(), held.owner.clone(), done.clone());
+    // A thread of its own, joined below (not a scoped one: that would give the calling
+    // thread a handle std keeps to the process's end).
+    let renewer = std::thread::Builder::new().name("tokencache-lease".into()).spawn(move || {
+        let mut finished = until.0.lock();
+        loop {
+            let _ = until.1.wait_for(&mut finished, (ttl / 3).max(Duration::from_millis(1)));
+            if *finished {
+                return;
+            }
+            match store.try_acquire(&key, &owner, ttl) {
+                Ok(true) => log::debug!("coalesce: a fetch outlasting a third of the lease renewed it"),
+                Ok(false) => {
+                    log::warn!("coalesce: the lease lapsed during a long fetch; another process may fetch too");
                     return;
                 }
-                match held.store.try_acquire(held.key, &held.owner, ttl) {
-                    Ok(true) => log::debug!("coalesce: a fetch outlasting a third of the lease renewed it"),
-                    Ok(false) => {
-                        log::warn!("coalesce: the lease lapsed during a long fetch; another process may fetch too");
-                        return;
-                    }
-                    Err(e) => log::warn!("coalesce: renewing a lease failed: {e}"),
-                }
-            }
-        });
-        // Stops the renewer when the fetch returns, and when it panics (the scope
-        // would otherwise wait for the renewer forever).
-        struct Stop<'a>(&'a (parking_lot::Mutex<bool>, parking_lot::Condvar));
-        impl Drop for Stop<'_> {
-            fn drop(&mut self) {
-                *self.0.0.lock() = true;
-                self.0.1.notify_all();
+                Err(e) => log::warn!("coalesce: renewing a lease failed: {e}"),
             }
         }
-        let _stop = Stop(&done);
-        fetch()
-    })
+    });
+    // Stops and joins the renewer when the fetch returns, and when it panics.
+    struct Stop(Done, Option<std::thread::JoinHandle<()>>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            *self.0.0.lock() = true;
+            self.0.1.notify_all();
+            if let Some(h) = self.1.take() {
+                let _ = h.join();
+            }
+        }
+    }
+    let _stop = match renewer {
+        Ok(h) => Stop(done, Some(h)),
+        Err(e) => {
+            log::warn!("coalesce: no thread to renew the lease ({e}); it lapses at its TTL");
+            Stop(done, None)
+        }
+    };
+    fetch()
 }
 
 /// Releases a held lease when dropped, also when the fetch panics.
@@ -341,7 +351,7 @@ impl<T: Clone, E: Clone + From<Error>> Coalescer<T, E> {
                         return Ok(v);
                     }
                     bump(&self.counters.fetches);
-                    return renewing(&held, options.ttl, fetch);
+                    return renewing(store, &held, options.ttl, fetch);
                 }
                 Ok(false) => {}
                 Err(e) => {
