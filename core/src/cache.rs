@@ -49,11 +49,9 @@ pub struct TokenCache {
     stats: Counters,
     observer: RwLock<Option<Arc<dyn AccessObserver>>>,
     has_observer: AtomicBool,
-    /// A [`SharingMode`] as its index in [`SHARING_MODES`].
+    /// A [`SharingMode`] as its `u8` discriminant.
     sharing: AtomicU8,
 }
-
-const SHARING_MODES: [SharingMode; 3] = [SharingMode::Off, SharingMode::On, SharingMode::Auto];
 
 /// The partition a query is about, when its fields say it (MSAL.NET's rule applied
 /// to the query instead of an entry).
@@ -151,7 +149,7 @@ impl TokenCache {
             stats: Counters::default(),
             observer: RwLock::new(None),
             has_observer: AtomicBool::new(false),
-            sharing: AtomicU8::new(2),
+            sharing: AtomicU8::new(SharingMode::default() as u8),
         }
     }
 
@@ -163,13 +161,16 @@ impl TokenCache {
     /// [`SharingMode::Auto`], is msal Python byte for byte until the document shows
     /// another SDK's entries; [`SharingMode::Off`] is msal Python whatever it holds.
     pub fn set_sharing_mode(&self, mode: SharingMode) {
-        let i = SHARING_MODES.iter().position(|m| *m == mode).unwrap_or(2);
-        self.sharing.store(i as u8, Ordering::Release);
+        self.sharing.store(mode as u8, Ordering::Release);
     }
 
     /// The sharing mode set (default [`SharingMode::Auto`]).
     pub fn sharing_mode(&self) -> SharingMode {
-        SHARING_MODES[usize::from(self.sharing.load(Ordering::Acquire)).min(2)]
+        match self.sharing.load(Ordering::Acquire) {
+            m if m == SharingMode::Off as u8 => SharingMode::Off,
+            m if m == SharingMode::On as u8 => SharingMode::On,
+            _ => SharingMode::Auto,
+        }
     }
 
     /// [`set_sharing_mode`](Self::set_sharing_mode) `On` (`true`) or `Off` (`false`).

@@ -730,18 +730,12 @@ impl Document {
         }
         out.push_ascii(b'{');
         let mut first_section = true;
-        // Compact output re-renders what is stored in the indented form.
-        let recompact = |out: &mut dyn FnMut(&str), rendered: &str| {
-            let mut s = String::new();
-            write_compact(&mut s, &crate::json::parse(rendered).unwrap_or(Value::Null));
-            out(&s);
-        };
         for top in &self.order {
             match top {
                 TopLevel::Unknown { name, rendered } => {
                     open_member(out, &mut first_section, compact, 1, name);
                     if compact {
-                        recompact(&mut |s| out.push_str(s), rendered);
+                        push_recompacted(out, rendered);
                     } else {
                         out.push_str(rendered);
                     }
@@ -755,13 +749,9 @@ impl Document {
                         open_member(out, &mut first, compact, 2, &slot.key);
                         match (&slot.value, compact) {
                             (Stored::Entry(e), false) => e.write_indented(out),
-                            (Stored::Entry(e), true) => {
-                                let mut s = String::new();
-                                e.write_compact(&mut s);
-                                out.push_str(&s);
-                            }
+                            (Stored::Entry(e), true) => e.write_compact(out),
                             (Stored::Opaque(r), false) => out.push_str(r),
-                            (Stored::Opaque(r), true) => recompact(&mut |s| out.push_str(s), r),
+                            (Stored::Opaque(r), true) => push_recompacted(out, r),
                         }
                     }
                     if first {
@@ -879,6 +869,13 @@ fn looks_like_msal_js_store(top: &TopLevel) -> bool {
 
 fn not_a_cache(msg: &str) -> Error {
     Error::new(ErrorKind::NotACache, msg)
+}
+
+/// Compact output of a value stored in the indented form: re-rendered.
+fn push_recompacted(out: &mut impl TextSink, rendered: &str) {
+    let mut s = String::new();
+    write_compact(&mut s, &crate::json::parse(rendered).unwrap_or(Value::Null));
+    out.push_str(&s);
 }
 
 fn open_member(out: &mut impl TextSink, first: &mut bool, compact: bool, depth: usize, escaped_name: &str) {

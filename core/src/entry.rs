@@ -365,7 +365,7 @@ impl Entry {
     }
 
     /// Appends the entry as compact JSON.
-    pub(crate) fn write_compact(&self, out: &mut String) {
+    pub(crate) fn write_compact(&self, out: &mut impl TextSink) {
         self.write_fields(out, "", ":", "}", true);
     }
 

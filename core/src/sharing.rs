@@ -194,60 +194,44 @@ fn token_type(e: &Entry) -> String {
     if t.is_empty() { "bearer".into() } else { t }
 }
 
-/// What makes `a` and `b` one item for every SDK, whatever key each is filed under.
-pub(crate) fn same_item(ct: CredentialType, a: &Entry, b: &Entry) -> bool {
-    use field::*;
-    let base = text(a, HOME_ACCOUNT_ID) == text(b, HOME_ACCOUNT_ID)
-        && same_cloud(&text(a, ENVIRONMENT), &text(b, ENVIRONMENT));
-    if !base {
-        return false;
-    }
-    match ct {
-        CredentialType::AccessToken => {
-            same_token_family(a, b) && resource_scopes(&text(a, TARGET)) == resource_scopes(&text(b, TARGET))
-        }
-        CredentialType::RefreshToken => {
-            text(a, CLIENT_ID) == text(b, CLIENT_ID) && text(a, FAMILY_ID) == text(b, FAMILY_ID)
-        }
-        CredentialType::IdToken => text(a, CLIENT_ID) == text(b, CLIENT_ID) && text(a, REALM) == text(b, REALM),
-        CredentialType::Account => text(a, REALM) == text(b, REALM),
-        CredentialType::AppMetadata => text(a, CLIENT_ID) == text(b, CLIENT_ID),
-    }
-}
+/// Separates the fields of an identity (no field holds it).
+const SEP: &str = "\u{1f}";
 
-/// What makes an entry one item for every SDK (see [`same_item`]), as text: entries
-/// of one type with the same identity are one item filed twice.
+/// What makes an entry one item for every SDK, whatever key it is filed under, as
+/// text: entries of one type with the same identity are one item (filed twice, if
+/// under two keys). Case, cloud alias, and `null` against `""` do not count.
 pub(crate) fn item_identity(ct: CredentialType, e: &Entry) -> String {
     use field::*;
-    let env = text(e, ENVIRONMENT);
-    let cloud = preferred_cache(&env).map_or(env.clone(), Cow::Borrowed);
-    let mut parts: Vec<Cow<'_, str>> = vec![text(e, HOME_ACCOUNT_ID), cloud];
-    match ct {
+    let fields: &[u8] = match ct {
         CredentialType::AccessToken => {
-            parts.extend([text(e, CLIENT_ID), text(e, REALM), Cow::Owned(token_type(e))]);
-            parts.extend([text(e, KEY_ID), text(e, EXT_CACHE_KEY), text(e, USER_ASSERTION_HASH)]);
-            parts.push(Cow::Owned(resource_scopes(&text(e, TARGET)).join(" ")));
+            return [token_family(e), resource_scopes(&text(e, TARGET)).join(" ")].join(SEP);
         }
-        CredentialType::RefreshToken => parts.extend([text(e, CLIENT_ID), text(e, FAMILY_ID)]),
-        CredentialType::IdToken => parts.extend([text(e, CLIENT_ID), text(e, REALM)]),
-        CredentialType::Account => parts.push(text(e, REALM)),
-        CredentialType::AppMetadata => parts.push(text(e, CLIENT_ID)),
-    }
-    parts.join("\u{1f}")
+        CredentialType::RefreshToken => &[CLIENT_ID, FAMILY_ID],
+        CredentialType::IdToken => &[CLIENT_ID, REALM],
+        CredentialType::Account => &[REALM],
+        CredentialType::AppMetadata => &[CLIENT_ID],
+    };
+    let mut parts = owner_and_cloud(e);
+    parts.extend(fields.iter().map(|id| text(e, *id)));
+    parts.join(SEP)
 }
 
-/// Access tokens of one app, account, tenant, cloud and kind (they differ at most
-/// in scopes): the ones msal-node keeps one of per scope.
-fn same_token_family(a: &Entry, b: &Entry) -> bool {
+/// An entry's home account id and cloud (its `preferred_cache` alias, or its
+/// environment outside the known clouds), the first fields of every identity.
+fn owner_and_cloud(e: &Entry) -> Vec<Cow<'_, str>> {
+    let env = text(e, field::ENVIRONMENT);
+    let cloud = preferred_cache(&env).map_or(env.clone(), Cow::Borrowed);
+    vec![text(e, field::HOME_ACCOUNT_ID), cloud]
+}
+
+/// The identity of an access token without its scopes: one app, account, tenant,
+/// cloud and kind. msal-node keeps one token of such a family per scope.
+fn token_family(e: &Entry) -> String {
     use field::*;
-    text(a, HOME_ACCOUNT_ID) == text(b, HOME_ACCOUNT_ID)
-        && same_cloud(&text(a, ENVIRONMENT), &text(b, ENVIRONMENT))
-        && text(a, CLIENT_ID) == text(b, CLIENT_ID)
-        && text(a, REALM) == text(b, REALM)
-        && token_type(a) == token_type(b)
-        && text(a, KEY_ID) == text(b, KEY_ID)
-        && text(a, EXT_CACHE_KEY) == text(b, EXT_CACHE_KEY)
-        && text(a, USER_ASSERTION_HASH) == text(b, USER_ASSERTION_HASH)
+    let mut parts = owner_and_cloud(e);
+    parts.extend([text(e, CLIENT_ID), text(e, REALM), Cow::Owned(token_type(e))]);
+    parts.extend([text(e, KEY_ID), text(e, EXT_CACHE_KEY), text(e, USER_ASSERTION_HASH)]);
+    parts.join(SEP)
 }
 
 const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
@@ -408,7 +392,8 @@ pub(crate) fn file(doc: &mut Document, ct: CredentialType, key: &str, entry: Ent
     let entry = with_empty_home_account(ct, entry);
     let escaped = escape_key(key).into_owned();
     let narrow = narrowing(ct, &entry);
-    let found = copies(doc, ct, &narrow, |stored| same_item(ct, stored, &entry));
+    let identity = item_identity(ct, &entry);
+    let found = copies(doc, ct, &narrow, |stored| item_identity(ct, stored) == identity);
     let primary = found.iter().find(|(_, k)| escape_key(k) == escaped.as_str()).or(found.first()).cloned();
     let filed_key = match &primary {
         None => {
@@ -426,9 +411,10 @@ pub(crate) fn file(doc: &mut Document, ct: CredentialType, key: &str, entry: Ent
     let mut stale: Vec<String> = found.into_iter().map(|(_, k)| k).filter(|k| *k != filed_key).collect::<Vec<_>>();
     if ct == CredentialType::AccessToken {
         let target = text(&entry, field::TARGET).into_owned();
+        let family = token_family(&entry);
         stale.extend(
             copies(doc, ct, &narrow, |stored| {
-                same_token_family(stored, &entry) && scopes_intersect(&target, &text(stored, field::TARGET))
+                token_family(stored) == family && scopes_intersect(&target, &text(stored, field::TARGET))
             })
             .into_iter()
             .map(|(_, k)| k)
@@ -486,7 +472,8 @@ pub(crate) fn locate(doc: &Document, ct: CredentialType, msal_key: &str, old: &E
     {
         return msal_key.to_owned();
     }
-    let found = copies(doc, ct, &narrowing(ct, old), |stored| same_item(ct, stored, old));
+    let identity = item_identity(ct, old);
+    let found = copies(doc, ct, &narrowing(ct, old), |stored| item_identity(ct, stored) == identity);
     let section = doc.section(ct);
     let equal = found.iter().find(|(i, _)| section.and_then(|s| s.entry(*i)).is_some_and(|e| e.same_content(old)));
     let same_secret = found.iter().find(|(i, _)| {

@@ -43,6 +43,14 @@ pub(super) enum Base {
     Version(Option<Version>),
 }
 
+impl Change {
+    fn base(&self) -> Base {
+        match self {
+            Change::Write { base, .. } | Change::Remove { base } => *base,
+        }
+    }
+}
+
 struct Kept {
     change: Change,
     serial: u64,
@@ -95,17 +103,14 @@ impl<L2: L2Store> TieredStore<L2> {
     /// the outage instead of pretending the write was kept.
     pub(super) fn keep(&self, key: &str, change: Change) -> bool {
         let mut kept = self.recovery.kept.lock();
-        let old = kept.map.get(key).map(|k| (cost(key, &k.change), k.change.clone()));
-        let freed = old.as_ref().map_or(0, |(c, _)| *c);
+        let old = kept.map.get(key).map(|k| (cost(key, &k.change), k.change.base()));
+        let freed = old.map_or(0, |(c, _)| c);
         let added = cost(key, &change);
         if kept.bytes - freed + added > self.opts.l1_max_bytes.max(added) {
             log::error!("tiered store: L2 unreachable and {} bytes of writes already wait for it", kept.bytes);
             return false;
         }
-        let base_of = |c: &Change| match c {
-            Change::Write { base, .. } | Change::Remove { base } => *base,
-        };
-        let change = match (old.map(|(_, c)| base_of(&c)), change) {
+        let change = match (old.map(|(_, base)| base), change) {
             (Some(base), Change::Write { value, expiry, .. }) => Change::Write { value, expiry, base },
             (Some(base), Change::Remove { .. }) => Change::Remove { base },
             (None, c) => c,
@@ -148,11 +153,11 @@ impl<L2: L2Store> TieredStore<L2> {
         if !self.recovery.has_kept.load(Ordering::Acquire) {
             return None;
         }
-        let kept = self.recovery.kept.lock().map.get(key).map(|k| (k.change.clone(), k.serial, k.at_ms))?;
+        let (change, serial) = self.recovery.kept.lock().map.get(key).map(|k| (k.change.clone(), k.serial))?;
         if !self.may_retry() {
-            return Some(kept.0);
+            return Some(change);
         }
-        if self.write_back_one(key, kept).is_err() {
+        if self.write_back_one(key, serial).is_err() {
             self.retry_later();
         }
         // Still kept: L2 failed, or another thread is writing it back right now.
@@ -182,16 +187,10 @@ impl<L2: L2Store> TieredStore<L2> {
         {
             return;
         }
-        let keys: Vec<(String, Change, u64, u64)> = self
-            .recovery
-            .kept
-            .lock()
-            .map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.change.clone(), v.serial, v.at_ms))
-            .collect();
-        for (key, change, serial, at_ms) in keys {
-            if self.write_back_one(&key, (change, serial, at_ms)).is_err() {
+        let keys: Vec<(String, u64)> =
+            self.recovery.kept.lock().map.iter().map(|(k, v)| (k.clone(), v.serial)).collect();
+        for (key, serial) in keys {
+            if self.write_back_one(&key, serial).is_err() {
                 self.retry_later();
                 break;
             }
@@ -199,16 +198,20 @@ impl<L2: L2Store> TieredStore<L2> {
         self.recovery.writing_back.store(false, Ordering::Release);
     }
 
-    /// Applies one kept change to L2; forgets it when applied or lost to a newer
+    /// Applies the change kept for `key` as `serial` (unless it was replaced since, or
+    /// another thread is at it) to L2; forgets it when applied or lost to a newer
     /// write (`Err`: L2 still unreachable, the change stays kept).
-    fn write_back_one(&self, key: &str, (change, serial, at_ms): (Change, u64, u64)) -> Result<()> {
-        {
+    fn write_back_one(&self, key: &str, serial: u64) -> Result<()> {
+        let (change, at_ms) = {
             let mut kept = self.recovery.kept.lock();
             match kept.map.get_mut(key) {
-                Some(k) if k.serial == serial && !k.applying => k.applying = true,
+                Some(k) if k.serial == serial && !k.applying => {
+                    k.applying = true;
+                    (k.change.clone(), k.at_ms)
+                }
                 _ => return Ok(()), // written back, replaced, or being written back
             }
-        }
+        };
         let result = self.apply(key, &change, at_ms);
         let mut kept = self.recovery.kept.lock();
         if let Some(k) = kept.map.get_mut(key)
