@@ -12,7 +12,7 @@ use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::entries_for;
 use crate::index::expires_on;
-use crate::json::{self, Map, Value};
+use crate::json::{self, Map, MapRef, Value};
 use crate::limits::{CacheLimits, EvictionCounts};
 use crate::notify::{AccessEvent, AccessObserver, Operation};
 use crate::partition::partition_key;
@@ -308,6 +308,12 @@ impl TokenCache {
     /// Caches what a token response event carries (msal's `add(event, now)`).
     /// A bad event is an [`ErrorKind::InvalidEvent`] error and changes nothing.
     pub fn add(&self, event: &Map, now: Option<i64>) -> Result<()> {
+        self.add_event(&MapRef::from(event), now)
+    }
+
+    /// [`add`](Self::add) with an event whose strings are borrowed: a binding hands
+    /// over the caller's event without copying its tokens first.
+    pub fn add_event(&self, event: &MapRef<'_>, now: Option<i64>) -> Result<()> {
         let now = now.unwrap_or_else(unix_now);
         let entries = entries_for(event, now)?;
         let partition = entries.iter().find_map(|(ct, _, e)| partition_key(*ct, e));

@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::index::{Posting, SectionIndex, indexed_position, scope_hash, scopes_of, value_hash};
 use crate::json::{INDENT, Parser, TextSink, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::limits::{CacheLimits, EvictionCounts, Limiter, Reason};
-use crate::partition::{pack, partition_hash, partition_key, unpack};
+use crate::partition::{pack, partition_hash, partition_hash_of, partition_key, unpack};
 use crate::schema::{CredentialType, KeyParts, cache_key_into, field};
 use crate::sharing::Profile;
 
@@ -64,6 +64,13 @@ impl Section {
         self.live
     }
 
+    /// Room for `n` more entries.
+    fn reserve(&mut self, n: usize) {
+        self.slots.reserve(n);
+        let slots = &self.slots;
+        self.by_key.reserve(n, |&j| key_hash(&slots[j as usize].as_ref().expect("indexed slots are live").key));
+    }
+
     pub(crate) fn slot(&self, i: u32) -> Option<&Slot> {
         self.slots.get(i as usize).and_then(|s| s.as_ref())
     }
@@ -80,7 +87,10 @@ impl Section {
     }
 
     pub(crate) fn find(&self, escaped_key: &str) -> Option<u32> {
-        let h = key_hash(escaped_key);
+        self.find_hashed(key_hash(escaped_key), escaped_key)
+    }
+
+    fn find_hashed(&self, h: u64, escaped_key: &str) -> Option<u32> {
         self.by_key.find(h, |&i| self.slots[i as usize].as_ref().is_some_and(|s| &*s.key == escaped_key)).copied()
     }
 
@@ -88,7 +98,8 @@ impl Section {
     /// Returns the slot and the entry it replaced; `None` when the key already held
     /// an equal entry, which is then left as it is.
     pub(crate) fn put(&mut self, escaped_key: &str, value: Stored) -> Option<(u32, Option<Stored>)> {
-        if let Some(i) = self.find(escaped_key) {
+        let h = key_hash(escaped_key);
+        if let Some(i) = self.find_hashed(h, escaped_key) {
             let slot = self.slots[i as usize].as_mut().expect("found slots are live");
             // Re-adding what is already there (app metadata on every add) changes nothing.
             if let (Stored::Entry(old), Stored::Entry(new)) = (&slot.value, &value)
@@ -114,9 +125,8 @@ impl Section {
         self.slots.push(Some(Slot { key: escaped_key.into(), value }));
         self.live += 1;
         let slots = &self.slots;
-        self.by_key.insert_unique(key_hash(escaped_key), i, |&j| {
-            key_hash(&slots[j as usize].as_ref().expect("indexed slots are live").key)
-        });
+        self.by_key
+            .insert_unique(h, i, |&j| key_hash(&slots[j as usize].as_ref().expect("indexed slots are live").key));
         Some((i, None))
     }
 
@@ -169,8 +179,10 @@ pub(crate) struct Document {
     /// Top-level members in document order.
     order: Vec<TopLevel>,
     sections: [Option<Section>; 5],
-    /// hash(partition key) -> packed (section, slot) of its entries.
-    partitions: hashbrown::HashMap<u64, Posting, crate::index::PassThrough>,
+    /// hash(partition key) -> packed (section, slot) of its entries: built on first
+    /// use (only partition-aware callers and limits need it) and kept up to date from
+    /// then on.
+    partitions: std::sync::OnceLock<PartitionMap>,
     /// Usage accounting, only when limits are set. Behind a mutex so that readers
     /// can record use under the shared lock.
     limiter: Option<parking_lot::Mutex<Limiter>>,
@@ -179,23 +191,17 @@ pub(crate) struct Document {
     profile: std::sync::OnceLock<Profile>,
 }
 
-/// Files an entry under its partition (and counts it), given the parts of the
-/// document it touches, so callers can hold a section borrowed at the same time.
-fn register_in(
-    partitions: &mut hashbrown::HashMap<u64, Posting, crate::index::PassThrough>,
-    limiter: Option<&parking_lot::Mutex<Limiter>>,
-    ct: CredentialType,
-    slot: u32,
-    key: &str,
-    e: &Entry,
-    now: i64,
-) {
-    let p = partition_key(ct, e).map(|k| partition_hash(&k));
-    if let Some(h) = p {
-        partitions.entry(h).and_modify(|p| p.insert(pack(ct, slot))).or_insert(Posting::One(pack(ct, slot)));
-    }
-    if let Some(l) = limiter {
-        l.lock().added(p, entry_bytes(key, e), now);
+type PartitionMap = hashbrown::HashMap<u64, Posting, crate::index::PassThrough>;
+
+fn file_in_partition(partitions: &mut PartitionMap, h: u64, ct: CredentialType, slot: u32) {
+    partitions.entry(h).and_modify(|p| p.insert(pack(ct, slot))).or_insert(Posting::One(pack(ct, slot)));
+}
+
+fn take_from_partition(partitions: &mut PartitionMap, h: u64, ct: CredentialType, slot: u32) {
+    if let hashbrown::hash_map::Entry::Occupied(mut o) = partitions.entry(h)
+        && o.get_mut().remove(pack(ct, slot))
+    {
+        o.remove();
     }
 }
 
@@ -339,8 +345,18 @@ impl Document {
         }
     }
 
+    /// Files an entry under its partition (and counts it).
     fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64) {
-        register_in(&mut self.partitions, self.limiter.as_ref(), ct, slot, key, e, now);
+        let partitions = self.partitions.get_mut();
+        if partitions.is_some() || self.limiter.is_some() {
+            let h = partition_hash_of(ct, e);
+            if let (Some(partitions), Some(h)) = (partitions, h) {
+                file_in_partition(partitions, h, ct, slot);
+            }
+            if let Some(l) = &self.limiter {
+                l.lock().added(h, entry_bytes(key, e), now);
+            }
+        }
         if let Some(p) = self.profile.get_mut() {
             p.added(ct, key, e);
         }
@@ -367,38 +383,58 @@ impl Document {
         if let Some(p) = self.profile.get_mut() {
             p.removed(ct, key, e);
         }
-        let p = partition_key(ct, e).map(|k| partition_hash(&k));
-        if let Some(h) = p
-            && let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h)
-            && o.get_mut().remove(pack(ct, slot))
-        {
-            o.remove();
-        }
-        if let Some(l) = &self.limiter {
-            l.lock().removed(p, entry_bytes(key, e));
+        let partitions = self.partitions.get_mut();
+        if partitions.is_some() || self.limiter.is_some() {
+            let h = partition_hash_of(ct, e);
+            if let (Some(partitions), Some(h)) = (partitions, h) {
+                take_from_partition(partitions, h, ct, slot);
+            }
+            if let Some(l) = &self.limiter {
+                l.lock().removed(h, entry_bytes(key, e));
+            }
         }
     }
 
     /// Renumbers a section's slots (partition postings hold slot numbers).
     fn compact(&mut self, ct: CredentialType) {
-        let members: Vec<(u32, Entry)> = self.entries_of(ct);
-        for (slot, e) in &members {
-            if let Some(h) = partition_key(ct, e).map(|k| partition_hash(&k))
-                && let hashbrown::hash_map::Entry::Occupied(mut o) = self.partitions.entry(h)
-                && o.get_mut().remove(pack(ct, *slot))
-            {
-                o.remove();
+        let tracked = self.partitions.get().is_some();
+        if tracked {
+            let members: Vec<(u32, Entry)> = self.entries_of(ct);
+            let partitions = self.partitions.get_mut().expect("tracked");
+            for (slot, e) in &members {
+                if let Some(h) = partition_hash_of(ct, e) {
+                    take_from_partition(partitions, h, ct, *slot);
+                }
             }
         }
         self.section_mut(ct).expect("compacting an existing section").compact();
-        for (slot, e) in self.entries_of(ct) {
-            if let Some(h) = partition_key(ct, &e).map(|k| partition_hash(&k)) {
-                self.partitions
-                    .entry(h)
-                    .and_modify(|p| p.insert(pack(ct, slot)))
-                    .or_insert(Posting::One(pack(ct, slot)));
+        if tracked {
+            let members = self.entries_of(ct);
+            let partitions = self.partitions.get_mut().expect("tracked");
+            for (slot, e) in members {
+                if let Some(h) = partition_hash_of(ct, &e) {
+                    file_in_partition(partitions, h, ct, slot);
+                }
             }
         }
+    }
+
+    /// The partition index, built on first use.
+    fn partitions(&self) -> &PartitionMap {
+        self.partitions.get_or_init(|| {
+            let mut map = PartitionMap::default();
+            for ct in CredentialType::ALL {
+                let Some(section) = self.section(ct) else { continue };
+                for (i, sl) in section.live_slots() {
+                    if let Stored::Entry(e) = &sl.value
+                        && let Some(h) = partition_hash_of(ct, e)
+                    {
+                        file_in_partition(&mut map, h, ct, i);
+                    }
+                }
+            }
+            map
+        })
     }
 
     fn entries_of(&self, ct: CredentialType) -> Vec<(u32, Entry)> {
@@ -414,16 +450,20 @@ impl Document {
             .unwrap_or_default()
     }
 
-    /// Rebuilds the partition index (after parsing) and, with limits, the usage.
+    /// Forgets what was worked out from the entries (after parsing) and, with limits,
+    /// counts them again.
     pub(crate) fn rebuild_partitions(&mut self, limits: CacheLimits, now: i64) {
-        self.partitions.clear();
+        self.partitions = std::sync::OnceLock::new();
         self.profile = std::sync::OnceLock::new();
         self.limiter = (!limits.is_unbounded()).then(|| parking_lot::Mutex::new(Limiter::new(limits)));
-        for ct in CredentialType::ALL {
-            let Some(section) = self.sections[ct.index()].as_ref() else { continue };
-            for (i, sl) in section.live_slots() {
-                if let Stored::Entry(e) = &sl.value {
-                    register_in(&mut self.partitions, self.limiter.as_ref(), ct, i, &sl.key, e, now);
+        if let Some(l) = &self.limiter {
+            let mut l = l.lock();
+            for ct in CredentialType::ALL {
+                let Some(section) = self.sections[ct.index()].as_ref() else { continue };
+                for (_, sl) in section.live_slots() {
+                    if let Stored::Entry(e) = &sl.value {
+                        l.added(partition_hash_of(ct, e), entry_bytes(&sl.key, e), now);
+                    }
                 }
             }
         }
@@ -431,7 +471,7 @@ impl Document {
 
     /// The (section, slot) of every entry in partition `key`, in document order.
     pub(crate) fn partition_members(&self, key: &str) -> Vec<(CredentialType, u32)> {
-        let Some(posting) = self.partitions.get(&partition_hash(key)) else {
+        let Some(posting) = self.partitions().get(&partition_hash(key)) else {
             return Vec::new();
         };
         let mut out = Vec::with_capacity(posting.len());
@@ -469,7 +509,7 @@ impl Document {
                 None => None,
             };
             let Some((h, reason)) = victim else { break };
-            let members: Vec<u32> = match self.partitions.get(&h) {
+            let members: Vec<u32> = match self.partitions().get(&h) {
                 Some(p) => {
                     let mut v = Vec::with_capacity(p.len());
                     p.for_each(|m| v.push(m));
@@ -643,13 +683,20 @@ impl Document {
                         doc.sections[ct.index()] = Some(Section::new(ct));
                     }
                     let section = doc.sections[ct.index()].as_mut().expect("set above");
+                    // Filed once all are read, into a key table sized for them (growing
+                    // it entry by entry re-hashes every key at each doubling).
+                    let mut read = Vec::new();
                     p.object(1, |p, key| {
                         let escaped_key: std::borrow::Cow<'_, str> =
                             if key.plain { key.raw.into() } else { escape_key(&p.decode(key)?).into_owned().into() };
-                        let stored = parse_entry(p, &mut builder)?;
-                        section.put(&escaped_key, stored);
+                        read.push((escaped_key, parse_entry(p, &mut builder)?));
                         Ok(())
-                    })
+                    })?;
+                    section.reserve(read.len());
+                    for (key, stored) in read {
+                        section.put(&key, stored);
+                    }
+                    Ok(())
                 }
                 None => {
                     let v = p.value(1)?;

@@ -8,7 +8,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{self, INDENT, Map, TextSink, Value, escape_into, needs_escape, write_compact, write_indented};
+use crate::json::{
+    self, INDENT, Map, TextSink, Value, ValueRef, escape_into, needs_escape, write_compact, write_indented,
+};
 use crate::schema::{CredentialType, KNOWN_FIELDS, field, known_field_id};
 
 /// Depth at which entries sit in a cache document: `{section: {key: entry}}`.
@@ -200,6 +202,14 @@ impl Entry {
 
     fn slot_raw(&self, sp: &Span) -> RawField<'_> {
         RawField { kind: sp.slot.kind(), text: &self.0.buf[sp.start..sp.start + sp.slot.value_len()] }
+    }
+
+    /// The fields with a known name, in order, with their ids: one pass over the
+    /// slots for a caller that wants several of them.
+    pub(crate) fn known_fields(&self) -> impl Iterator<Item = (u8, RawField<'_>)> + '_ {
+        self.spans()
+            .filter(|sp| sp.slot.name & KNOWN != 0)
+            .map(|sp| ((sp.slot.name & !KNOWN) as u8, self.slot_raw(&sp)))
     }
 
     pub(crate) fn raw_by_id(&self, id: u8) -> Option<RawField<'_>> {
@@ -569,6 +579,21 @@ impl EntryBuilder {
                 write_indented(b, other, ENTRY_DEPTH + 1);
                 false
             }),
+        }
+    }
+
+    /// Sets a field from a borrowed value.
+    pub(crate) fn set_value_ref(&mut self, name: &str, v: &ValueRef<'_>) {
+        match v {
+            ValueRef::Str(s) => self.set_str(name, s),
+            ValueRef::Null => self.set_raw(name, Kind::Raw, "null"),
+            ValueRef::Bool(b) => self.set_raw(name, Kind::Raw, if *b { "true" } else { "false" }),
+            ValueRef::Int(i) => self.place(name, Kind::Raw, |b| {
+                use std::fmt::Write;
+                let _ = write!(b, "{i}");
+                false
+            }),
+            other => self.set_value(name, &other.to_value()),
         }
     }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::entry::{Entry, EntryBuilder};
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{self, Map, Value};
+use crate::json::{self, Map, MapRef, Value, ValueRef};
 use crate::schema::{CredentialType, authority_type};
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -52,6 +52,10 @@ const CIAM_SUFFIX: &str = ".ciamlogin.com";
 /// msal's `_compute_ext_cache_key(data)`: a netstring of the extra request
 /// parameters, SHA-256, base64url without padding, lower-cased. Empty when none.
 pub fn ext_cache_key(data: &Map) -> String {
+    ext_cache_key_of(&MapRef::from(data))
+}
+
+fn ext_cache_key_of(data: &MapRef<'_>) -> String {
     let mut parts: Vec<(&str, String)> = data
         .iter()
         .filter(|(k, v)| !EXT_CACHE_KEY_EXCLUDED.contains(k) && v.is_truthy())
@@ -105,6 +109,23 @@ pub(crate) fn canonicalize(url: &str) -> Result<(String, String)> {
 /// msal's `decode_part`: lenient base64url (padding optional, stray characters
 /// skipped), then UTF-8.
 fn decode_part(raw: &str, what: &str) -> Result<String> {
+    // What servers send (strict base64url, no padding) decodes in one fast pass; the
+    // loop below takes everything msal also takes.
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const STRICT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let bytes = match STRICT.decode(raw) {
+        Ok(bytes) => bytes,
+        Err(_) => decode_lenient(raw).ok_or_else(|| invalid(format!("{what} is not valid base64url")))?,
+    };
+    String::from_utf8(bytes).map_err(|_| invalid(format!("{what} is not UTF-8 after base64url decoding")))
+}
+
+/// Python's `base64.urlsafe_b64decode` after msal pads the input: both alphabets,
+/// padding optional and ending the input, anything else skipped.
+fn decode_lenient(raw: &str) -> Option<Vec<u8>> {
     let mut sextets = Vec::with_capacity(raw.len());
     for b in raw.bytes() {
         let v = match b {
@@ -119,7 +140,7 @@ fn decode_part(raw: &str, what: &str) -> Result<String> {
         sextets.push(v);
     }
     if sextets.len() % 4 == 1 {
-        return Err(invalid(format!("{what} is not valid base64url")));
+        return None;
     }
     let mut out = Vec::with_capacity(sextets.len() * 3 / 4);
     for chunk in sextets.chunks(4) {
@@ -130,10 +151,10 @@ fn decode_part(raw: &str, what: &str) -> Result<String> {
         let bytes = acc.to_be_bytes();
         out.extend_from_slice(&bytes[1..chunk.len()]);
     }
-    String::from_utf8(out).map_err(|_| invalid(format!("{what} is not UTF-8 after base64url decoding")))
+    Some(out)
 }
 
-fn decode_json_object(raw: &Value, what: &str) -> Result<Map> {
+fn decode_json_object(raw: &ValueRef<'_>, what: &str) -> Result<Map> {
     let s = raw.as_str().ok_or_else(|| invalid(format!("{what} must be a string")))?;
     let part = match what {
         "id_token" => s.split('.').nth(1).ok_or_else(|| invalid("id_token is not a JWT (no payload part)"))?,
@@ -147,16 +168,16 @@ fn decode_json_object(raw: &Value, what: &str) -> Result<Map> {
     }
 }
 
-fn object_field<'a>(event: &'a Map, name: &str) -> Result<Option<&'a Map>> {
+fn object_field<'e, 'a>(event: &'e MapRef<'a>, name: &str) -> Result<Option<&'e MapRef<'a>>> {
     match event.get(name) {
         None => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(ValueRef::Object(m)) => Ok(Some(m)),
         Some(_) => Err(invalid(format!("{name} must be an object"))),
     }
 }
 
 /// `"{}".format(v)` for a key part: `x or ""`, strings as they are.
-fn key_str(v: &Value) -> Result<String> {
+fn key_str(v: &ValueRef<'_>) -> Result<String> {
     if !v.is_truthy() {
         return Ok(String::new());
     }
@@ -167,45 +188,52 @@ fn add_seconds(now: i64, secs: i64) -> Result<String> {
     now.checked_add(secs).map(|t| t.to_string()).ok_or_else(|| invalid("token lifetime out of range"))
 }
 
-fn python_int(v: Option<&Value>, what: &str) -> Result<i64> {
-    v.and_then(Value::to_python_int).ok_or_else(|| invalid(format!("{what} is not an integer")))
+fn python_int(v: Option<&ValueRef<'_>>, what: &str) -> Result<i64> {
+    v.and_then(ValueRef::to_python_int).ok_or_else(|| invalid(format!("{what} is not an integer")))
 }
 
 /// The entries one event writes, in msal's order, each with its (decoded) key.
-pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, String, Entry)>> {
-    let (mut environment, mut realm) = (Value::Null, Value::Null);
-    if let Some(ep) = event.get("token_endpoint") {
-        let ep = ep.as_str().ok_or_else(|| invalid("token_endpoint must be a string"))?;
-        let (host, tenant) = canonicalize(ep)?;
-        environment = Value::String(host);
-        realm = Value::String(tenant);
-    }
+pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(CredentialType, String, Entry)>> {
+    let endpoint = match event.get("token_endpoint") {
+        Some(ep) => Some(canonicalize(ep.as_str().ok_or_else(|| invalid("token_endpoint must be a string"))?)?),
+        None => None,
+    };
+    let (mut environment, realm) = match &endpoint {
+        Some((host, tenant)) => (ValueRef::Str(host), ValueRef::Str(tenant)),
+        None => (ValueRef::Null, ValueRef::Null),
+    };
     if let Some(env) = event.get("environment") {
         environment = env.clone();
     }
-    let empty = Map::new();
+    let empty = MapRef::new();
     let response = object_field(event, "response")?.unwrap_or(&empty);
     let data = object_field(event, "data")?.unwrap_or(&empty);
-    let null = Value::Null;
+    let null = ValueRef::Null;
     let access_token = response.get("access_token").unwrap_or(&null);
     let refresh_token = response.get("refresh_token").unwrap_or(&null);
     let id_token = response.get("id_token").unwrap_or(&null);
-    let claims: Map = match response.get("id_token_claims") {
+    let decoded_claims: Map;
+    let claims: MapRef<'_> = match response.get("id_token_claims") {
         Some(c) if c.is_truthy() => match c {
-            Value::Object(m) => m.clone(),
+            ValueRef::Object(m) => m.clone(),
             _ => return Err(invalid("id_token_claims must be an object")),
         },
-        _ if id_token.is_truthy() => decode_json_object(id_token, "id_token")?,
-        _ => Map::new(),
+        _ if id_token.is_truthy() => {
+            decoded_claims = decode_json_object(id_token, "id_token")?;
+            MapRef::from(&decoded_claims)
+        }
+        _ => MapRef::new(),
     };
 
     // __parse_account
-    let mut home_account_id = Value::Null;
+    let client_info_hid: String;
+    let mut home_account_id = ValueRef::Null;
     let mut has_account = false;
     if let Some(ci) = response.get("client_info") {
         let info = decode_json_object(ci, "client_info")?;
         if let (Some(uid), Some(utid)) = (info.get("uid"), info.get("utid")) {
-            home_account_id = Value::String(format!("{}.{}", uid.to_python_str(), utid.to_python_str()));
+            client_info_hid = format!("{}.{}", uid.to_python_str(), utid.to_python_str());
+            home_account_id = ValueRef::Str(&client_info_hid);
             has_account = true;
         }
     }
@@ -216,7 +244,7 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
 
     let mut scopes: Vec<&str> = match event.get("scope") {
         Some(v) if v.is_truthy() => match v {
-            Value::Array(items) => items
+            ValueRef::Array(items) => items
                 .iter()
                 .map(|s| s.as_str().ok_or_else(|| invalid("scope must be a list of strings")))
                 .collect::<Result<_>>()?,
@@ -227,10 +255,10 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
     scopes.sort_unstable();
     let target = scopes.join(" ");
 
-    let client_id = event.get("client_id").cloned().unwrap_or(Value::Null);
+    let client_id = event.get("client_id").unwrap_or(&null);
     let hid_key = key_str(&home_account_id)?;
     let env_key = key_str(&environment)?;
-    let cid_key = key_str(&client_id)?;
+    let cid_key = key_str(client_id)?;
     let realm_key = key_str(&realm)?;
     let base = crate::schema::KeyParts {
         home_account_id: &hid_key,
@@ -261,34 +289,35 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
         };
         let mut b = EntryBuilder::with_capacity(14, 512 + access_token.as_str().map_or(0, str::len));
         b.set_str("credential_type", "AccessToken");
-        b.set_value("secret", access_token);
-        b.set_value("home_account_id", &home_account_id);
-        b.set_value("environment", &environment);
-        b.set_value("client_id", &client_id);
+        b.set_value_ref("secret", access_token);
+        b.set_value_ref("home_account_id", &home_account_id);
+        b.set_value_ref("environment", &environment);
+        b.set_value_ref("client_id", client_id);
         b.set_str("target", &target);
-        b.set_value("realm", &realm);
+        b.set_value_ref("realm", &realm);
         match response.get("token_type") {
-            Some(t) => b.set_value("token_type", t),
+            Some(t) => b.set_value_ref("token_type", t),
             None => b.set_str("token_type", "Bearer"),
         }
         b.set_str("cached_at", &now_s);
         b.set_str("expires_on", &add_seconds(now, expires_in)?);
         b.set_str("extended_expires_on", &add_seconds(now, ext_expires_in)?);
         if let Some(kid) = data.get("key_id") {
-            b.set_value("key_id", kid);
+            b.set_value_ref("key_id", kid);
         }
-        let ext = ext_cache_key(data);
+        let ext = ext_cache_key_of(data);
         if !ext.is_empty() {
             b.set_str("ext_cache_key", &ext);
         }
         if let Some(refresh_in) = response.get("refresh_in") {
             let refresh_on = match refresh_in {
-                Value::Number(n) if n.is_integer() => add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?,
-                Value::Number(n) => {
+                ValueRef::Int(_) => add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?,
+                ValueRef::Number(n) if n.is_integer() => add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?,
+                ValueRef::Number(n) => {
                     let f: f64 = n.as_str().parse().map_err(|_| invalid("refresh_in is not a number"))?;
                     json::Number::from_f64(now as f64 + f).as_str().to_owned()
                 }
-                Value::Bool(b) => add_seconds(now, i64::from(*b))?,
+                ValueRef::Bool(b) => add_seconds(now, i64::from(*b))?,
                 _ => return Err(invalid("refresh_in must be a number")),
             };
             b.set_str("refresh_on", &refresh_on);
@@ -297,31 +326,29 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
         out.push((CredentialType::AccessToken, key, b.build()?));
     }
 
-    if has_account && !event.get("skip_account_creation").is_some_and(Value::is_truthy) {
+    if has_account && !event.get("skip_account_creation").is_some_and(ValueRef::is_truthy) {
         let local_account_id = match event.get("_account_id") {
-            Some(v) => v.clone(),
-            None => claims.get("oid").or_else(|| claims.get("sub")).cloned().unwrap_or(Value::Null),
+            Some(v) => v,
+            None => claims.get("oid").or_else(|| claims.get("sub")).unwrap_or(&null),
         };
         let from_claims = claims.get("preferred_username").or_else(|| claims.get("upn"));
         let username = [from_claims, data.get("username"), event.get("username")]
             .into_iter()
             .flatten()
             .find(|v| v.is_truthy())
-            .cloned()
-            .unwrap_or_else(|| Value::String(String::new()));
-        let authority = match event.get("authority_type") {
-            Some(v) => v.clone(),
-            None if realm.as_str() == Some("adfs") => Value::from(authority_type::ADFS),
-            None => Value::from(authority_type::MSSTS),
-        };
+            .unwrap_or(&ValueRef::Str(""));
         let mut b = EntryBuilder::with_capacity(7, 192);
-        b.set_value("home_account_id", &home_account_id);
-        b.set_value("environment", &environment);
-        b.set_value("realm", &realm);
-        b.set_value("local_account_id", &local_account_id);
-        b.set_value("username", &username);
-        b.set_value("authority_type", &authority);
-        if let Some(grant) = event.get("grant_type").and_then(Value::as_str)
+        b.set_value_ref("home_account_id", &home_account_id);
+        b.set_value_ref("environment", &environment);
+        b.set_value_ref("realm", &realm);
+        b.set_value_ref("local_account_id", local_account_id);
+        b.set_value_ref("username", username);
+        match event.get("authority_type") {
+            Some(v) => b.set_value_ref("authority_type", v),
+            None if realm.as_str() == Some("adfs") => b.set_str("authority_type", authority_type::ADFS),
+            None => b.set_str("authority_type", authority_type::MSSTS),
+        }
+        if let Some(grant) = event.get("grant_type").and_then(ValueRef::as_str)
             && ACCOUNT_ESTABLISHING_GRANTS.contains(&grant)
         {
             b.set_str("account_source", grant);
@@ -333,11 +360,11 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
     if id_token.is_truthy() {
         let mut b = EntryBuilder::with_capacity(6, 128 + id_token.as_str().map_or(0, str::len));
         b.set_str("credential_type", "IdToken");
-        b.set_value("secret", id_token);
-        b.set_value("home_account_id", &home_account_id);
-        b.set_value("environment", &environment);
-        b.set_value("realm", &realm);
-        b.set_value("client_id", &client_id);
+        b.set_value_ref("secret", id_token);
+        b.set_value_ref("home_account_id", &home_account_id);
+        b.set_value_ref("environment", &environment);
+        b.set_value_ref("realm", &realm);
+        b.set_value_ref("client_id", client_id);
         let key = crate::schema::cache_key(CredentialType::IdToken, &parts(""));
         out.push((CredentialType::IdToken, key, b.build()?));
     }
@@ -345,32 +372,32 @@ pub(crate) fn entries_for(event: &Map, now: i64) -> Result<Vec<(CredentialType, 
     if refresh_token.is_truthy() {
         let mut b = EntryBuilder::with_capacity(8, 192 + refresh_token.as_str().map_or(0, str::len));
         b.set_str("credential_type", "RefreshToken");
-        b.set_value("secret", refresh_token);
-        b.set_value("home_account_id", &home_account_id);
-        b.set_value("environment", &environment);
-        b.set_value("client_id", &client_id);
+        b.set_value_ref("secret", refresh_token);
+        b.set_value_ref("home_account_id", &home_account_id);
+        b.set_value_ref("environment", &environment);
+        b.set_value_ref("client_id", client_id);
         b.set_str("target", &target);
         b.set_str("last_modification_time", &now_s);
         if let Some(foci) = response.get("foci") {
-            b.set_value("family_id", foci);
+            b.set_value_ref("family_id", foci);
         }
         let key = crate::schema::cache_key(CredentialType::RefreshToken, &parts(""));
         out.push((CredentialType::RefreshToken, key, b.build()?));
     }
 
     let mut b = EntryBuilder::with_capacity(3, 96);
-    b.set_value("client_id", &client_id);
-    b.set_value("environment", &environment);
+    b.set_value_ref("client_id", client_id);
+    b.set_value_ref("environment", &environment);
     if let Some(foci) = response.get("foci") {
-        b.set_value("family_id", foci);
+        b.set_value_ref("family_id", foci);
     }
-    let app_key = format!("appmetadata-{}-{}", format_or_empty(&environment), format_or_empty(&client_id));
+    let app_key = format!("appmetadata-{}-{}", format_or_empty(&environment), format_or_empty(client_id));
     out.push((CredentialType::AppMetadata, app_key, b.build()?));
     Ok(out)
 }
 
 /// `"{}".format(x or "")`.
-fn format_or_empty(v: &Value) -> String {
+fn format_or_empty(v: &ValueRef<'_>) -> String {
     if v.is_truthy() { v.to_python_str() } else { String::new() }
 }
 
@@ -389,6 +416,32 @@ mod tests {
         assert_eq!(ext_cache_key(&m), "a0ry_zl4gccsdp7gnw927x8s0mrmnodv6tyilt0u07m");
         let m: Map = [("scope".to_owned(), Value::from("x")), ("claims".to_owned(), Value::Null)].into_iter().collect();
         assert_eq!(ext_cache_key(&m), "");
+    }
+
+    #[test]
+    fn the_fast_decoder_agrees_with_the_lenient_one() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+        let mut inputs: Vec<String> =
+            vec!["".into(), "QQ".into(), "QR".into(), "QQ=".into(), "QQ==x".into(), "Q".into()];
+        for len in 0..40usize {
+            let raw: Vec<u8> = (0..len).map(|i| ((i * 37 + len * 11) % 94 + 32) as u8).collect();
+            for text in [URL_SAFE_NO_PAD.encode(&raw), URL_SAFE.encode(&raw), STANDARD.encode(&raw)] {
+                inputs.push(format!("{text}.."));
+                inputs.push(format!(" {text}"));
+                inputs.push(text);
+            }
+        }
+        for raw in &inputs {
+            let lenient = decode_lenient(raw).map(|b| String::from_utf8_lossy(&b).into_owned());
+            let got = decode_part(raw, "x").map_err(|_| ());
+            match (&lenient, &got) {
+                (Some(l), Ok(g)) => assert_eq!(l, g, "{raw:?}"),
+                (None, Err(())) => {}
+                // Not UTF-8: both reject it or the lenient path decoded garbage.
+                (Some(_), Err(())) => assert!(std::str::from_utf8(&decode_lenient(raw).unwrap()).is_err(), "{raw:?}"),
+                (None, Ok(_)) => panic!("the fast path took what msal rejects: {raw:?}"),
+            }
+        }
     }
 
     #[test]

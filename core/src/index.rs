@@ -26,7 +26,17 @@ pub(crate) const INDEXED_FIELDS: [u8; 10] = [
 ];
 
 pub(crate) fn indexed_position(id: u8) -> Option<usize> {
-    INDEXED_FIELDS.iter().position(|f| *f == id)
+    const POSITION: [u8; 256] = {
+        let mut t = [u8::MAX; 256];
+        let mut i = 0;
+        while i < INDEXED_FIELDS.len() {
+            t[INDEXED_FIELDS[i] as usize] = i as u8;
+            i += 1;
+        }
+        t
+    };
+    let p = POSITION[id as usize];
+    (p != u8::MAX).then_some(p as usize)
 }
 
 /// Hash of a stored value. Deterministic (fixed seed) so that it can key maps.
@@ -329,12 +339,16 @@ enum Posted {
 /// its target (a scope repeated in one target is one posting: postings are sets).
 fn postings_of(entry: &Entry) -> Vec<(Posted, u64)> {
     let mut out = Vec::with_capacity(INDEXED_FIELDS.len() + 4);
-    for (i, id) in INDEXED_FIELDS.iter().enumerate() {
-        if let Some(raw) = entry.raw_by_id(*id) {
+    let mut target = None;
+    // One pass over the fields (an entry has no field twice).
+    for (id, raw) in entry.known_fields() {
+        if let Some(i) = indexed_position(id) {
             out.push((Posted::Field(i), value_hash(raw)));
+        } else if id == field::TARGET {
+            target = raw.as_str();
         }
     }
-    if let Some(target) = entry.str_by_id(field::TARGET) {
+    if let Some(target) = target {
         out.extend(scopes_of(&target).map(|scope| (Posted::Scope, scope_hash(scope))));
     }
     out
@@ -342,7 +356,13 @@ fn postings_of(entry: &Entry) -> Vec<(Posted, u64)> {
 
 /// Python's `int(entry["expires_on"])` where it would succeed.
 pub(crate) fn expires_on(entry: &Entry) -> Option<i64> {
-    entry.raw_by_id(field::EXPIRES_ON).and_then(|r| r.to_value().to_python_int())
+    let raw = entry.raw_by_id(field::EXPIRES_ON)?;
+    // What every SDK writes: a string of a few digits. Read without a copy.
+    let t = raw.text.as_bytes();
+    if raw.kind == Kind::Str && (1..=18).contains(&t.len()) && t.iter().all(u8::is_ascii_digit) {
+        return Some(t.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')));
+    }
+    raw.to_value().to_python_int()
 }
 
 /// Python's `str.isspace()` for one character: Unicode White_Space plus the

@@ -3,9 +3,10 @@
 //! app and tenant for app tokens (`{client_id}_{tenant}_AppTokenCache`), and per
 //! incoming assertion for on-behalf-of tokens (the `user_assertion_hash`).
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
-use crate::entry::Entry;
+use crate::entry::{Entry, RawField};
 use crate::schema::{CredentialType, field};
 
 /// The partition an entry belongs to, or `None` for entries every partition shares
@@ -18,23 +19,50 @@ use crate::schema::{CredentialType, field};
 ///   `{client_id}_{realm}_{ext_cache_key}_AppTokenCache` when the token has an
 ///   extended cache key.
 pub fn partition_key(ct: CredentialType, e: &Entry) -> Option<String> {
+    partition_key_of(ct, e).map(Cow::into_owned)
+}
+
+/// The hash of [`partition_key`], without a copy of the key where the entry holds it.
+pub(crate) fn partition_hash_of(ct: CredentialType, e: &Entry) -> Option<u64> {
+    partition_key_of(ct, e).map(|k| partition_hash(&k))
+}
+
+fn partition_key_of(ct: CredentialType, e: &Entry) -> Option<Cow<'_, str>> {
     if ct == CredentialType::AppMetadata {
         return None;
     }
-    if matches!(ct, CredentialType::AccessToken | CredentialType::RefreshToken)
-        && let Some(h) =
-            nonempty(e.str_by_id(field::USER_ASSERTION_HASH)).or_else(|| nonempty(e.get_str("userAssertionHash")))
-    {
-        return Some(h.into_owned());
+    // The fields it may need, in one pass over the entry (this runs on every write).
+    let [mut assertion, mut assertion_camel, mut hid, mut cid, mut realm, mut ext] = [None; 6];
+    for (id, raw) in e.known_fields() {
+        match id {
+            field::USER_ASSERTION_HASH => assertion = Some(raw),
+            field::USER_ASSERTION_HASH_CAMEL => assertion_camel = Some(raw),
+            field::HOME_ACCOUNT_ID => hid = Some(raw),
+            field::CLIENT_ID => cid = Some(raw),
+            field::REALM => realm = Some(raw),
+            field::EXT_CACHE_KEY => ext = Some(raw),
+            _ => {}
+        }
     }
-    if let Some(hid) = nonempty(e.str_by_id(field::HOME_ACCOUNT_ID)) {
-        return Some(hid.into_owned());
+    fn text(raw: Option<RawField<'_>>) -> Option<Cow<'_, str>> {
+        raw.and_then(RawField::as_str)
+    }
+    fn nonempty(raw: Option<RawField<'_>>) -> Option<Cow<'_, str>> {
+        text(raw).filter(|s| !s.is_empty())
+    }
+    if matches!(ct, CredentialType::AccessToken | CredentialType::RefreshToken)
+        && let Some(h) = nonempty(assertion).or_else(|| nonempty(assertion_camel))
+    {
+        return Some(h);
+    }
+    if let Some(hid) = nonempty(hid) {
+        return Some(hid);
     }
     if ct == CredentialType::AccessToken {
-        let cid = e.str_by_id(field::CLIENT_ID).unwrap_or_default();
-        let realm = e.str_by_id(field::REALM).unwrap_or_default();
-        let ext = nonempty(e.str_by_id(field::EXT_CACHE_KEY));
-        // Built by hand: this runs on every write, and `format!` costs more than the rest.
+        let cid = text(cid).unwrap_or_default();
+        let realm = text(realm).unwrap_or_default();
+        let ext = nonempty(ext);
+        // Built by hand: `format!` costs more than the rest.
         let mut k = String::with_capacity(cid.len() + realm.len() + ext.as_ref().map_or(0, |x| x.len() + 1) + 16);
         k.push_str(&cid);
         k.push('_');
@@ -44,13 +72,9 @@ pub fn partition_key(ct: CredentialType, e: &Entry) -> Option<String> {
             k.push_str(&ext);
         }
         k.push_str("_AppTokenCache");
-        return Some(k);
+        return Some(Cow::Owned(k));
     }
     None
-}
-
-fn nonempty(s: Option<std::borrow::Cow<'_, str>>) -> Option<std::borrow::Cow<'_, str>> {
-    s.filter(|s| !s.is_empty())
 }
 
 /// Hash of a partition key (deterministic; keys the partition index).

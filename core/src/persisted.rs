@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::cache::TokenCache;
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::Map;
+use crate::json::{Map, MapRef};
 use crate::schema::CredentialType;
 use crate::store::file::{FileLock, FileStamp, FileStore, LockOptions};
 
@@ -158,6 +158,11 @@ impl PersistedTokenCache {
     /// [`TokenCache::add`], written through with one locked write.
     pub fn add(&self, event: &Map, now: Option<i64>) -> Result<()> {
         self.update(|c| c.add(event, now))
+    }
+
+    /// [`TokenCache::add_event`], written through with one locked write.
+    pub fn add_event(&self, event: &MapRef<'_>, now: Option<i64>) -> Result<()> {
+        self.update(|c| c.add_event(event, now))
     }
 
     /// [`TokenCache::add_json`], written through.

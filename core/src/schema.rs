@@ -132,6 +132,8 @@ pub(crate) mod field {
     pub const USERNAME: u8 = 15;
     pub const FAMILY_ID: u8 = 19;
     pub const USER_ASSERTION_HASH: u8 = 20;
+    /// msal-node's name for it.
+    pub const USER_ASSERTION_HASH_CAMEL: u8 = 31;
 }
 
 /// The id of a known field name.

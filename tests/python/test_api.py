@@ -3,6 +3,7 @@ import copy
 import inspect
 import json
 import pickle
+import sys
 import threading
 import warnings
 
@@ -472,6 +473,58 @@ def test_threads_share_one_cache():
     state = json.loads(cache.serialize())
     assert len(state["AccessToken"]) == 8 * 300
     assert len(cache) == 8 * 300 + 1  # and one app metadata
+
+
+def test_an_event_changed_by_another_thread_during_add():
+    # add() reads the event's strings in place and releases the GIL while the core
+    # files them. Another thread replacing them meanwhile (and the memory of the old
+    # ones going to junk) must neither crash it nor file anything that was never in
+    # the event: every token and every extra-parameter key must be one of those it
+    # could have seen.
+    def data(v):  # extra request parameters: hashed into the key after the token is read
+        return dict({"p%d" % j: ("%d-" % v) + "v" * 3000 for j in range(16)}, claims=None)
+
+    variants = range(8)
+    expected_keys = set()
+    for v in variants:
+        one = tokencache.SerializableTokenCache()
+        ev = app_event("contoso")
+        ev["data"] = data(v)
+        one.add(ev, now=NOW)
+        expected_keys |= set(json.loads(one.serialize())["AccessToken"])
+    secrets = ["secret-%d-" % i + "x" * (100 + i) for i in range(64)]
+
+    cache = tokencache.SerializableTokenCache()
+    event = app_event("contoso")
+    event["data"] = data(0)
+    response = event["response"]
+    stop = threading.Event()
+
+    def mutate():
+        i = 0
+        while not stop.is_set():
+            # New objects each time, so the replaced ones are freed at once, and junk
+            # of their sizes to take their memory.
+            response["access_token"] = "".join(secrets[i % 64])
+            event["data"] = data(i % 8)
+            junk = ["#" * (100 + j) for j in range(0, 80, 3)] + ["#" * 3002 for _ in range(16)]
+            del junk
+            i += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    t = threading.Thread(target=mutate)
+    t.start()
+    try:
+        for _ in range(2000):
+            cache.add(event, now=NOW)
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(interval)
+    state = json.loads(cache.serialize())
+    assert set(state["AccessToken"]) <= expected_keys
+    assert {at["secret"] for at in state["AccessToken"].values()} <= set(secrets) | {"app-secret-contoso"}
 
 
 # A refresh token as msal-node files it: its key style, its environment alias.

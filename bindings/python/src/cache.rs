@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use tokencache::{CredentialType, Entry, Map, SharingMode, TokenCache};
 
-use crate::convert::{entry_to_dict, to_entry, to_map, to_now, to_scopes};
+use crate::convert::{Lender, entry_to_dict, to_entry, to_map, to_map_ref, to_now, to_scopes};
 use crate::errors::to_py_err;
 use crate::observe::stats_to_dict;
 use crate::pystr::{UnfilledAsciiStr, str_utf8};
@@ -96,10 +96,11 @@ impl TokenCacheCore {
     /// Caches what a token response event carries (msal's `add(event, now=None)`).
     #[pyo3(signature = (event, now=None))]
     fn add(&self, py: Python<'_>, event: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let event = to_map(event, "event")?;
+        let lender = Lender::new();
+        let event = to_map_ref(event, "event", &lender)?;
         let now = to_now(now)?;
         let inner = &self.inner;
-        py.detach(|| inner.add(&event, now)).map_err(|e| to_py_err(py, e, None))
+        py.detach(|| inner.add_event(&event, now)).map_err(|e| to_py_err(py, e, None))
     }
 
     /// The matching entries, as dicts, lazily (msal's `search` generator).

@@ -7,6 +7,7 @@
 //! extended cache key hashes and its debug log prints (`bytes` assertions, for one).
 //! Messages name types, never values: these objects carry tokens.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -14,6 +15,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
+use tokencache::json::{MapRef, ValueRef};
 use tokencache::{Entry, FieldValue, Map, Value};
 
 use crate::pystr::str_utf8;
@@ -92,6 +94,105 @@ pub(crate) fn to_map(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map> {
 pub(crate) fn to_entry(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Entry> {
     let map = to_map(obj, what)?;
     Entry::from_map(&map).map_err(|e| crate::errors::to_py_err(obj.py(), e, None))
+}
+
+/// Keeps alive the Python objects whose text a [`MapRef`] borrows. The GIL is
+/// released around core work, and another thread may meanwhile change the caller's
+/// dict and so drop a `str` the event points into; holding a reference to each one
+/// keeps it, and its text, where it is.
+pub(crate) struct Lender<'py> {
+    held: RefCell<Vec<Bound<'py, PyAny>>>,
+}
+
+impl<'py> Lender<'py> {
+    pub(crate) fn new() -> Self {
+        Lender { held: RefCell::new(Vec::with_capacity(32)) }
+    }
+
+    /// The text of `s`, for as long as the lender lives.
+    fn text<'l>(&'l self, s: Bound<'py, PyString>) -> PyResult<&'l str> {
+        let text: *const str = str_utf8(&s)?;
+        self.held.borrow_mut().push(s.into_any());
+        // SAFETY: a str is immutable, and its UTF-8 text (its own characters, or the
+        // copy CPython caches in it) lives as long as the object, which `held` keeps
+        // alive until the lender goes; moving the `Bound` into it moves a pointer only.
+        Ok(unsafe { &*text })
+    }
+}
+
+/// A dict (or any mapping) as a JSON object that borrows its strings from the
+/// Python objects (see [`Lender`]): an event's tokens are not copied on the way in.
+pub(crate) fn to_map_ref<'l, 'py>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+    lender: &'l Lender<'py>,
+) -> PyResult<MapRef<'l>> {
+    match obj.cast::<PyDict>() {
+        Ok(d) => dict_ref(d, lender, 1),
+        Err(_) if obj.cast::<PyMapping>().is_ok() => {
+            let d = PyDict::new(obj.py());
+            d.update(obj.cast::<PyMapping>()?)?;
+            dict_ref(&d, lender, 1)
+        }
+        Err(_) => Err(PyTypeError::new_err(format!("tokencache: {what} must be a dict, not {}", type_name(obj)))),
+    }
+}
+
+fn dict_ref<'l, 'py>(d: &Bound<'py, PyDict>, lender: &'l Lender<'py>, depth: usize) -> PyResult<MapRef<'l>> {
+    let mut m = MapRef::with_capacity(d.len());
+    for (k, v) in d.iter() {
+        let key = k.cast_into::<PyString>().map_err(|e| {
+            PyTypeError::new_err(format!(
+                "tokencache: dict keys must be str, not {}",
+                type_name(e.into_inner().as_any())
+            ))
+        })?;
+        m.push(lender.text(key)?, value_ref(v, lender, depth)?);
+    }
+    Ok(m)
+}
+
+/// [`value_at`], borrowing strings.
+fn value_ref<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: usize) -> PyResult<ValueRef<'l>> {
+    let obj = match obj.cast_into::<PyString>() {
+        Ok(s) => return Ok(ValueRef::Str(lender.text(s)?)),
+        Err(e) => e.into_inner(),
+    };
+    if obj.is_none() {
+        return Ok(ValueRef::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(ValueRef::Bool(b.is_true()));
+    }
+    if obj.cast::<PyInt>().is_ok()
+        && let Ok(n) = obj.extract::<i64>()
+    {
+        return Ok(ValueRef::Int(n));
+    }
+    if depth >= MAX_DEPTH {
+        return Err(too_deep());
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(ValueRef::Object(dict_ref(d, lender, depth + 1)?));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return l.iter().map(|x| value_ref(x, lender, depth + 1)).collect::<PyResult<Vec<_>>>().map(ValueRef::Array);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t.iter().map(|x| value_ref(x, lender, depth + 1)).collect::<PyResult<Vec<_>>>().map(ValueRef::Array);
+    }
+    if obj.cast::<PyMapping>().is_ok() {
+        let d = PyDict::new(obj.py());
+        d.update(obj.cast::<PyMapping>()?)?;
+        return Ok(ValueRef::Object(dict_ref(&d, lender, depth + 1)?));
+    }
+    if (obj.cast::<PyInt>().is_ok() || obj.cast::<PyFloat>().is_ok())
+        && let Value::Number(n) = value_at(&obj, depth)?
+    {
+        return Ok(ValueRef::Number(n));
+    }
+    // Anything else as its `str()`, which is what msal hashes or prints.
+    Ok(ValueRef::Str(lender.text(obj.str()?)?))
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

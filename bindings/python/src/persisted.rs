@@ -15,7 +15,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyIterator, PyList, PyString, Py
 use tokencache::store::LockOptions;
 use tokencache::{CredentialType, Entry, Map, OnCorrupt, PersistOptions, PersistedTokenCache};
 
-use crate::convert::{entry_to_dict, to_entry, to_map, to_now, to_scopes};
+use crate::convert::{Lender, entry_to_dict, to_entry, to_map, to_map_ref, to_now, to_scopes};
 use crate::errors::to_py_err;
 use crate::observe::stats_to_dict;
 
@@ -106,10 +106,11 @@ impl PersistedTokenCacheCore {
     /// Caches what a token response event carries; one locked write of the file.
     #[pyo3(signature = (event, now=None))]
     fn add(&self, py: Python<'_>, event: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let event = to_map(event, "event")?;
+        let lender = Lender::new();
+        let event = to_map_ref(event, "event", &lender)?;
         let now = to_now(now)?;
         let inner = &self.inner;
-        py.detach(|| inner.add(&event, now)).map_err(|e| to_py_err(py, e, None))
+        py.detach(|| inner.add_event(&event, now)).map_err(|e| to_py_err(py, e, None))
     }
 
     /// The matching entries of the file's current content, as dicts. The search

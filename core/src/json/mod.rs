@@ -7,12 +7,14 @@
 //! does. The reader also hands out raw string slices so that the common case (an ASCII
 //! token with nothing to escape) is copied once, not decoded and re-encoded.
 
+mod borrowed;
 mod number;
 mod parse;
 mod sink;
 mod value;
 mod write;
 
+pub use borrowed::{MapRef, ValueRef};
 pub(crate) use parse::Parser;
 pub use parse::{ParseError, parse};
 #[cfg(test)]

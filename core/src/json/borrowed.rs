@@ -1,0 +1,190 @@
+//! JSON values that borrow their strings: how an event reaches
+//! [`TokenCache::add_event`](crate::TokenCache::add_event) without its tokens being
+//! copied first. A binding builds one over its own objects (the Python package over
+//! the event dict's `str`s); [`MapRef::from`] borrows an owned [`Map`].
+//!
+//! No `Debug`: the strings are tokens.
+
+use super::{Map, Number, Value};
+
+/// A JSON value whose strings are borrowed for `'a`.
+#[derive(Clone)]
+pub enum ValueRef<'a> {
+    /// `null` (Python `None`).
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer that fits an `i64` (what events hold: lifetimes, flags).
+    Int(i64),
+    /// Any other number.
+    Number(Number),
+    /// A string.
+    Str(&'a str),
+    /// An array.
+    Array(Vec<ValueRef<'a>>),
+    /// An object.
+    Object(MapRef<'a>),
+}
+
+/// A JSON object whose keys and strings are borrowed for `'a`, in insertion order.
+#[derive(Clone, Default)]
+pub struct MapRef<'a>(Vec<(&'a str, ValueRef<'a>)>);
+
+impl<'a> MapRef<'a> {
+    /// An empty object.
+    pub fn new() -> Self {
+        MapRef(Vec::new())
+    }
+
+    /// An empty object with room for `n` members.
+    pub fn with_capacity(n: usize) -> Self {
+        MapRef(Vec::with_capacity(n))
+    }
+
+    /// Appends a member. The caller keeps keys unique (a dict's keys are).
+    pub fn push(&mut self, key: &'a str, value: ValueRef<'a>) {
+        self.0.push((key, value));
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&ValueRef<'a>> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Iterates in insertion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'a str, &ValueRef<'a>)> {
+        self.0.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the object has no members.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// An owned copy.
+    pub fn to_map(&self) -> Map {
+        let mut m = Map::new();
+        for (k, v) in &self.0 {
+            m.push_unchecked((*k).to_owned(), v.to_value());
+        }
+        m
+    }
+}
+
+impl<'a> From<&'a Map> for MapRef<'a> {
+    fn from(m: &'a Map) -> Self {
+        MapRef(m.iter().map(|(k, v)| (k, ValueRef::from(v))).collect())
+    }
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Bool(*b),
+            // A number's text is canonical: an integer's is what `i64` prints.
+            Value::Number(n) => match n.is_integer().then(|| n.to_i64()).flatten() {
+                Some(i) => ValueRef::Int(i),
+                None => ValueRef::Number(n.clone()),
+            },
+            Value::String(s) => ValueRef::Str(s),
+            Value::Array(items) => ValueRef::Array(items.iter().map(ValueRef::from).collect()),
+            Value::Object(m) => ValueRef::Object(MapRef::from(m)),
+        }
+    }
+}
+
+impl<'a> ValueRef<'a> {
+    /// Python truthiness: `None`, `False`, `0`, `""`, `[]` and `{}` are false.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            ValueRef::Null => false,
+            ValueRef::Bool(b) => *b,
+            ValueRef::Int(i) => *i != 0,
+            ValueRef::Number(n) => !n.is_zero(),
+            ValueRef::Str(s) => !s.is_empty(),
+            ValueRef::Array(a) => !a.is_empty(),
+            ValueRef::Object(o) => !o.is_empty(),
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&'a str> {
+        match self {
+            ValueRef::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The object, if this is one.
+    pub fn as_object(&self) -> Option<&MapRef<'a>> {
+        match self {
+            ValueRef::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Python's `int(value)`; see [`Value::to_python_int`].
+    pub fn to_python_int(&self) -> Option<i64> {
+        match self {
+            ValueRef::Int(i) => Some(*i),
+            ValueRef::Bool(b) => Some(i64::from(*b)),
+            ValueRef::Str(_) | ValueRef::Number(_) => self.to_value().to_python_int(),
+            _ => None,
+        }
+    }
+
+    /// Python's `str(value)`; see [`Value::to_python_str`].
+    pub fn to_python_str(&self) -> String {
+        match self {
+            ValueRef::Str(s) => (*s).to_owned(),
+            ValueRef::Int(i) => i.to_string(),
+            other => other.to_value().to_python_str(),
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_value(&self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Bool(b) => Value::Bool(*b),
+            ValueRef::Int(i) => Value::from(*i),
+            ValueRef::Number(n) => Value::Number(n.clone()),
+            ValueRef::Str(s) => Value::String((*s).to_owned()),
+            ValueRef::Array(items) => Value::Array(items.iter().map(ValueRef::to_value).collect()),
+            ValueRef::Object(m) => Value::Object(m.to_map()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse;
+
+    #[test]
+    fn borrowing_an_owned_value_keeps_what_python_would_see() {
+        let v = parse(
+            r#"{"a": "x", "n": 3600, "z": -0, "f": 1.5, "big": 123456789012345678901234, "l": [true, null], "o": {}}"#,
+        )
+        .unwrap();
+        let Value::Object(m) = &v else { panic!() };
+        let r = MapRef::from(m);
+        assert_eq!(r.len(), 7);
+        assert_eq!(r.get("a").and_then(ValueRef::as_str), Some("x"));
+        assert!(matches!(r.get("n"), Some(ValueRef::Int(3600))));
+        assert!(matches!(r.get("z"), Some(ValueRef::Int(0))), "-0 reads as Python's 0");
+        assert_eq!(r.get("f").unwrap().to_python_int(), Some(1));
+        assert!(!r.get("o").unwrap().is_truthy());
+        assert!(!r.get("z").unwrap().is_truthy());
+        assert_eq!(r.get("l").unwrap().to_python_str(), "[True, None]");
+        assert_eq!(r.get("big").unwrap().to_python_str(), "123456789012345678901234");
+        assert!(r.get("missing").is_none());
+        assert_eq!(Value::Object(r.to_map()), v);
+    }
+}
