@@ -340,8 +340,8 @@ impl TokenCache {
 
     /// [`add`](Self::add) with the event as JSON text.
     pub fn add_json(&self, event: &str, now: Option<i64>) -> Result<()> {
-        match json::parse(event)? {
-            Value::Object(m) => self.add(&m, now),
+        match json::parse_borrowed(event)? {
+            json::ValueRef::Object(m) => self.add_event(&m, now),
             _ => Err(Error::new(ErrorKind::InvalidEvent, "an event is a JSON object")),
         }
     }

@@ -5,12 +5,14 @@
 //! `response`, `data` and a few flags. Unlike msal, every check runs before the first
 //! write, so a bad event changes nothing.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::entry::{Entry, EntryBuilder};
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{self, Map, MapRef, Value, ValueRef};
+use crate::json::{self, Map, MapRef, ValueRef};
 use crate::schema::{CredentialType, authority_type};
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -154,15 +156,20 @@ fn decode_lenient(raw: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn decode_json_object(raw: &ValueRef<'_>, what: &str) -> Result<Map> {
+/// The JSON text an `id_token`'s payload or a `client_info` holds.
+fn decoded_json(raw: &ValueRef<'_>, what: &str) -> Result<String> {
     let s = raw.as_str().ok_or_else(|| invalid(format!("{what} must be a string")))?;
     let part = match what {
         "id_token" => s.split('.').nth(1).ok_or_else(|| invalid("id_token is not a JWT (no payload part)"))?,
         _ => s,
     };
-    let text = decode_part(part, what)?;
-    match json::parse(&text) {
-        Ok(Value::Object(m)) => Ok(m),
+    decode_part(part, what)
+}
+
+/// That text's object, borrowing its strings.
+fn json_object<'t>(text: &'t str, what: &str) -> Result<MapRef<'t>> {
+    match json::parse_borrowed(text) {
+        Ok(ValueRef::Object(m)) => Ok(m),
         Ok(_) => Err(invalid(format!("{what} does not hold a JSON object"))),
         Err(_) => Err(invalid(format!("{what} does not hold valid JSON"))),
     }
@@ -199,7 +206,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
         None => None,
     };
     let (mut environment, realm) = match &endpoint {
-        Some((host, tenant)) => (ValueRef::Str(host), ValueRef::Str(tenant)),
+        Some((host, tenant)) => (ValueRef::Str(host.into()), ValueRef::Str(tenant.into())),
         None => (ValueRef::Null, ValueRef::Null),
     };
     if let Some(env) = event.get("environment") {
@@ -212,15 +219,15 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
     let access_token = response.get("access_token").unwrap_or(&null);
     let refresh_token = response.get("refresh_token").unwrap_or(&null);
     let id_token = response.get("id_token").unwrap_or(&null);
-    let decoded_claims: Map;
+    let claims_text: String;
     let claims: MapRef<'_> = match response.get("id_token_claims") {
         Some(c) if c.is_truthy() => match c {
             ValueRef::Object(m) => m.clone(),
             _ => return Err(invalid("id_token_claims must be an object")),
         },
         _ if id_token.is_truthy() => {
-            decoded_claims = decode_json_object(id_token, "id_token")?;
-            MapRef::from(&decoded_claims)
+            claims_text = decoded_json(id_token, "id_token")?;
+            json_object(&claims_text, "id_token")?
         }
         _ => MapRef::new(),
     };
@@ -230,10 +237,11 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
     let mut home_account_id = ValueRef::Null;
     let mut has_account = false;
     if let Some(ci) = response.get("client_info") {
-        let info = decode_json_object(ci, "client_info")?;
+        let text = decoded_json(ci, "client_info")?;
+        let info = json_object(&text, "client_info")?;
         if let (Some(uid), Some(utid)) = (info.get("uid"), info.get("utid")) {
             client_info_hid = format!("{}.{}", uid.to_python_str(), utid.to_python_str());
-            home_account_id = ValueRef::Str(&client_info_hid);
+            home_account_id = ValueRef::Str(client_info_hid.as_str().into());
             has_account = true;
         }
     }
@@ -336,7 +344,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
             .into_iter()
             .flatten()
             .find(|v| v.is_truthy())
-            .unwrap_or(&ValueRef::Str(""));
+            .unwrap_or(&ValueRef::Str(Cow::Borrowed("")));
         let mut b = EntryBuilder::with_capacity(7, 192);
         b.set_value_ref("home_account_id", &home_account_id);
         b.set_value_ref("environment", &environment);
@@ -404,6 +412,7 @@ fn format_or_empty(v: &ValueRef<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::Value;
 
     #[test]
     fn ext_cache_key_golden_values() {

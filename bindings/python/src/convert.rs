@@ -155,7 +155,7 @@ fn dict_ref<'l, 'py>(d: &Bound<'py, PyDict>, lender: &'l Lender<'py>, depth: usi
 /// [`value_at`], borrowing strings.
 fn value_ref<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: usize) -> PyResult<ValueRef<'l>> {
     let obj = match obj.cast_into::<PyString>() {
-        Ok(s) => return Ok(ValueRef::Str(lender.text(s)?)),
+        Ok(s) => return Ok(ValueRef::Str(lender.text(s)?.into())),
         Err(e) => e.into_inner(),
     };
     if obj.is_none() {
@@ -192,7 +192,7 @@ fn value_ref<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: us
         return Ok(ValueRef::Number(n));
     }
     // Anything else as its `str()`, which is what msal hashes or prints.
-    Ok(ValueRef::Str(lender.text(obj.str()?)?))
+    Ok(ValueRef::Str(lender.text(obj.str()?)?.into()))
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

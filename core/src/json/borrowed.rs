@@ -1,9 +1,13 @@
 //! JSON values that borrow their strings: how an event reaches
 //! [`TokenCache::add_event`](crate::TokenCache::add_event) without its tokens being
 //! copied first. A binding builds one over its own objects (the Python package over
-//! the event dict's `str`s); [`MapRef::from`] borrows an owned [`Map`].
+//! the event dict's `str`s), [`MapRef::from`] borrows an owned [`Map`], and
+//! [`parse_borrowed`](super::parse_borrowed) reads JSON text into one (only a string
+//! with escapes is copied, decoded).
 //!
 //! No `Debug`: the strings are tokens.
+
+use std::borrow::Cow;
 
 use super::{Map, Number, Value};
 
@@ -19,7 +23,7 @@ pub enum ValueRef<'a> {
     /// Any other number.
     Number(Number),
     /// A string.
-    Str(&'a str),
+    Str(Cow<'a, str>),
     /// An array.
     Array(Vec<ValueRef<'a>>),
     /// An object.
@@ -28,7 +32,7 @@ pub enum ValueRef<'a> {
 
 /// A JSON object whose keys and strings are borrowed for `'a`, in insertion order.
 #[derive(Clone, Default)]
-pub struct MapRef<'a>(Vec<(&'a str, ValueRef<'a>)>);
+pub struct MapRef<'a>(Vec<(Cow<'a, str>, ValueRef<'a>)>);
 
 impl<'a> MapRef<'a> {
     /// An empty object.
@@ -42,18 +46,49 @@ impl<'a> MapRef<'a> {
     }
 
     /// Appends a member. The caller keeps keys unique (a dict's keys are).
-    pub fn push(&mut self, key: &'a str, value: ValueRef<'a>) {
-        self.0.push((key, value));
+    pub fn push(&mut self, key: impl Into<Cow<'a, str>>, value: ValueRef<'a>) {
+        self.0.push((key.into(), value));
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&ValueRef<'a>> {
-        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// Iterates in insertion order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'a str, &ValueRef<'a>)> {
-        self.0.iter().map(|(k, v)| (*k, v))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &ValueRef<'a>)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    /// Python's `json.loads` keeps the first position and the last value of a
+    /// repeated key.
+    pub(crate) fn dedup_python_style(&mut self) {
+        let n = self.0.len();
+        if n < 2 || (n <= 16 && !(1..n).any(|i| self.0[..i].iter().any(|(k, _)| *k == self.0[i].0))) {
+            return;
+        }
+        let mut position: hashbrown::HashMap<Cow<'a, str>, usize, foldhash::fast::FixedState> =
+            hashbrown::HashMap::with_capacity_and_hasher(n, Default::default());
+        let mut out: Vec<(Cow<'a, str>, ValueRef<'a>)> = Vec::with_capacity(n);
+        for (k, v) in std::mem::take(&mut self.0) {
+            match position.get(&k) {
+                Some(&i) => out[i].1 = v,
+                None => {
+                    position.insert(k.clone(), out.len());
+                    out.push((k, v));
+                }
+            }
+        }
+        self.0 = out;
+    }
+
+    /// An owned object, moving what is already owned.
+    pub fn into_map(self) -> Map {
+        let mut m = Map::new();
+        for (k, v) in self.0 {
+            m.push_unchecked(k.into_owned(), v.into_value());
+        }
+        m
     }
 
     /// Number of members.
@@ -70,7 +105,7 @@ impl<'a> MapRef<'a> {
     pub fn to_map(&self) -> Map {
         let mut m = Map::new();
         for (k, v) in &self.0 {
-            m.push_unchecked((*k).to_owned(), v.to_value());
+            m.push_unchecked(k.as_ref().to_owned(), v.to_value());
         }
         m
     }
@@ -78,7 +113,7 @@ impl<'a> MapRef<'a> {
 
 impl<'a> From<&'a Map> for MapRef<'a> {
     fn from(m: &'a Map) -> Self {
-        MapRef(m.iter().map(|(k, v)| (k, ValueRef::from(v))).collect())
+        MapRef(m.iter().map(|(k, v)| (Cow::Borrowed(k), ValueRef::from(v))).collect())
     }
 }
 
@@ -92,7 +127,7 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
                 Some(i) => ValueRef::Int(i),
                 None => ValueRef::Number(n.clone()),
             },
-            Value::String(s) => ValueRef::Str(s),
+            Value::String(s) => ValueRef::Str(Cow::Borrowed(s)),
             Value::Array(items) => ValueRef::Array(items.iter().map(ValueRef::from).collect()),
             Value::Object(m) => ValueRef::Object(MapRef::from(m)),
         }
@@ -114,7 +149,7 @@ impl<'a> ValueRef<'a> {
     }
 
     /// The string, if this is one.
-    pub fn as_str(&self) -> Option<&'a str> {
+    pub fn as_str(&self) -> Option<&str> {
         match self {
             ValueRef::Str(s) => Some(s),
             _ => None,
@@ -142,7 +177,7 @@ impl<'a> ValueRef<'a> {
     /// Python's `str(value)`; see [`Value::to_python_str`].
     pub fn to_python_str(&self) -> String {
         match self {
-            ValueRef::Str(s) => (*s).to_owned(),
+            ValueRef::Str(s) => s.as_ref().to_owned(),
             ValueRef::Int(i) => i.to_string(),
             other => other.to_value().to_python_str(),
         }
@@ -155,9 +190,19 @@ impl<'a> ValueRef<'a> {
             ValueRef::Bool(b) => Value::Bool(*b),
             ValueRef::Int(i) => Value::from(*i),
             ValueRef::Number(n) => Value::Number(n.clone()),
-            ValueRef::Str(s) => Value::String((*s).to_owned()),
+            ValueRef::Str(s) => Value::String(s.as_ref().to_owned()),
             ValueRef::Array(items) => Value::Array(items.iter().map(ValueRef::to_value).collect()),
             ValueRef::Object(m) => Value::Object(m.to_map()),
+        }
+    }
+
+    /// An owned value, moving what is already owned.
+    pub fn into_value(self) -> Value {
+        match self {
+            ValueRef::Str(s) => Value::String(s.into_owned()),
+            ValueRef::Array(items) => Value::Array(items.into_iter().map(ValueRef::into_value).collect()),
+            ValueRef::Object(m) => Value::Object(m.into_map()),
+            other => other.to_value(),
         }
     }
 }
@@ -186,5 +231,21 @@ mod tests {
         assert_eq!(r.get("big").unwrap().to_python_str(), "123456789012345678901234");
         assert!(r.get("missing").is_none());
         assert_eq!(Value::Object(r.to_map()), v);
+    }
+
+    #[test]
+    fn parsing_borrows_what_needs_no_decoding() {
+        let text = r#"{"tok": "abc.def", "esc": "a\u00e9\n", "utf": "é", "n": 7, "big": 1e400, "k": 1, "k": 2, "l": ["x", {}]}"#;
+        let ValueRef::Object(m) = crate::json::parse_borrowed(text).unwrap() else { panic!() };
+        assert!(matches!(m.get("tok"), Some(ValueRef::Str(Cow::Borrowed("abc.def")))));
+        assert!(matches!(m.get("utf"), Some(ValueRef::Str(Cow::Borrowed("é")))));
+        assert!(matches!(m.get("esc"), Some(ValueRef::Str(Cow::Owned(s))) if s == "a\u{e9}\n"));
+        assert!(matches!(m.get("n"), Some(ValueRef::Int(7))));
+        assert_eq!(m.get("big").unwrap().to_value().to_python_str(), "inf");
+        // A repeated key: the first position, the last value (Python's json.loads).
+        assert_eq!(m.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["tok", "esc", "utf", "n", "big", "k", "l"]);
+        assert!(matches!(m.get("k"), Some(ValueRef::Int(2))));
+        assert_eq!(Value::Object(m.into_map()), crate::json::parse(text).unwrap());
+        assert!(crate::json::parse_borrowed(r#"{"a": "\x"}"#).is_err());
     }
 }

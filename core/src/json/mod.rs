@@ -16,7 +16,7 @@ mod write;
 
 pub use borrowed::{MapRef, ValueRef};
 pub(crate) use parse::Parser;
-pub use parse::{ParseError, parse};
+pub use parse::{ParseError, parse, parse_borrowed};
 #[cfg(test)]
 pub(crate) use sink::ByteCounter;
 pub(crate) use sink::{AsciiSliceWriter, TextSink};

@@ -1,10 +1,12 @@
 //! A lenient JSON reader: what Python's `json.loads` accepts, plus a UTF-8 BOM and
 //! trailing commas (MSAL.NET writes files with both).
 
+use std::borrow::Cow;
 use std::fmt;
 
-use super::number::canonical_from_literal;
-use super::value::{Map, Number, Value};
+use super::borrowed::{MapRef, ValueRef};
+use super::number::{canonical_from_literal, is_integer_text};
+use super::value::{Number, Value};
 
 /// Deeper nesting than this is rejected instead of risking the stack.
 const MAX_DEPTH: usize = 256;
@@ -31,8 +33,13 @@ impl std::error::Error for ParseError {}
 /// Parses one JSON document (BOM and trailing commas allowed, nothing after it but
 /// whitespace).
 pub fn parse(text: &str) -> Result<Value, ParseError> {
+    parse_borrowed(text).map(ValueRef::into_value)
+}
+
+/// [`parse`], borrowing every string that holds no escape from `text`.
+pub fn parse_borrowed(text: &str) -> Result<ValueRef<'_>, ParseError> {
     let mut p = Parser::new(text);
-    let v = p.value(0)?;
+    let v = p.value_ref(0)?;
     p.finish()?;
     Ok(v)
 }
@@ -148,42 +155,48 @@ impl<'a> Parser<'a> {
 
     /// Parses any value.
     pub(crate) fn value(&mut self, depth: usize) -> Result<Value, ParseError> {
+        self.value_ref(depth).map(ValueRef::into_value)
+    }
+
+    /// Parses any value, borrowing its strings from the input where they hold no
+    /// escape.
+    pub(crate) fn value_ref(&mut self, depth: usize) -> Result<ValueRef<'a>, ParseError> {
         if depth > MAX_DEPTH {
             return Err(self.error("nesting too deep"));
         }
         match self.peek() {
             None => Err(self.error("unexpected end of input, expected a value")),
             Some(b'{') => {
-                let mut map = Map::new();
+                let mut map = MapRef::new();
                 self.object(depth, |p, key| {
-                    let k = p.decode(key)?;
-                    let v = p.value(depth + 1)?;
-                    map.push_unchecked(k, v);
+                    let k = p.decode_ref(key)?;
+                    let v = p.value_ref(depth + 1)?;
+                    map.push(k, v);
                     Ok(())
                 })?;
                 map.dedup_python_style();
-                Ok(Value::Object(map))
+                Ok(ValueRef::Object(map))
             }
             Some(b'[') => {
                 self.pos += 1;
                 let mut items = Vec::new();
                 if self.peek() == Some(b']') {
                     self.pos += 1;
-                    return Ok(Value::Array(items));
+                    return Ok(ValueRef::Array(items));
                 }
                 loop {
-                    items.push(self.value(depth + 1)?);
+                    items.push(self.value_ref(depth + 1)?);
                     match self.peek() {
                         Some(b',') => {
                             self.pos += 1;
                             if self.peek() == Some(b']') {
                                 self.pos += 1;
-                                return Ok(Value::Array(items));
+                                return Ok(ValueRef::Array(items));
                             }
                         }
                         Some(b']') => {
                             self.pos += 1;
-                            return Ok(Value::Array(items));
+                            return Ok(ValueRef::Array(items));
                         }
                         None => {
                             return Err(self.error("unexpected end of input, expected ',' or ']'"));
@@ -194,22 +207,22 @@ impl<'a> Parser<'a> {
             }
             Some(b'"') => {
                 let raw = self.string()?;
-                Ok(Value::String(self.decode(raw)?))
+                Ok(ValueRef::Str(self.decode_ref(raw)?))
             }
-            Some(b't') => self.literal("true", Value::Bool(true)),
-            Some(b'f') => self.literal("false", Value::Bool(false)),
-            Some(b'n') => self.literal("null", Value::Null),
-            Some(b'N') => self.literal("NaN", Value::Number(Number("NaN".into()))),
-            Some(b'I') => self.literal("Infinity", Value::Number(Number("Infinity".into()))),
+            Some(b't') => self.literal("true", ValueRef::Bool(true)),
+            Some(b'f') => self.literal("false", ValueRef::Bool(false)),
+            Some(b'n') => self.literal("null", ValueRef::Null),
+            Some(b'N') => self.literal("NaN", ValueRef::Number(Number("NaN".into()))),
+            Some(b'I') => self.literal("Infinity", ValueRef::Number(Number("Infinity".into()))),
             Some(b'-') if self.bytes[self.pos..].starts_with(b"-Infinity") => {
-                self.literal("-Infinity", Value::Number(Number("-Infinity".into())))
+                self.literal("-Infinity", ValueRef::Number(Number("-Infinity".into())))
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(_) => Err(self.error("expected a value")),
         }
     }
 
-    fn literal(&mut self, word: &'static str, v: Value) -> Result<Value, ParseError> {
+    fn literal(&mut self, word: &'static str, v: ValueRef<'a>) -> Result<ValueRef<'a>, ParseError> {
         if self.bytes[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
             Ok(v)
@@ -218,7 +231,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn number(&mut self) -> Result<Value, ParseError> {
+    fn number(&mut self) -> Result<ValueRef<'a>, ParseError> {
         let start = self.pos;
         let b = self.bytes;
         let mut i = self.pos;
@@ -257,7 +270,12 @@ impl<'a> Parser<'a> {
         }
         self.pos = i;
         let lit = &self.src[start..i];
-        Ok(Value::Number(Number(canonical_from_literal(lit).into_boxed_str())))
+        let canonical = canonical_from_literal(lit);
+        // An integer's canonical text is what `i64` prints, when it fits one.
+        Ok(match canonical.parse::<i64>() {
+            Ok(n) if is_integer_text(&canonical) => ValueRef::Int(n),
+            _ => ValueRef::Number(Number(canonical.into_boxed_str())),
+        })
     }
 
     /// Reads a string token (the parser sits on its opening quote) without decoding it.
@@ -291,10 +309,15 @@ impl<'a> Parser<'a> {
 
     /// Decodes the escapes of a string token.
     pub(crate) fn decode(&self, s: RawStr<'a>) -> Result<String, ParseError> {
-        if s.plain {
-            return Ok(s.raw.to_owned());
+        self.decode_ref(s).map(Cow::into_owned)
+    }
+
+    /// [`decode`](Self::decode), borrowing the input where there is nothing to decode.
+    pub(crate) fn decode_ref(&self, s: RawStr<'a>) -> Result<Cow<'a, str>, ParseError> {
+        if s.plain || !s.raw.contains('\\') {
+            return Ok(Cow::Borrowed(s.raw));
         }
-        decode_escapes(s.raw).map_err(|(offset, message)| {
+        decode_escapes(s.raw).map(Cow::Owned).map_err(|(offset, message)| {
             // Point the error at the offending escape: the raw slice lives in `src`.
             let base = s.raw.as_ptr() as usize - self.src.as_ptr() as usize;
             let at = Parser { src: self.src, bytes: self.bytes, pos: base + offset };

@@ -110,36 +110,9 @@ impl Map {
         self.0
     }
 
-    /// Appends without checking for duplicates; the parser deduplicates afterwards.
+    /// Appends without checking for duplicates (the caller has none).
     pub(crate) fn push_unchecked(&mut self, key: String, value: Value) {
         self.0.push((key, value));
-    }
-
-    /// Python's `json.loads` keeps the first position and the last value of a repeated key.
-    pub(crate) fn dedup_python_style(&mut self) {
-        if self.0.len() < 2 {
-            return;
-        }
-        if self.0.len() <= 16 {
-            let has_dup = (1..self.0.len()).any(|i| self.0[..i].iter().any(|(k, _)| *k == self.0[i].0));
-            if !has_dup {
-                return;
-            }
-        }
-        let items = std::mem::take(&mut self.0);
-        let mut position: hashbrown::HashMap<String, usize, foldhash::fast::FixedState> =
-            hashbrown::HashMap::with_capacity_and_hasher(items.len(), Default::default());
-        let mut out: Vec<(String, Value)> = Vec::with_capacity(items.len());
-        for (k, v) in items {
-            match position.get(&k) {
-                Some(&i) => out[i].1 = v,
-                None => {
-                    position.insert(k.clone(), out.len());
-                    out.push((k, v));
-                }
-            }
-        }
-        self.0 = out;
     }
 }
 
