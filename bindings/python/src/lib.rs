@@ -40,10 +40,37 @@ mod stores;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc hands pages freed for a second back to the OS, which then faults and
+/// zeroes them again when they are used: a cache reloaded (a persisted cache after
+/// another process wrote, `deserialize` into a new cache) frees one document and
+/// builds the next at once, and at 500,000 entries the second half of the new one paid
+/// that (W2 deserialize 0.9 s -> 1.2-1.6 s, BENCHMARKS.md). Ten seconds, as jemalloc's
+/// default decay: what a dropped cache held is still returned, a little later.
+/// Affects this extension's own allocations only (Python's are not mimalloc's).
+fn keep_freed_pages_longer() {
+    // `mi_option_purge_delay` in mimalloc v3's `mimalloc.h`; its documented default
+    // (1000 ms) confirms the number, and a value set through `MIMALLOC_PURGE_DELAY`
+    // is left as it is.
+    const PURGE_DELAY: std::ffi::c_int = 15;
+    const DEFAULT_MS: std::ffi::c_long = 1000;
+    unsafe extern "C" {
+        fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    // SAFETY: plain C calls with an option number and a value; mimalloc's options
+    // are atomics, safe to read and set from any thread.
+    unsafe {
+        if mi_option_get(PURGE_DELAY) == DEFAULT_MS {
+            mi_option_set(PURGE_DELAY, 10 * DEFAULT_MS);
+        }
+    }
+}
+
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _tokencache(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    keep_freed_pages_longer();
     observe::install(m.py())?;
     m.add_class::<cache::TokenCacheCore>()?;
     m.add_class::<cache::SerializableTokenCacheCore>()?;
