@@ -316,7 +316,10 @@ impl TokenCache {
     pub fn add_event(&self, event: &MapRef<'_>, now: Option<i64>) -> Result<()> {
         let now = now.unwrap_or_else(unix_now);
         let entries = entries_for(event, now)?;
-        let partition = entries.iter().find_map(|(ct, _, e)| partition_key(*ct, e));
+        // For the observer and the limits: most caches have neither.
+        let partition = (self.has_observer.load(Ordering::Acquire) || !self.limits.is_unbounded())
+            .then(|| entries.iter().find_map(|(ct, _, e)| partition_key(*ct, e)))
+            .flatten();
         self.notify_before(Operation::Add, None, partition.as_deref());
         let evicted = {
             let mut doc = self.doc.write();

@@ -64,8 +64,21 @@ impl<'a> MapRef<'a> {
     /// repeated key.
     pub(crate) fn dedup_python_style(&mut self) {
         let n = self.0.len();
-        if n < 2 || (n <= 16 && !(1..n).any(|i| self.0[..i].iter().any(|(k, _)| *k == self.0[i].0))) {
+        if n < 2 {
             return;
+        }
+        if n <= 16 {
+            // Compare a cheap fingerprint first: repeats are rare, and this runs on
+            // every object read (an id_token's claims on every add).
+            let mut prints = [(0usize, 0u8, 0u8); 16];
+            for (p, (k, _)) in prints.iter_mut().zip(&self.0) {
+                let b = k.as_bytes();
+                *p = (b.len(), b.first().copied().unwrap_or(0), b.last().copied().unwrap_or(0));
+            }
+            let repeated = (1..n).any(|i| (0..i).any(|j| prints[j] == prints[i] && self.0[j].0 == self.0[i].0));
+            if !repeated {
+                return;
+            }
         }
         let mut position: hashbrown::HashMap<Cow<'a, str>, usize, foldhash::fast::FixedState> =
             hashbrown::HashMap::with_capacity_and_hasher(n, Default::default());
@@ -247,5 +260,10 @@ mod tests {
         assert!(matches!(m.get("k"), Some(ValueRef::Int(2))));
         assert_eq!(Value::Object(m.into_map()), crate::json::parse(text).unwrap());
         assert!(crate::json::parse_borrowed(r#"{"a": "\x"}"#).is_err());
+        let many: Vec<String> = (0..20).map(|i| format!("\"k{}\": {i}", i % 19)).collect();
+        let text = format!("{{{}}}", many.join(","));
+        let ValueRef::Object(m) = crate::json::parse_borrowed(&text).unwrap() else { panic!() };
+        assert_eq!(m.len(), 19);
+        assert!(matches!(m.get("k0"), Some(ValueRef::Int(19))));
     }
 }
