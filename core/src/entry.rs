@@ -159,6 +159,17 @@ pub(crate) fn unescape(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A field's name as [`Entry::named_fields`] yields it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldName<'a> {
+    /// One of the names entries commonly carry: its index in
+    /// [`KNOWN_FIELD_NAMES`](crate::KNOWN_FIELD_NAMES), so that a binding can make each
+    /// of its own name objects once.
+    Known(u8),
+    /// Any other name.
+    Other(Cow<'a, str>),
+}
+
 /// A field value as [`Entry::fields`] yields it. No `Debug`: it may be a secret.
 #[derive(Clone)]
 pub enum FieldValue<'a> {
@@ -297,6 +308,23 @@ impl Entry {
                 None => FieldValue::Other(self.slot_raw(&sp).to_value()),
             };
             (self.slot_name(&sp), value)
+        })
+    }
+
+    /// [`fields`](Self::fields) with the known names as their index: no text to
+    /// compare or hash for them.
+    pub fn named_fields(&self) -> impl Iterator<Item = (FieldName<'_>, FieldValue<'_>)> + '_ {
+        self.spans().map(|sp| {
+            let value = match self.slot_str(&sp) {
+                Some(s) => FieldValue::Str(s),
+                None => FieldValue::Other(self.slot_raw(&sp).to_value()),
+            };
+            let name = if sp.slot.name & KNOWN != 0 {
+                FieldName::Known((sp.slot.name & !KNOWN) as u8)
+            } else {
+                FieldName::Other(self.slot_name(&sp))
+            };
+            (name, value)
         })
     }
 

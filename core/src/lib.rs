@@ -54,7 +54,7 @@ pub mod sharing;
 pub mod store;
 
 pub use cache::{CacheStats, TokenCache, unix_now};
-pub use entry::{Entry, FieldValue};
+pub use entry::{Entry, FieldName, FieldValue};
 pub use error::{Error, ErrorKind, Result};
 pub use event::ext_cache_key;
 pub use json::{Map, Value};
@@ -66,5 +66,5 @@ pub use provider::{
     CacheProvider, DEFAULT_MAX_MERGE_RETRIES, OnBadBlob, PartitionCache, ProviderOptions, ProviderStats,
 };
 pub use refresh::{DueToken, RefreshWatcher};
-pub use schema::{CredentialType, authority_type};
+pub use schema::{CredentialType, KNOWN_FIELDS as KNOWN_FIELD_NAMES, authority_type};
 pub use sharing::SharingMode;

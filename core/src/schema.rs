@@ -74,7 +74,7 @@ pub mod authority_type {
 
 /// Field names that entries carry often enough to be stored as a one-byte id instead
 /// of their text. Order is the id; append only.
-pub(crate) const KNOWN_FIELDS: &[&str] = &[
+pub const KNOWN_FIELDS: &[&str] = &[
     "credential_type",
     "secret",
     "home_account_id",

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 use tokencache::json::{MapRef, ValueRef};
-use tokencache::{Entry, FieldValue, Map, Value};
+use tokencache::{Entry, FieldName, FieldValue, KNOWN_FIELD_NAMES, Map, Value};
 
 use crate::pystr::str_utf8;
 
@@ -236,37 +236,41 @@ fn number<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     Ok(PyFloat::new(py, f).into_any())
 }
 
-/// Field names already made into (interned) Python strings: a dict built with them
-/// neither allocates its keys nor hashes them again. Bounded, since names of unknown
-/// fields come from the documents loaded.
+/// The known field names (see [`KNOWN_FIELD_NAMES`]) as interned Python strings,
+/// made once: a dict built with them neither allocates its keys nor hashes them again.
+static KNOWN_NAMES: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
+
+/// Other field names already made into Python strings. Bounded, since these come
+/// from the documents loaded.
 type FieldNames = HashMap<Box<str>, Py<PyString>, foldhash::fast::FixedState>;
-static FIELD_NAMES: PyOnceLock<Mutex<FieldNames>> = PyOnceLock::new();
-const MAX_FIELD_NAMES: usize = 1024;
+static OTHER_NAMES: PyOnceLock<Mutex<FieldNames>> = PyOnceLock::new();
+const MAX_OTHER_NAMES: usize = 1024;
+
+fn other_name<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyString> {
+    // Taken and released before any object is made from a value (which could run a
+    // collection, and a finalizer that searches).
+    let names = OTHER_NAMES.get_or_init(py, Default::default);
+    let mut names = names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(s) = names.get(name) {
+        return s.bind(py).clone();
+    }
+    let s = PyString::intern(py, name);
+    if names.len() < MAX_OTHER_NAMES {
+        names.insert(name.into(), s.clone().unbind());
+    }
+    s
+}
 
 /// A cache entry as a new dict, fields in stored order.
 pub(crate) fn entry_to_dict<'py>(py: Python<'py>, e: &Entry) -> PyResult<Bound<'py, PyDict>> {
-    let fields: Vec<_> = e.fields().collect();
-    // The names under one lock, taken and released before any object is made from a
-    // value (which could run a collection, and a finalizer that searches).
-    let names: Vec<Bound<'py, PyString>> = {
-        let names = FIELD_NAMES.get_or_init(py, Default::default);
-        let mut names = names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        fields
-            .iter()
-            .map(|(name, _)| {
-                if let Some(s) = names.get(name.as_ref()) {
-                    return s.bind(py).clone();
-                }
-                let s = PyString::intern(py, name);
-                if names.len() < MAX_FIELD_NAMES {
-                    names.insert(name.as_ref().into(), s.clone().unbind());
-                }
-                s
-            })
-            .collect()
-    };
+    let known =
+        KNOWN_NAMES.get_or_init(py, || KNOWN_FIELD_NAMES.iter().map(|n| PyString::intern(py, n).unbind()).collect());
     let d = PyDict::new(py);
-    for (name, (_, value)) in names.into_iter().zip(fields) {
+    for (name, value) in e.named_fields() {
+        let name = match name {
+            FieldName::Known(id) => known[id as usize].bind(py).clone(),
+            FieldName::Other(n) => other_name(py, &n),
+        };
         let value = match value {
             FieldValue::Str(s) => PyString::new(py, &s).into_any(),
             FieldValue::Other(v) => from_value(py, &v)?,
