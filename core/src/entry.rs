@@ -72,9 +72,50 @@ struct Span {
     start: usize,
 }
 
-struct EntryData {
-    buf: Box<str>,
-    slots: Box<[Slot]>,
+// An entry is one allocation: the number of slots (a little-endian `u32`), the
+// slots (8 bytes each, the same), zero bytes up to the next cache line, then the text
+// (UTF-8). One allocation instead of three (the `Arc`, the text and the slot table):
+// reading an entry (a search's results, `serialize`) waits for memory once instead of
+// three times in a row (BENCHMARKS.md, "Since 2026-12-05 07:10").
+const HEAD: usize = 4;
+const SLOT_BYTES: usize = 8;
+
+/// Where the text starts: on a cache line of its own allocation (the `Arc`'s two
+/// counts come first), so that copying and scanning it is aligned.
+fn text_offset(slots: usize) -> usize {
+    const COUNTS: usize = 2 * std::mem::size_of::<usize>();
+    (COUNTS + HEAD + SLOT_BYTES * slots).next_multiple_of(64) - COUNTS
+}
+
+/// A new entry's bytes from its slots and its text.
+fn entry_bytes(slots: impl ExactSizeIterator<Item = Slot>, text: &str) -> Arc<[u8]> {
+    let start = text_offset(slots.len());
+    let total = start + text.len();
+    let mut arc = Arc::<[u8]>::new_uninit_slice(total);
+    let dst = Arc::get_mut(&mut arc).expect("a new Arc is unique");
+    let (head, rest) = dst.split_at_mut(HEAD);
+    for (d, s) in head.iter_mut().zip((slots.len() as u32).to_le_bytes()) {
+        d.write(s);
+    }
+    let (table, to) = rest.split_at_mut(start - HEAD);
+    let (table, padding) = table.split_at_mut(SLOT_BYTES * slots.len());
+    for d in padding {
+        d.write(0);
+    }
+    for (d, slot) in table.chunks_exact_mut(SLOT_BYTES).zip(slots) {
+        let mut bytes = [0u8; SLOT_BYTES];
+        bytes[..4].copy_from_slice(&slot.name.to_le_bytes());
+        bytes[4..].copy_from_slice(&slot.len_kind.to_le_bytes());
+        for (d, s) in d.iter_mut().zip(bytes) {
+            d.write(s);
+        }
+    }
+    assert_eq!(to.len(), text.len());
+    // SAFETY: `to` has room for `text.len()` elements, and `MaybeUninit<u8>` has the
+    // layout of `u8`; the source is another allocation.
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), to.as_mut_ptr().cast::<u8>(), text.len()) };
+    // SAFETY: the writes above covered all `total` bytes.
+    unsafe { arc.assume_init() }
 }
 
 /// A field's value as stored: the escaped text of a string, or the rendered JSON of
@@ -184,13 +225,32 @@ pub enum FieldValue<'a> {
 ///
 /// `Debug` never prints the `secret` field.
 #[derive(Clone)]
-pub struct Entry(Arc<EntryData>);
+pub struct Entry(Arc<[u8]>);
 
 impl Entry {
+    fn slot_count(&self) -> usize {
+        u32::from_le_bytes(self.0[..HEAD].try_into().expect("4 bytes")) as usize
+    }
+
+    fn slots(&self) -> impl ExactSizeIterator<Item = Slot> + '_ {
+        self.0[HEAD..HEAD + SLOT_BYTES * self.slot_count()].chunks_exact(SLOT_BYTES).map(|b| Slot {
+            name: u32::from_le_bytes(b[..4].try_into().expect("4 bytes")),
+            len_kind: u32::from_le_bytes(b[4..].try_into().expect("4 bytes")),
+        })
+    }
+
+    /// The text: each stored name right before its value, in field order.
+    fn buf(&self) -> &str {
+        let bytes = &self.0[text_offset(self.slot_count())..];
+        // SAFETY: `entry_bytes` copied these bytes from a `str`, and no one writes
+        // them since (an `Arc<[u8]>` is shared, hence read-only).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
     /// Each slot with the position of its text.
     fn spans(&self) -> impl Iterator<Item = Span> + '_ {
         let mut at = 0;
-        self.0.slots.iter().map(move |&slot| {
+        self.slots().map(move |slot| {
             let name_start = at;
             let start = at + slot.stored_name_len();
             at = start + slot.value_len();
@@ -203,7 +263,7 @@ impl Entry {
         if sp.slot.name & KNOWN != 0 {
             KNOWN_FIELDS[(sp.slot.name & !KNOWN) as usize]
         } else {
-            &self.0.buf[sp.name_start..sp.start]
+            &self.buf()[sp.name_start..sp.start]
         }
     }
 
@@ -212,7 +272,7 @@ impl Entry {
     }
 
     fn slot_raw(&self, sp: &Span) -> RawField<'_> {
-        RawField { kind: sp.slot.kind(), text: &self.0.buf[sp.start..sp.start + sp.slot.value_len()] }
+        RawField { kind: sp.slot.kind(), text: &self.buf()[sp.start..sp.start + sp.slot.value_len()] }
     }
 
     /// The fields with a known name, in order, with their ids: one pass over the
@@ -286,12 +346,12 @@ impl Entry {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.0.slots.len()
+        self.slot_count()
     }
 
     /// Whether the entry has no fields.
     pub fn is_empty(&self) -> bool {
-        self.0.slots.is_empty()
+        self.slot_count() == 0
     }
 
     /// Field names and decoded values, in stored order.
@@ -339,7 +399,7 @@ impl Entry {
 
     /// The entry as compact JSON. Contains the secret: treat the result as one.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(self.0.buf.len() + 16 * self.0.slots.len());
+        let mut out = String::with_capacity(self.0.len() + 16 * self.slot_count());
         self.write_compact(&mut out);
         out
     }
@@ -355,16 +415,16 @@ impl Entry {
         {
             return false;
         }
-        self.0.slots.len() == other.0.slots.len()
+        self.slot_count() == other.slot_count()
             && self.spans().all(|sp| {
                 let name = self.slot_name(&sp);
                 other.raw(&name).is_some_and(|o| o.python_eq(self.slot_raw(&sp)))
             })
     }
 
-    /// Heap bytes this entry holds (its buffer and slot table).
+    /// Heap bytes this entry holds (its one allocation).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.0.buf.len() + std::mem::size_of_val(&*self.0.slots) + 2 * std::mem::size_of::<usize>()
+        self.0.len() + 2 * std::mem::size_of::<usize>()
     }
 
     fn write_name(&self, out: &mut impl TextSink, sp: &Span) {
@@ -376,13 +436,13 @@ impl Entry {
     /// The length of what [`write_indented`](Self::write_indented) appends, from the
     /// slot table alone.
     pub(crate) fn indented_len(&self) -> usize {
-        if self.0.slots.is_empty() {
+        if self.is_empty() {
             return 2;
         }
         // `{` and `\n        }`, a comma between fields, and per field the newline and
         // indent, two quotes around the name, `: `, and the quotes of a string.
-        let mut n = 1 + 10 + (self.0.slots.len() - 1);
-        for s in self.0.slots.iter() {
+        let mut n = 1 + 10 + (self.slot_count() - 1);
+        for s in self.slots() {
             let name =
                 if s.name & KNOWN != 0 { KNOWN_FIELDS[(s.name & !KNOWN) as usize].len() } else { s.name as usize };
             let quotes = if s.kind() == Kind::Str { 2 } else { 0 };
@@ -393,7 +453,7 @@ impl Entry {
 
     /// Appends the entry as `json.dumps(indent=4)` renders it at entry depth.
     pub(crate) fn write_indented(&self, out: &mut impl TextSink) {
-        if self.0.slots.is_empty() {
+        if self.is_empty() {
             out.push_str("{}");
             return;
         }
@@ -449,7 +509,7 @@ impl Entry {
     /// `dict(self, **changes)`: this entry with `changes` set (existing names keep
     /// their position, new ones go last).
     pub fn merged_with(&self, changes: &Map) -> Result<Entry> {
-        let mut b = EntryBuilder::with_capacity(self.len() + changes.len(), self.0.buf.len() + 64);
+        let mut b = EntryBuilder::with_capacity(self.len() + changes.len(), self.0.len() + 64);
         for (name, raw) in self.iter_raw() {
             b.set_raw(&name, raw.kind, raw.text);
         }
@@ -625,8 +685,8 @@ impl EntryBuilder {
         }
     }
 
-    fn slots(&self) -> Box<[Slot]> {
-        self.placed.iter().map(|p| Slot { name: p.name, len_kind: p.len_kind }).collect()
+    fn slots(&self) -> impl ExactSizeIterator<Item = Slot> + '_ {
+        self.placed.iter().map(|p| Slot { name: p.name, len_kind: p.len_kind })
     }
 
     /// The entry's buffer: each stored name right before its value, in field order.
@@ -642,14 +702,12 @@ impl EntryBuilder {
         out
     }
 
-    /// Builds the entry, handing its buffers over (no copy unless a value was replaced).
+    /// Builds the entry.
     pub(crate) fn build(self) -> Result<Entry> {
         if let Some(msg) = self.error {
             return Err(Error::new(ErrorKind::InvalidEntry, msg));
         }
-        let slots = self.slots();
-        let buf = if self.replaced { self.laid_out() } else { self.buf };
-        Ok(Entry(Arc::new(EntryData { buf: buf.into_boxed_str(), slots })))
+        self.build_copy()
     }
 
     /// Builds an exactly sized entry and leaves the builder empty but with its
@@ -667,8 +725,11 @@ impl EntryBuilder {
         if let Some(msg) = self.error {
             return Err(Error::new(ErrorKind::InvalidEntry, msg));
         }
-        let buf: Box<str> = if self.replaced { self.laid_out().into_boxed_str() } else { self.buf.as_str().into() };
-        Ok(Entry(Arc::new(EntryData { buf, slots: self.slots() })))
+        Ok(Entry(if self.replaced {
+            entry_bytes(self.slots(), &self.laid_out())
+        } else {
+            entry_bytes(self.slots(), &self.buf)
+        }))
     }
 }
 
