@@ -141,7 +141,7 @@ impl TokenCache {
     /// recently used first, and expire as configured).
     pub fn with_limits(limits: CacheLimits) -> Self {
         let mut doc = Document::default();
-        doc.rebuild_partitions(limits, unix_now());
+        doc.reset_accounting(limits, unix_now());
         TokenCache {
             doc: RwLock::new(doc),
             changed: AtomicBool::new(false),
@@ -817,7 +817,7 @@ impl TokenCache {
         let mut evicted = None;
         // The parser files entries by section only: index the partitions here, or
         // serialize_partition, remove_partition and suggested_expiry see none.
-        doc.rebuild_partitions(self.limits, now);
+        doc.reset_accounting(self.limits, now);
         if !self.limits.is_unbounded() {
             evicted = Some(doc.enforce_limits(now, None));
         }

@@ -452,7 +452,7 @@ impl Document {
 
     /// Forgets what was worked out from the entries (after parsing) and, with limits,
     /// counts them again.
-    pub(crate) fn rebuild_partitions(&mut self, limits: CacheLimits, now: i64) {
+    pub(crate) fn reset_accounting(&mut self, limits: CacheLimits, now: i64) {
         self.partitions = std::sync::OnceLock::new();
         self.profile = std::sync::OnceLock::new();
         self.limiter = (!limits.is_unbounded()).then(|| parking_lot::Mutex::new(Limiter::new(limits)));

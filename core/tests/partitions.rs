@@ -99,6 +99,39 @@ fn partition_blobs_touch_only_their_partition() {
 }
 
 #[test]
+fn the_partition_index_built_on_first_use_follows_every_change_after() {
+    // Built at the first partition call, then kept up to date by adds, removals and the
+    // renumbering of a section that removals make mostly empty (1,024 dead slots): at
+    // each step it must say what a cache that builds it afresh from the same entries
+    // says.
+    const USERS: usize = 1300;
+    let cache = TokenCache::new();
+    for u in 0..USERS {
+        cache.add(&user_event(&format!("u{u}"), u % 2 == 0), Some(NOW)).unwrap();
+    }
+    let agree = |cache: &TokenCache| {
+        let fresh = TokenCache::new();
+        fresh.deserialize(&cache.serialize()).unwrap();
+        for u in (0..USERS + 50).step_by(7) {
+            let key = format!("u{u}.tid");
+            assert_eq!(cache.serialize_partition(&key), fresh.serialize_partition(&key), "{key}");
+        }
+    };
+    assert_eq!(cache.serialize_partition("u3.tid").matches("at-u3").count(), 1, "built here");
+    agree(&cache);
+    for u in 0..1100 {
+        assert!(cache.remove_partition(&format!("u{u}.tid")) >= 3, "u{u}");
+    }
+    agree(&cache);
+    for u in USERS..USERS + 50 {
+        cache.add(&user_event(&format!("u{u}"), true), Some(NOW)).unwrap();
+    }
+    cache.add(&user_event("u1200", false), Some(NOW + 1)).unwrap(); // replaced in place
+    agree(&cache);
+    assert_eq!(cache.partition_keys().len(), USERS + 50 - 1100);
+}
+
+#[test]
 fn suggested_expiry_is_latest_at_without_rt() {
     let cache = TokenCache::new();
     cache.add(&app_event("t1", "a", 3600), Some(NOW)).unwrap();
