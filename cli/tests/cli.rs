@@ -267,6 +267,30 @@ fn doctor_finds_an_item_filed_twice() {
 }
 
 #[test]
+fn doctor_says_when_another_sdk_writes_the_file() {
+    let dir = TempDir::new("othersdk");
+    let doctor = |file: &std::path::Path| {
+        json(&run(&[
+            std::ffi::OsStr::new("doctor"),
+            std::ffi::OsStr::new("--json"),
+            std::ffi::OsStr::new("--now"),
+            std::ffi::OsStr::new(NOW),
+            file.as_os_str(),
+        ]))
+    };
+    let v = doctor(&dir.vector("msaljs__cache.json"));
+    let found = v["findings"].as_array().unwrap().iter().find(|f| f["check"] == "other_sdks").cloned();
+    let found = found.unwrap_or_else(|| panic!("no other_sdks finding: {v}"));
+    assert_eq!(found["severity"], "info");
+    assert!(found["fix"].as_str().unwrap().contains("cache.sharing"), "{found}");
+    assert!(!found["subjects"].as_array().unwrap().is_empty());
+    // msal Python's own file: nothing to say.
+    let v = doctor(&dir.vector("msal_python_combined.json"));
+    assert!(v["findings"].as_array().unwrap().iter().all(|f| f["check"] != "other_sdks"), "{v}");
+    assert!(v["checks"].as_array().unwrap().iter().any(|c| c["check"] == "other_sdks" || c == "other_sdks"), "{v}");
+}
+
+#[test]
 fn doctor_on_bad_json_names_line_and_column() {
     let dir = TempDir::new("badjson");
     let file = dir.path("msal_token_cache.json");

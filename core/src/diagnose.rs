@@ -86,6 +86,8 @@ pub enum Check {
     UnknownSections,
     /// No item filed twice (under two SDKs' key styles or cloud aliases).
     Duplicates,
+    /// Which SDKs write the file: when another SDK does, Python apps need sharing mode.
+    OtherSdks,
     /// The store answers.
     StoreReachable,
     /// The store answers fast.
@@ -122,6 +124,7 @@ impl Check {
             Check::ClockSkew => "clock_skew",
             Check::UnknownSections => "unknown_sections",
             Check::Duplicates => "duplicates",
+            Check::OtherSdks => "other_sdks",
             Check::StoreReachable => "store_reachable",
             Check::StoreLatency => "store_latency",
             Check::RedisEviction => "redis_eviction",
@@ -150,6 +153,7 @@ impl Check {
             Check::ClockSkew => "no timestamps in the future",
             Check::UnknownSections => "only the five known sections",
             Check::Duplicates => "every item filed once",
+            Check::OtherSdks => "who writes the cache",
             Check::StoreReachable => "store reachable",
             Check::StoreLatency => "store answers fast",
             Check::RedisEviction => "Redis never evicts partitions",
@@ -351,6 +355,7 @@ fn check_entries(d: &mut Diagnosis, invs: &[&Inventory], t: &Thresholds, now: i6
         Check::ClockSkew,
         Check::UnknownSections,
         Check::Duplicates,
+        Check::OtherSdks,
     ] {
         d.ran(c);
     }
@@ -504,6 +509,23 @@ fn check_entries(d: &mut Diagnosis, invs: &[&Inventory], t: &Thresholds, now: i6
             "give every app that writes the file tokencache in sharing mode (the Rust and C default, \
              `SharingMode::Auto`; in Python `cache.sharing = \"auto\"`): it files renewals over the \
              other SDK's copy",
+        );
+    }
+
+    let others: Vec<String> = entries().filter(|e| e.other_sdk).map(describe).collect();
+    if !others.is_empty() {
+        d.add(
+            Check::OtherSdks,
+            Severity::Info,
+            format!(
+                "{} filed the way another SDK files them (MSAL.NET, MSAL Java, MSAL Go or msal-node): \
+                 several SDKs share this cache; tokencache's Rust and C caches see it and switch to \
+                 sharing mode by themselves, its Python classes keep msal Python's behaviour unless told",
+                plural(others.len(), "entry is", "entries are")
+            ),
+            others,
+            "in every Python app that writes this cache through tokencache, set `cache.sharing = \"auto\"` \
+             (or `True`): renewals are then filed over the other SDK's entries instead of beside them",
         );
     }
 
