@@ -347,19 +347,33 @@ impl Document {
 
     /// Files an entry under its partition (and counts it).
     fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64) {
-        let partitions = self.partitions.get_mut();
-        if partitions.is_some() || self.limiter.is_some() {
-            let h = partition_hash_of(ct, e);
-            if let (Some(partitions), Some(h)) = (partitions, h) {
-                file_in_partition(partitions, h, ct, slot);
-            }
-            if let Some(l) = &self.limiter {
-                l.lock().added(h, entry_bytes(key, e), now);
-            }
+        if let (Some(h), Some(l)) = (self.track_partition(ct, slot, e, file_in_partition), &self.limiter) {
+            l.lock().added(h, entry_bytes(key, e), now);
         }
         if let Some(p) = self.profile.get_mut() {
             p.added(ct, key, e);
         }
+    }
+
+    /// Files an entry in (or takes it from) the partition index, if that was built,
+    /// and returns its partition hash when the index or the limits need it (`None`
+    /// when neither does: then it is not worked out).
+    fn track_partition(
+        &mut self,
+        ct: CredentialType,
+        slot: u32,
+        e: &Entry,
+        change: fn(&mut PartitionMap, u64, CredentialType, u32),
+    ) -> Option<Option<u64>> {
+        let partitions = self.partitions.get_mut();
+        if partitions.is_none() && self.limiter.is_none() {
+            return None;
+        }
+        let h = partition_hash_of(ct, e);
+        if let (Some(partitions), Some(h)) = (partitions, h) {
+            change(partitions, h, ct, slot);
+        }
+        Some(h)
     }
 
     /// Who writes the document: see [`Profile`].
@@ -383,15 +397,8 @@ impl Document {
         if let Some(p) = self.profile.get_mut() {
             p.removed(ct, key, e);
         }
-        let partitions = self.partitions.get_mut();
-        if partitions.is_some() || self.limiter.is_some() {
-            let h = partition_hash_of(ct, e);
-            if let (Some(partitions), Some(h)) = (partitions, h) {
-                take_from_partition(partitions, h, ct, slot);
-            }
-            if let Some(l) = &self.limiter {
-                l.lock().removed(h, entry_bytes(key, e));
-            }
+        if let (Some(h), Some(l)) = (self.track_partition(ct, slot, e, take_from_partition), &self.limiter) {
+            l.lock().removed(h, entry_bytes(key, e));
         }
     }
 

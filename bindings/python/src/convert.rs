@@ -15,7 +15,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
-use tokencache::json::{MapRef, ValueRef};
+use tokencache::json::{MapRef, Number, ValueRef};
 use tokencache::{Entry, FieldName, FieldValue, KNOWN_FIELD_NAMES, Map, Value};
 
 use crate::pystr::str_utf8;
@@ -28,66 +28,23 @@ fn too_deep() -> PyErr {
     PyValueError::new_err("tokencache: the object is nested too deeply (or refers to itself)")
 }
 
-fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(str_utf8(s)?.to_owned()));
-    }
-    if obj.is_none() {
-        return Ok(Value::Null);
-    }
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
+/// A dict (or any mapping) as a JSON object; `what` names the argument in errors.
+/// What [`to_map_ref`] reads, owned.
+pub(crate) fn to_map(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map> {
+    let lender = Lender::new();
+    to_map_ref(obj, what, &lender).map(MapRef::into_map)
+}
+
+/// A Python int beyond `i64` or a float, as the core keeps numbers (Python ints are
+/// unbounded: the decimal text).
+fn big_number(obj: &Bound<'_, PyAny>) -> PyResult<Option<Number>> {
     if let Ok(i) = obj.cast::<PyInt>() {
-        return Ok(match i.extract::<i64>() {
-            Ok(n) => Value::from(n),
-            // Python ints are unbounded; the core keeps a number as its decimal text.
-            Err(_) => tokencache::json::parse(&i.str()?.to_cow()?).unwrap_or(Value::Null),
+        return Ok(match tokencache::json::parse(&i.str()?.to_cow()?) {
+            Ok(Value::Number(n)) => Some(n),
+            _ => None,
         });
     }
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        return Ok(Value::Number(tokencache::json::Number::from_f64(f.value())));
-    }
-    if depth >= MAX_DEPTH {
-        return Err(too_deep());
-    }
-    if let Ok(d) = obj.cast::<PyDict>() {
-        return Ok(Value::Object(dict_at(d, depth + 1)?));
-    }
-    if let Ok(l) = obj.cast::<PyList>() {
-        return l.iter().map(|x| value_at(&x, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
-    }
-    if let Ok(t) = obj.cast::<PyTuple>() {
-        return t.iter().map(|x| value_at(&x, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
-    }
-    if let Ok(m) = obj.cast::<PyMapping>() {
-        let d = PyDict::new(obj.py());
-        d.update(m)?;
-        return Ok(Value::Object(dict_at(&d, depth + 1)?));
-    }
-    Ok(Value::String(obj.str()?.to_cow()?.into_owned()))
-}
-
-fn dict_at(d: &Bound<'_, PyDict>, depth: usize) -> PyResult<Map> {
-    let mut m = Map::new();
-    for (k, v) in d.iter() {
-        let key = k
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("tokencache: dict keys must be str, not {}", type_name(&k))))?;
-        m.insert(str_utf8(key)?.to_owned(), value_at(&v, depth)?);
-    }
-    Ok(m)
-}
-
-/// A dict (or any mapping) as a JSON object; `what` names the argument in errors.
-pub(crate) fn to_map(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map> {
-    if let Ok(d) = obj.cast::<PyDict>() {
-        return dict_at(d, 1);
-    }
-    match value_at(obj, 0)? {
-        Value::Object(m) if obj.cast::<PyMapping>().is_ok() => Ok(m),
-        _ => Err(PyTypeError::new_err(format!("tokencache: {what} must be a dict, not {}", type_name(obj)))),
-    }
+    Ok(obj.cast::<PyFloat>().ok().map(|f| Number::from_f64(f.value())))
 }
 
 /// A Python dict as a cache entry (what `remove_*`, `update_rt` and `modify` take).
@@ -152,7 +109,9 @@ fn dict_ref<'l, 'py>(d: &Bound<'py, PyDict>, lender: &'l Lender<'py>, depth: usi
     Ok(m)
 }
 
-/// [`value_at`], borrowing strings.
+/// A Python object as a JSON value, as msal would see it: `str`, `int`, `float`,
+/// `bool`, `None`, `dict` (any mapping), `list` and `tuple` map to their JSON
+/// counterparts, anything else is its `str()`. Strings are borrowed (see [`Lender`]).
 fn value_ref<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: usize) -> PyResult<ValueRef<'l>> {
     let obj = match obj.cast_into::<PyString>() {
         Ok(s) => return Ok(ValueRef::Str(lender.text(s)?.into())),
@@ -168,6 +127,9 @@ fn value_ref<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: us
         && let Ok(n) = obj.extract::<i64>()
     {
         return Ok(ValueRef::Int(n));
+    }
+    if let Some(n) = big_number(&obj)? {
+        return Ok(ValueRef::Number(n));
     }
     if depth >= MAX_DEPTH {
         return Err(too_deep());
@@ -185,11 +147,6 @@ fn value_ref<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: us
         let d = PyDict::new(obj.py());
         d.update(obj.cast::<PyMapping>()?)?;
         return Ok(ValueRef::Object(dict_ref(&d, lender, depth + 1)?));
-    }
-    if (obj.cast::<PyInt>().is_ok() || obj.cast::<PyFloat>().is_ok())
-        && let Value::Number(n) = value_at(&obj, depth)?
-    {
-        return Ok(ValueRef::Number(n));
     }
     // Anything else as its `str()`, which is what msal hashes or prints.
     Ok(ValueRef::Str(lender.text(obj.str()?)?.into()))
