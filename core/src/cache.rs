@@ -328,7 +328,7 @@ impl TokenCache {
                 if sharing {
                     sharing::file(&mut doc, ct, &key, entry, now);
                 } else {
-                    doc.put(ct, &escape_key(&key), Stored::Entry(entry), now);
+                    doc.put_made(ct, &escape_key(&key), entry, now);
                 }
             }
             doc.has_limiter().then(|| doc.enforce_limits(now, partition.as_deref()))

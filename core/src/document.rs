@@ -308,6 +308,15 @@ pub(crate) fn escape_key(key: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Where an entry's key comes from.
+#[derive(Clone, Copy)]
+enum Keyed {
+    /// With the entry (a file, another cache): it may be another SDK's.
+    AsGiven,
+    /// Made from the entry's fields as msal Python makes it.
+    MadeFromFields,
+}
+
 fn known_section(name: &str) -> Option<CredentialType> {
     CredentialType::ALL.into_iter().find(|c| c.as_str() == name)
 }
@@ -316,12 +325,23 @@ impl Document {
     /// Files `value` under `escaped_key` in `ct` (Python's `section[key] = value`),
     /// keeping partitions and usage up to date.
     pub(crate) fn put(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64) {
+        self.put_keyed(ct, escaped_key, value, now, Keyed::AsGiven);
+    }
+
+    /// [`put`](Self::put) for an entry under the key msal Python makes from its
+    /// fields (what `add` writes), which spares working that key out again to tell
+    /// whether another SDK filed it.
+    pub(crate) fn put_made(&mut self, ct: CredentialType, escaped_key: &str, entry: Entry, now: i64) {
+        self.put_keyed(ct, escaped_key, Stored::Entry(entry), now, Keyed::MadeFromFields);
+    }
+
+    fn put_keyed(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64, keyed: Keyed) {
         let Some((slot, old)) = self.section_or_create(ct).put(escaped_key, value) else { return };
         if let Some(Stored::Entry(old)) = old {
             self.unregister(ct, slot, escaped_key, &old);
         }
         if let Some(Stored::Entry(new)) = self.section(ct).and_then(|s| s.slot(slot)).map(|s| s.value.clone()) {
-            self.register(ct, slot, escaped_key, &new, now);
+            self.register(ct, slot, escaped_key, &new, now, keyed);
         }
     }
 
@@ -346,12 +366,15 @@ impl Document {
     }
 
     /// Files an entry under its partition (and counts it).
-    fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64) {
+    fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64, keyed: Keyed) {
         if let (Some(h), Some(l)) = (self.track_partition(ct, slot, e, file_in_partition), &self.limiter) {
             l.lock().added(h, entry_bytes(key, e), now);
         }
         if let Some(p) = self.profile.get_mut() {
-            p.added(ct, key, e);
+            match keyed {
+                Keyed::AsGiven => p.added(ct, key, e),
+                Keyed::MadeFromFields => p.added_under_own_key(ct, key, e),
+            }
         }
     }
 

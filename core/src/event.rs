@@ -166,14 +166,18 @@ fn decoded_json(raw: &ValueRef<'_>, what: &str) -> Result<String> {
     decode_part(part, what)
 }
 
-/// That text's object, borrowing its strings.
-fn json_object<'t>(text: &'t str, what: &str) -> Result<MapRef<'t>> {
-    match json::parse_borrowed(text) {
-        Ok(ValueRef::Object(m)) => Ok(m),
-        Ok(_) => Err(invalid(format!("{what} does not hold a JSON object"))),
+/// The members `names` of that text's object, borrowing their strings.
+fn json_members<'t, const N: usize>(text: &'t str, what: &str, names: [&str; N]) -> Result<json::Picked<'t, N>> {
+    match json::pick(text, names) {
+        Ok(Some(picked)) => Ok(picked),
+        Ok(None) => Err(invalid(format!("{what} does not hold a JSON object"))),
         Err(_) => Err(invalid(format!("{what} does not hold valid JSON"))),
     }
 }
+
+/// The id_token claims an event's entries use: whether there are any, then `sub`,
+/// `oid`, `preferred_username` and `upn`.
+const CLAIMS_USED: [&str; 4] = ["sub", "oid", "preferred_username", "upn"];
 
 fn object_field<'e, 'a>(event: &'e MapRef<'a>, name: &str) -> Result<Option<&'e MapRef<'a>>> {
     match event.get(name) {
@@ -220,17 +224,18 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
     let refresh_token = response.get("refresh_token").unwrap_or(&null);
     let id_token = response.get("id_token").unwrap_or(&null);
     let claims_text: String;
-    let claims: MapRef<'_> = match response.get("id_token_claims") {
+    let claims: json::Picked<'_, 4> = match response.get("id_token_claims") {
         Some(c) if c.is_truthy() => match c {
-            ValueRef::Object(m) => m.clone(),
+            ValueRef::Object(m) => json::Picked { any: !m.is_empty(), values: CLAIMS_USED.map(|n| m.get(n).cloned()) },
             _ => return Err(invalid("id_token_claims must be an object")),
         },
         _ if id_token.is_truthy() => {
             claims_text = decoded_json(id_token, "id_token")?;
-            json_object(&claims_text, "id_token")?
+            json_members(&claims_text, "id_token", CLAIMS_USED)?
         }
-        _ => MapRef::new(),
+        _ => json::Picked { any: false, values: [const { None }; 4] },
     };
+    let [sub, oid, preferred_username, upn] = &claims.values;
 
     // __parse_account
     let client_info_hid: String;
@@ -238,15 +243,14 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
     let mut has_account = false;
     if let Some(ci) = response.get("client_info") {
         let text = decoded_json(ci, "client_info")?;
-        let info = json_object(&text, "client_info")?;
-        if let (Some(uid), Some(utid)) = (info.get("uid"), info.get("utid")) {
+        if let [Some(uid), Some(utid)] = json_members(&text, "client_info", ["uid", "utid"])?.values {
             client_info_hid = format!("{}.{}", uid.to_python_str(), utid.to_python_str());
             home_account_id = ValueRef::Str(client_info_hid.as_str().into());
             has_account = true;
         }
     }
-    if !has_account && !claims.is_empty() {
-        home_account_id = claims.get("sub").cloned().ok_or_else(|| invalid("id_token has no \"sub\" claim"))?;
+    if !has_account && claims.any {
+        home_account_id = sub.clone().ok_or_else(|| invalid("id_token has no \"sub\" claim"))?;
         has_account = true;
     }
 
@@ -337,9 +341,9 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
     if has_account && !event.get("skip_account_creation").is_some_and(ValueRef::is_truthy) {
         let local_account_id = match event.get("_account_id") {
             Some(v) => v,
-            None => claims.get("oid").or_else(|| claims.get("sub")).unwrap_or(&null),
+            None => oid.as_ref().or(sub.as_ref()).unwrap_or(&null),
         };
-        let from_claims = claims.get("preferred_username").or_else(|| claims.get("upn"));
+        let from_claims = preferred_username.as_ref().or(upn.as_ref());
         let username = [from_claims, data.get("username"), event.get("username")]
             .into_iter()
             .flatten()

@@ -93,6 +93,15 @@ impl Profile {
         }
     }
 
+    /// [`added`](Self::added) for an entry filed under the key msal Python makes from
+    /// its fields (what `add` writes): only its fields can show another SDK.
+    pub(crate) fn added_under_own_key(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry) {
+        debug_assert!(!key_differs(ct, escaped_key, e), "add filed an entry under a key msal Python would not make");
+        if has_environment(e) && fields_show_another_sdk(ct, e) {
+            self.foreign += 1;
+        }
+    }
+
     pub(crate) fn removed(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry) {
         if filed_by_another_sdk(ct, escaped_key, e) {
             self.foreign = self.foreign.saturating_sub(1);
@@ -107,17 +116,25 @@ impl Profile {
 
 /// Whether `e` is filed as another SDK files it, not as msal Python would.
 pub(crate) fn filed_by_another_sdk(ct: CredentialType, escaped_key: &str, e: &Entry) -> bool {
-    // An entry without an environment (garbage such as MSAL Go's test entry
-    // `"an-entry": {"foo": "bar"}`) is nobody's item: it says nothing.
-    if text(e, field::ENVIRONMENT).is_empty() {
-        return false;
-    }
-    if ct == CredentialType::AccessToken
+    has_environment(e) && (fields_show_another_sdk(ct, e) || key_differs(ct, escaped_key, e))
+}
+
+/// An entry without an environment (garbage such as MSAL Go's test entry
+/// `"an-entry": {"foo": "bar"}`) is nobody's item: it says nothing.
+fn has_environment(e: &Entry) -> bool {
+    !text(e, field::ENVIRONMENT).is_empty()
+}
+
+/// The signs in the fields themselves: an access token with `"home_account_id": ""`
+/// or without `token_type`.
+fn fields_show_another_sdk(ct: CredentialType, e: &Entry) -> bool {
+    ct == CredentialType::AccessToken
         && (e.str_by_id(field::HOME_ACCOUNT_ID).is_some_and(|h| h.is_empty())
             || e.raw_by_id(field::TOKEN_TYPE).is_none())
-    {
-        return true;
-    }
+}
+
+/// Whether msal Python would file `e` under another key than `escaped_key`.
+fn key_differs(ct: CredentialType, escaped_key: &str, e: &Entry) -> bool {
     thread_local! {
         static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }

@@ -443,6 +443,44 @@ def test_arguments_of_the_wrong_type():
         ours.add({"data": loop})
 
 
+def test_events_of_other_python_types_file_what_msal_files():
+    # add() reads plain str, int, bool, None, dict and list by their exact type;
+    # subclasses, tuples, floats, big ints and other objects take the general path.
+    class Text(str):
+        pass
+
+    class Opaque:
+        def __str__(self):
+            return "opaque-assertion"
+
+    ev = app_event("contoso")
+    ev[Text("client_id")] = Text(CLIENT)
+    ev["scope"] = (Text("https://graph.microsoft.com/.default"),)
+    ev["response"]["expires_in"] = 3600.0
+    ev["data"] = {Text("fmi_path"): Text("agent"), "n": 2**70, "f": 0.5, "o": Opaque(), "l": ["a", 1], "claims": None}
+    theirs, ours = both()
+    theirs.add(copy.deepcopy(ev), now=NOW)
+    ours.add(ev, now=NOW)
+    assert ours.serialize() == theirs.serialize()
+
+
+def test_a_dict_changed_while_add_reads_it_is_refused():
+    # Python code that add() runs while reading the event (an object's str()) could
+    # change the dict being read: that is an error, as in Python's own iteration.
+    data = {}
+
+    class Grows:
+        def __str__(self):
+            data["k%d" % len(data)] = "v"
+            return "grown"
+
+    data.update(a=Grows(), b="x")
+    _, ours = both()
+    with pytest.raises(RuntimeError, match="changed size"):
+        ours.add(dict(app_event("contoso"), data=data), now=NOW)
+    assert len(ours) == 0
+
+
 # ------------------------------------------------------------------ threads
 
 

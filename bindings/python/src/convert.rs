@@ -11,7 +11,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
@@ -96,30 +97,137 @@ pub(crate) fn to_map_ref<'l, 'py>(
 }
 
 fn dict_ref<'l, 'py>(d: &Bound<'py, PyDict>, lender: &'l Lender<'py>, depth: usize) -> PyResult<MapRef<'l>> {
-    let mut m = MapRef::with_capacity(d.len());
-    for (k, v) in d.iter() {
-        let key = k.cast_into::<PyString>().map_err(|e| {
-            PyTypeError::new_err(format!(
-                "tokencache: dict keys must be str, not {}",
-                type_name(e.into_inner().as_any())
-            ))
-        })?;
-        m.push(lender.text(key)?, value_ref(v, lender, depth)?);
+    let py = d.py();
+    let len = d.len();
+    let mut m = MapRef::with_capacity(len);
+    let (mut pos, mut k, mut v): (ffi::Py_ssize_t, *mut ffi::PyObject, *mut ffi::PyObject) =
+        (0, std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: the GIL is held and `d` is a live dict. `PyDict_Next` hands out
+    // borrowed references, valid while the dict keeps them: nothing below runs Python
+    // code before it takes its own reference (the lender's, or `to_owned` on the slow
+    // path), and a dict that such code resized is reported, as Python reports it.
+    while unsafe { ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
+        // SAFETY: `PyDict_Next` returned non-null borrowed references (see above).
+        let (key, value) = unsafe { (Borrowed::from_ptr(py, k), Borrowed::from_ptr(py, v)) };
+        let key = key_text(key, lender)?;
+        let value = value_ref(value, lender, depth)?;
+        if d.len() != len {
+            return Err(PyRuntimeError::new_err("dictionary changed size during iteration"));
+        }
+        m.push(key, value);
     }
     Ok(m)
+}
+
+/// A dict key's text. The names events use are matched to static text, which needs
+/// no reference to the key; any other key is lent.
+fn key_text<'l, 'py>(key: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>) -> PyResult<&'l str> {
+    let key = key
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("tokencache: dict keys must be str, not {}", type_name(&key))))?;
+    if is_exact(key.as_any(), &raw mut ffi::PyUnicode_Type)
+        && let Some(name) = event_name(str_utf8(&key)?)
+    {
+        return Ok(name);
+    }
+    lender.text(key.to_owned())
+}
+
+/// The names of an event's members (msal's events, responses and request data).
+fn event_name(text: &str) -> Option<&'static str> {
+    Some(match text {
+        "client_id" => "client_id",
+        "scope" => "scope",
+        "token_endpoint" => "token_endpoint",
+        "grant_type" => "grant_type",
+        "response" => "response",
+        "params" => "params",
+        "data" => "data",
+        "environment" => "environment",
+        "skip_account_creation" => "skip_account_creation",
+        "access_token" => "access_token",
+        "refresh_token" => "refresh_token",
+        "id_token" => "id_token",
+        "id_token_claims" => "id_token_claims",
+        "client_info" => "client_info",
+        "token_type" => "token_type",
+        "expires_in" => "expires_in",
+        "ext_expires_in" => "ext_expires_in",
+        "expires_on" => "expires_on",
+        "refresh_in" => "refresh_in",
+        "foci" => "foci",
+        "claims" => "claims",
+        "code" => "code",
+        "redirect_uri" => "redirect_uri",
+        "code_verifier" => "code_verifier",
+        "username" => "username",
+        "password" => "password",
+        "key_id" => "key_id",
+        "_account_id" => "_account_id",
+        "authority_type" => "authority_type",
+        _ => return None,
+    })
+}
+
+/// Whether `obj`'s type is exactly `ty` (not a subclass): one comparison, for the
+/// types events are made of.
+fn is_exact(obj: &Bound<'_, PyAny>, ty: *mut ffi::PyTypeObject) -> bool {
+    // SAFETY: `obj` is live; reading its type pointer is what `type(obj)` does.
+    unsafe { ffi::Py_TYPE(obj.as_ptr()) == ty }
 }
 
 /// A Python object as a JSON value, as msal would see it: `str`, `int`, `float`,
 /// `bool`, `None`, `dict` (any mapping), `list` and `tuple` map to their JSON
 /// counterparts, anything else is its `str()`. Strings are borrowed (see [`Lender`]).
-fn value_ref<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: usize) -> PyResult<ValueRef<'l>> {
+fn value_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>, depth: usize) -> PyResult<ValueRef<'l>> {
+    // What events are made of, by exact type: no Python code runs for these.
+    if is_exact(&obj, &raw mut ffi::PyUnicode_Type) {
+        // SAFETY: exactly a str.
+        return Ok(ValueRef::Str(lender.text(unsafe { obj.to_owned().cast_into_unchecked::<PyString>() })?.into()));
+    }
+    if obj.is_none() {
+        return Ok(ValueRef::Null);
+    }
+    if is_exact(&obj, &raw mut ffi::PyBool_Type) {
+        // SAFETY: the interpreter's `True`, compared by address.
+        return Ok(ValueRef::Bool(obj.as_ptr() == unsafe { ffi::Py_True() }));
+    }
+    if is_exact(&obj, &raw mut ffi::PyLong_Type)
+        && let Ok(n) = obj.extract::<i64>()
+    {
+        return Ok(ValueRef::Int(n));
+    }
+    if is_exact(&obj, &raw mut ffi::PyDict_Type) {
+        if depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        return Ok(ValueRef::Object(dict_ref(&*obj.cast::<PyDict>()?, lender, depth + 1)?));
+    }
+    if is_exact(&obj, &raw mut ffi::PyList_Type) {
+        if depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        // SAFETY: exactly a list.
+        let list = unsafe { obj.cast_unchecked::<PyList>() };
+        let mut items = Vec::with_capacity(list.len());
+        let mut i = 0;
+        // By index, as the list is now (an item's `str()` could change it).
+        while i < list.len() {
+            items.push(value_ref(list.get_item(i)?.as_borrowed(), lender, depth + 1)?);
+            i += 1;
+        }
+        return Ok(ValueRef::Array(items));
+    }
+    value_ref_slow(obj.to_owned(), lender, depth)
+}
+
+/// [`value_ref`] for everything else, holding its own reference to `obj`, since
+/// `str()` or a mapping's methods run Python code.
+fn value_ref_slow<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: usize) -> PyResult<ValueRef<'l>> {
     let obj = match obj.cast_into::<PyString>() {
         Ok(s) => return Ok(ValueRef::Str(lender.text(s)?.into())),
         Err(e) => e.into_inner(),
     };
-    if obj.is_none() {
-        return Ok(ValueRef::Null);
-    }
     if let Ok(b) = obj.cast::<PyBool>() {
         return Ok(ValueRef::Bool(b.is_true()));
     }
@@ -138,10 +246,18 @@ fn value_ref<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: us
         return Ok(ValueRef::Object(dict_ref(d, lender, depth + 1)?));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return l.iter().map(|x| value_ref(x, lender, depth + 1)).collect::<PyResult<Vec<_>>>().map(ValueRef::Array);
+        return l
+            .iter()
+            .map(|x| value_ref(x.as_borrowed(), lender, depth + 1))
+            .collect::<PyResult<Vec<_>>>()
+            .map(ValueRef::Array);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return t.iter().map(|x| value_ref(x, lender, depth + 1)).collect::<PyResult<Vec<_>>>().map(ValueRef::Array);
+        return t
+            .iter()
+            .map(|x| value_ref(x.as_borrowed(), lender, depth + 1))
+            .collect::<PyResult<Vec<_>>>()
+            .map(ValueRef::Array);
     }
     if obj.cast::<PyMapping>().is_ok() {
         let d = PyDict::new(obj.py());

@@ -15,8 +15,8 @@ mod value;
 mod write;
 
 pub use borrowed::{MapRef, ValueRef};
-pub(crate) use parse::Parser;
 pub use parse::{ParseError, parse, parse_borrowed};
+pub(crate) use parse::{Parser, Picked, pick};
 #[cfg(test)]
 pub(crate) use sink::ByteCounter;
 pub(crate) use sink::{AsciiSliceWriter, TextSink};

@@ -44,6 +44,39 @@ pub fn parse_borrowed(text: &str) -> Result<ValueRef<'_>, ParseError> {
     Ok(v)
 }
 
+/// The members [`pick`] was asked for.
+pub(crate) struct Picked<'t, const N: usize> {
+    /// Whether the object has any member at all.
+    pub any: bool,
+    /// The value of each name asked for, in the order asked.
+    pub values: [Option<ValueRef<'t>>; N],
+}
+
+/// The members named `names` of the JSON object `text`, each with its last value
+/// as Python's `json.loads` keeps it; every other member is checked as [`parse`]
+/// checks it, and skipped. A reader that wants a few members (an id_token's claims)
+/// builds nothing else. `Ok(None)`: `text` is valid JSON but not an object.
+pub(crate) fn pick<'t, const N: usize>(text: &'t str, names: [&str; N]) -> Result<Option<Picked<'t, N>>, ParseError> {
+    let mut p = Parser::new(text);
+    if p.peek() != Some(b'{') {
+        p.skip_value(0)?;
+        p.finish()?;
+        return Ok(None);
+    }
+    let mut picked = Picked { any: false, values: [const { None }; N] };
+    p.object(0, |p, key| {
+        let key = p.decode_ref(key)?;
+        picked.any = true;
+        match names.iter().position(|n| *n == key) {
+            Some(i) => picked.values[i] = Some(p.value_ref(1)?),
+            None => p.skip_value(1)?,
+        }
+        Ok(())
+    })?;
+    p.finish()?;
+    Ok(Some(picked))
+}
+
 /// A string as it appears between the quotes in the input.
 #[derive(Clone, Copy)]
 pub(crate) struct RawStr<'a> {
@@ -178,32 +211,12 @@ impl<'a> Parser<'a> {
                 Ok(ValueRef::Object(map))
             }
             Some(b'[') => {
-                self.pos += 1;
                 let mut items = Vec::new();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(ValueRef::Array(items));
-                }
-                loop {
-                    items.push(self.value_ref(depth + 1)?);
-                    match self.peek() {
-                        Some(b',') => {
-                            self.pos += 1;
-                            if self.peek() == Some(b']') {
-                                self.pos += 1;
-                                return Ok(ValueRef::Array(items));
-                            }
-                        }
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(ValueRef::Array(items));
-                        }
-                        None => {
-                            return Err(self.error("unexpected end of input, expected ',' or ']'"));
-                        }
-                        _ => return Err(self.error("expected ',' or ']'")),
-                    }
-                }
+                self.array(|p| {
+                    items.push(p.value_ref(depth + 1)?);
+                    Ok(())
+                })?;
+                Ok(ValueRef::Array(items))
             }
             Some(b'"') => {
                 let raw = self.string()?;
@@ -222,6 +235,58 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Walks the items of an array (the parser sits on its `[`), calling `item` for
+    /// each; `item` must consume it. Handles separators and a trailing comma.
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Result<(), ParseError>) -> Result<(), ParseError> {
+        self.pos += 1;
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    if self.peek() == Some(b']') {
+                        self.pos += 1;
+                        return Ok(());
+                    }
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                None => return Err(self.error("unexpected end of input, expected ',' or ']'")),
+                _ => return Err(self.error("expected ',' or ']'")),
+            }
+        }
+    }
+
+    /// Reads past any value, accepting exactly what [`value_ref`](Self::value_ref)
+    /// accepts, and keeps nothing of it.
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<(), ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        match self.peek() {
+            Some(b'{') => self.object(depth, |p, key| {
+                p.decode_ref(key)?;
+                p.skip_value(depth + 1)
+            }),
+            Some(b'[') => self.array(|p| p.skip_value(depth + 1)),
+            Some(b'"') => {
+                let raw = self.string()?;
+                self.decode_ref(raw).map(drop)
+            }
+            Some(b'-' | b'0'..=b'9') if !self.bytes[self.pos..].starts_with(b"-Infinity") => {
+                self.number_literal().map(drop)
+            }
+            // Literals and errors.
+            _ => self.value_ref(depth).map(drop),
+        }
+    }
+
     fn literal(&mut self, word: &'static str, v: ValueRef<'a>) -> Result<ValueRef<'a>, ParseError> {
         if self.bytes[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
@@ -232,6 +297,21 @@ impl<'a> Parser<'a> {
     }
 
     fn number(&mut self) -> Result<ValueRef<'a>, ParseError> {
+        let lit = self.number_literal()?;
+        // What tokens and timestamps hold: a plain integer that fits an i64 for sure.
+        if lit.len() <= 18 && is_integer_text(lit) {
+            return Ok(ValueRef::Int(lit.parse().expect("at most 18 digits")));
+        }
+        let canonical = canonical_from_literal(lit);
+        // An integer's canonical text is what `i64` prints, when it fits one.
+        Ok(match canonical.parse::<i64>() {
+            Ok(n) if is_integer_text(&canonical) => ValueRef::Int(n),
+            _ => ValueRef::Number(Number(canonical.into_boxed_str())),
+        })
+    }
+
+    /// Reads a number (the parser sits on its first character) and returns its text.
+    fn number_literal(&mut self) -> Result<&'a str, ParseError> {
         let start = self.pos;
         let b = self.bytes;
         let mut i = self.pos;
@@ -269,13 +349,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.pos = i;
-        let lit = &self.src[start..i];
-        let canonical = canonical_from_literal(lit);
-        // An integer's canonical text is what `i64` prints, when it fits one.
-        Ok(match canonical.parse::<i64>() {
-            Ok(n) if is_integer_text(&canonical) => ValueRef::Int(n),
-            _ => ValueRef::Number(Number(canonical.into_boxed_str())),
-        })
+        Ok(&self.src[start..i])
     }
 
     /// Reads a string token (the parser sits on its opening quote) without decoding it.
@@ -512,5 +586,46 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let s = "[".repeat(100_000);
         assert!(parse(&s).is_err());
+    }
+
+    #[test]
+    fn pick_accepts_what_parse_accepts_and_finds_what_it_finds() {
+        let deep = format!("{{\"a\": {}1{}}}", "[".repeat(300), "]".repeat(300));
+        let texts = [
+            r#"{"sub":"s","n":[1,2.5,-0,1e400,{"x":null}],"oid":"o","sub":"last"}"#,
+            r#"{"a":"\u00e9\n","upn":"\u0075@c","preferred_username":null,}"#,
+            r#"{"s\u0075b":1,"b":[true,false,NaN,-Infinity,Infinity,[]],"c":{}}"#,
+            r#"{"x":12345678901234567890123,"y":-12,"z":0.1e-5}"#,
+            r#"  {"sub": "x" }  "#,
+            "{}",
+            "[]",
+            "\"s\"",
+            "12",
+            r#"{"a":tru}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a":[1,]"#,
+            r#"{"a":-}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1} x"#,
+            r#"{"sub":{"deep":["#,
+            &deep,
+        ];
+        for text in texts {
+            let parsed = parse_borrowed(text);
+            let picked = pick(text, ["sub", "oid", "upn", "preferred_username"]);
+            match (&parsed, &picked) {
+                (Ok(ValueRef::Object(m)), Ok(Some(p))) => {
+                    assert_eq!(p.any, !m.is_empty(), "{text}");
+                    for (name, got) in ["sub", "oid", "upn", "preferred_username"].iter().zip(&p.values) {
+                        let want = m.get(name).map(|v| v.clone().into_value());
+                        assert_eq!(got.clone().map(ValueRef::into_value), want, "{text} {name}");
+                    }
+                }
+                (Ok(_), Ok(None)) | (Err(_), Err(_)) => {}
+                _ => panic!("parse and pick disagree on {text}"),
+            }
+        }
     }
 }
