@@ -82,6 +82,16 @@ impl Section {
         }
     }
 
+    /// See [`SectionIndex::field_posting`].
+    pub(crate) fn field_posting(&self, pos: usize, hash: u64) -> Option<&crate::index::Posting> {
+        self.index.field_posting(pos, hash, || {
+            self.live_slots().filter_map(|(i, s)| match &s.value {
+                Stored::Entry(e) => Some((i, e)),
+                Stored::Opaque(_) => None,
+            })
+        })
+    }
+
     pub(crate) fn live_slots(&self) -> impl Iterator<Item = (u32, &Slot)> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
     }
@@ -865,7 +875,7 @@ impl Document {
             let wanted = RawField { kind: *kind, text };
             // 1 == 1.0 == True: verified on the candidates instead.
             let pos = id.and_then(indexed_position).filter(|_| wanted.has_unique_text())?;
-            Some(section.index.field_posting(pos, value_hash(wanted)))
+            Some(section.field_posting(pos, value_hash(wanted)))
         });
         let scoped = scopes.iter().map(|s| section.index.scope_posting(scope_hash(s)));
         let mut best: Option<&Posting> = None;

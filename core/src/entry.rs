@@ -670,19 +670,73 @@ impl EntryBuilder {
         }
     }
 
-    /// Sets a field from a borrowed value.
-    pub(crate) fn set_value_ref(&mut self, name: &str, v: &ValueRef<'_>) {
+    /// Places a known field not placed before (what `add` builds: each field once),
+    /// without looking its name up.
+    fn place_new_known(&mut self, id: u8, kind: Kind, write: impl FnOnce(&mut String) -> bool) {
+        let tag = KNOWN | id as u32;
+        debug_assert!(self.placed.iter().all(|p| p.name != tag), "field {id} placed twice");
+        let start = self.buf.len();
+        let escaped = write(&mut self.buf);
+        let end = self.buf.len();
+        if end > LEN as usize {
+            self.error = Some("entry too large");
+            return;
+        }
+        let flags = match kind {
+            Kind::Raw => RAW,
+            Kind::Str if escaped => ESCAPED,
+            Kind::Str => 0,
+        };
+        self.placed.push(Placed {
+            name: tag,
+            name_start: start as u32,
+            start: start as u32,
+            len_kind: (end - start) as u32 | flags,
+        });
+    }
+
+    /// [`set_str`](Self::set_str) for a known field set once.
+    pub(crate) fn put_str(&mut self, id: u8, value: &str) {
+        self.place_new_known(id, Kind::Str, |b| {
+            let start = b.len();
+            escape_into(b, value);
+            b.len() - start != value.len()
+        });
+    }
+
+    /// [`set_value`](Self::set_value) of a borrowed value, for a known field set once.
+    pub(crate) fn put_value_ref(&mut self, id: u8, v: &ValueRef<'_>) {
         match v {
-            ValueRef::Str(s) => self.set_str(name, s),
-            ValueRef::Null => self.set_raw(name, Kind::Raw, "null"),
-            ValueRef::Bool(b) => self.set_raw(name, Kind::Raw, if *b { "true" } else { "false" }),
-            ValueRef::Int(i) => self.place(name, Kind::Raw, |b| {
-                use std::fmt::Write;
-                let _ = write!(b, "{i}");
+            ValueRef::Str(s) => self.put_str(id, s),
+            ValueRef::Null => self.place_new_known(id, Kind::Raw, |b| {
+                b.push_str("null");
                 false
             }),
-            other => self.set_value(name, &other.to_value()),
+            ValueRef::Bool(t) => self.place_new_known(id, Kind::Raw, |b| {
+                b.push_str(if *t { "true" } else { "false" });
+                false
+            }),
+            ValueRef::Int(i) => self.place_new_known(id, Kind::Raw, |b| {
+                b.push_str(itoa::Buffer::new().format(*i));
+                false
+            }),
+            other => {
+                let v = other.to_value();
+                self.place_new_known(id, Kind::Raw, |b| {
+                    write_indented(b, &v, ENTRY_DEPTH + 1);
+                    false
+                })
+            }
         }
+    }
+
+    /// [`put_str`](Self::put_str) of an integer's digits (the SDKs keep times as
+    /// strings).
+    pub(crate) fn put_int_str(&mut self, id: u8, n: i64) {
+        self.place_new_known(id, Kind::Str, |b| {
+            b.push_str(itoa::Buffer::new().format(n));
+            false
+        });
     }
 
     fn slots(&self) -> impl ExactSizeIterator<Item = Slot> + '_ {

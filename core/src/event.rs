@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::entry::{Entry, EntryBuilder};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::{self, Map, MapRef, ValueRef};
-use crate::schema::{CredentialType, authority_type};
+use crate::schema::{CredentialType, authority_type, field};
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidEvent, msg)
@@ -77,7 +77,7 @@ fn ext_cache_key_of(data: &MapRef<'_>) -> String {
 
 /// msal's `authority.canonicalize(token_endpoint)`: the lower-cased host and the
 /// first path segment (the tenant).
-pub(crate) fn canonicalize(url: &str) -> Result<(String, String)> {
+pub(crate) fn canonicalize(url: &str) -> Result<(Cow<'_, str>, Cow<'_, str>)> {
     let bad = || invalid("token_endpoint must be an https URL with a host name and at least one path segment");
     let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("https") {
@@ -96,14 +96,18 @@ pub(crate) fn canonicalize(url: &str) -> Result<(String, String)> {
     if host.is_empty() {
         return Err(bad());
     }
-    let host = host.to_lowercase();
+    let host: Cow<'_, str> = if host.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        host.into()
+    } else {
+        host.to_lowercase().into()
+    };
     let first = path.split('/').nth(1).filter(|s| !s.is_empty());
     if let Some(sub) = host.strip_suffix(CIAM_SUFFIX) {
-        let tenant = first.map_or_else(|| format!("{sub}.onmicrosoft.com"), str::to_owned);
+        let tenant = first.map_or_else(|| format!("{sub}.onmicrosoft.com").into(), Cow::Borrowed);
         return Ok((host, tenant));
     }
     match first {
-        Some(t) => Ok((host, t.to_owned())),
+        Some(t) => Ok((host, t.into())),
         None => Err(bad()),
     }
 }
@@ -188,15 +192,15 @@ fn object_field<'e, 'a>(event: &'e MapRef<'a>, name: &str) -> Result<Option<&'e 
 }
 
 /// `"{}".format(v)` for a key part: `x or ""`, strings as they are.
-fn key_str(v: &ValueRef<'_>) -> Result<String> {
+fn key_str<'v>(v: &'v ValueRef<'_>) -> Result<&'v str> {
     if !v.is_truthy() {
-        return Ok(String::new());
+        return Ok("");
     }
-    v.as_str().map(str::to_owned).ok_or_else(|| invalid("client_id, environment and realm must be strings"))
+    v.as_str().ok_or_else(|| invalid("client_id, environment and realm must be strings"))
 }
 
-fn add_seconds(now: i64, secs: i64) -> Result<String> {
-    now.checked_add(secs).map(|t| t.to_string()).ok_or_else(|| invalid("token lifetime out of range"))
+fn add_seconds(now: i64, secs: i64) -> Result<i64> {
+    now.checked_add(secs).ok_or_else(|| invalid("token lifetime out of range"))
 }
 
 fn python_int(v: Option<&ValueRef<'_>>, what: &str) -> Result<i64> {
@@ -210,7 +214,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
         None => None,
     };
     let (mut environment, realm) = match &endpoint {
-        Some((host, tenant)) => (ValueRef::Str(host.into()), ValueRef::Str(tenant.into())),
+        Some((host, tenant)) => (ValueRef::Str(host.as_ref().into()), ValueRef::Str(tenant.as_ref().into())),
         None => (ValueRef::Null, ValueRef::Null),
     };
     if let Some(env) = event.get("environment") {
@@ -268,21 +272,26 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
     let target = scopes.join(" ");
 
     let client_id = event.get("client_id").unwrap_or(&null);
-    let hid_key = key_str(&home_account_id)?;
-    let env_key = key_str(&environment)?;
-    let cid_key = key_str(client_id)?;
-    let realm_key = key_str(&realm)?;
     let base = crate::schema::KeyParts {
-        home_account_id: &hid_key,
-        environment: &env_key,
-        client_id: &cid_key,
-        realm: &realm_key,
+        home_account_id: key_str(&home_account_id)?,
+        environment: key_str(&environment)?,
+        client_id: key_str(client_id)?,
+        realm: key_str(&realm)?,
         target: &target,
         ext_cache_key: "",
     };
     let parts = |ext: &'static str| base.with_ext(ext);
-    let now_s = now.to_string();
     let mut out = Vec::with_capacity(5);
+    // One builder for every entry: each build leaves it empty with its capacity.
+    let mut b = EntryBuilder::with_capacity(
+        14,
+        512 + [access_token, refresh_token, id_token]
+            .iter()
+            .filter_map(|t| t.as_str())
+            .map(str::len)
+            .max()
+            .unwrap_or(0),
+    );
 
     if access_token.is_truthy() {
         let default_expires_in = match response.get("expires_on") {
@@ -299,43 +308,45 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
             Some(v) => python_int(Some(v), "ext_expires_in")?,
             None => expires_in,
         };
-        let mut b = EntryBuilder::with_capacity(14, 512 + access_token.as_str().map_or(0, str::len));
-        b.set_str("credential_type", "AccessToken");
-        b.set_value_ref("secret", access_token);
-        b.set_value_ref("home_account_id", &home_account_id);
-        b.set_value_ref("environment", &environment);
-        b.set_value_ref("client_id", client_id);
-        b.set_str("target", &target);
-        b.set_value_ref("realm", &realm);
+        b.put_str(field::CREDENTIAL_TYPE, "AccessToken");
+        b.put_value_ref(field::SECRET, access_token);
+        b.put_value_ref(field::HOME_ACCOUNT_ID, &home_account_id);
+        b.put_value_ref(field::ENVIRONMENT, &environment);
+        b.put_value_ref(field::CLIENT_ID, client_id);
+        b.put_str(field::TARGET, &target);
+        b.put_value_ref(field::REALM, &realm);
         match response.get("token_type") {
-            Some(t) => b.set_value_ref("token_type", t),
-            None => b.set_str("token_type", "Bearer"),
+            Some(t) => b.put_value_ref(field::TOKEN_TYPE, t),
+            None => b.put_str(field::TOKEN_TYPE, "Bearer"),
         }
-        b.set_str("cached_at", &now_s);
-        b.set_str("expires_on", &add_seconds(now, expires_in)?);
-        b.set_str("extended_expires_on", &add_seconds(now, ext_expires_in)?);
+        b.put_int_str(field::CACHED_AT, now);
+        b.put_int_str(field::EXPIRES_ON, add_seconds(now, expires_in)?);
+        b.put_int_str(field::EXTENDED_EXPIRES_ON, add_seconds(now, ext_expires_in)?);
         if let Some(kid) = data.get("key_id") {
-            b.set_value_ref("key_id", kid);
+            b.put_value_ref(field::KEY_ID, kid);
         }
         let ext = ext_cache_key_of(data);
         if !ext.is_empty() {
-            b.set_str("ext_cache_key", &ext);
+            b.put_str(field::EXT_CACHE_KEY, &ext);
         }
         if let Some(refresh_in) = response.get("refresh_in") {
-            let refresh_on = match refresh_in {
-                ValueRef::Int(_) => add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?,
-                ValueRef::Number(n) if n.is_integer() => add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?,
+            match refresh_in {
+                ValueRef::Int(_) => {
+                    b.put_int_str(field::REFRESH_ON, add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?)
+                }
+                ValueRef::Number(n) if n.is_integer() => {
+                    b.put_int_str(field::REFRESH_ON, add_seconds(now, python_int(Some(refresh_in), "refresh_in")?)?)
+                }
                 ValueRef::Number(n) => {
                     let f: f64 = n.as_str().parse().map_err(|_| invalid("refresh_in is not a number"))?;
-                    json::Number::from_f64(now as f64 + f).as_str().to_owned()
+                    b.put_str(field::REFRESH_ON, json::Number::from_f64(now as f64 + f).as_str());
                 }
-                ValueRef::Bool(b) => add_seconds(now, i64::from(*b))?,
+                ValueRef::Bool(t) => b.put_int_str(field::REFRESH_ON, add_seconds(now, i64::from(*t))?),
                 _ => return Err(invalid("refresh_in must be a number")),
-            };
-            b.set_str("refresh_on", &refresh_on);
+            }
         }
         let key = crate::schema::cache_key(CredentialType::AccessToken, &base.with_ext(&ext));
-        out.push((CredentialType::AccessToken, key, b.build()?));
+        out.push((CredentialType::AccessToken, key, b.build_and_reset()?));
     }
 
     if has_account && !event.get("skip_account_creation").is_some_and(ValueRef::is_truthy) {
@@ -349,68 +360,72 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
             .flatten()
             .find(|v| v.is_truthy())
             .unwrap_or(&ValueRef::Str(Cow::Borrowed("")));
-        let mut b = EntryBuilder::with_capacity(7, 192);
-        b.set_value_ref("home_account_id", &home_account_id);
-        b.set_value_ref("environment", &environment);
-        b.set_value_ref("realm", &realm);
-        b.set_value_ref("local_account_id", local_account_id);
-        b.set_value_ref("username", username);
+        b.put_value_ref(field::HOME_ACCOUNT_ID, &home_account_id);
+        b.put_value_ref(field::ENVIRONMENT, &environment);
+        b.put_value_ref(field::REALM, &realm);
+        b.put_value_ref(field::LOCAL_ACCOUNT_ID, local_account_id);
+        b.put_value_ref(field::USERNAME, username);
         match event.get("authority_type") {
-            Some(v) => b.set_value_ref("authority_type", v),
-            None if realm.as_str() == Some("adfs") => b.set_str("authority_type", authority_type::ADFS),
-            None => b.set_str("authority_type", authority_type::MSSTS),
+            Some(v) => b.put_value_ref(field::AUTHORITY_TYPE, v),
+            None if realm.as_str() == Some("adfs") => b.put_str(field::AUTHORITY_TYPE, authority_type::ADFS),
+            None => b.put_str(field::AUTHORITY_TYPE, authority_type::MSSTS),
         }
         if let Some(grant) = event.get("grant_type").and_then(ValueRef::as_str)
             && ACCOUNT_ESTABLISHING_GRANTS.contains(&grant)
         {
-            b.set_str("account_source", grant);
+            b.put_str(field::ACCOUNT_SOURCE, grant);
         }
         let key = crate::schema::cache_key(CredentialType::Account, &parts(""));
-        out.push((CredentialType::Account, key, b.build()?));
+        out.push((CredentialType::Account, key, b.build_and_reset()?));
     }
 
     if id_token.is_truthy() {
-        let mut b = EntryBuilder::with_capacity(6, 128 + id_token.as_str().map_or(0, str::len));
-        b.set_str("credential_type", "IdToken");
-        b.set_value_ref("secret", id_token);
-        b.set_value_ref("home_account_id", &home_account_id);
-        b.set_value_ref("environment", &environment);
-        b.set_value_ref("realm", &realm);
-        b.set_value_ref("client_id", client_id);
+        b.put_str(field::CREDENTIAL_TYPE, "IdToken");
+        b.put_value_ref(field::SECRET, id_token);
+        b.put_value_ref(field::HOME_ACCOUNT_ID, &home_account_id);
+        b.put_value_ref(field::ENVIRONMENT, &environment);
+        b.put_value_ref(field::REALM, &realm);
+        b.put_value_ref(field::CLIENT_ID, client_id);
         let key = crate::schema::cache_key(CredentialType::IdToken, &parts(""));
-        out.push((CredentialType::IdToken, key, b.build()?));
+        out.push((CredentialType::IdToken, key, b.build_and_reset()?));
     }
 
     if refresh_token.is_truthy() {
-        let mut b = EntryBuilder::with_capacity(8, 192 + refresh_token.as_str().map_or(0, str::len));
-        b.set_str("credential_type", "RefreshToken");
-        b.set_value_ref("secret", refresh_token);
-        b.set_value_ref("home_account_id", &home_account_id);
-        b.set_value_ref("environment", &environment);
-        b.set_value_ref("client_id", client_id);
-        b.set_str("target", &target);
-        b.set_str("last_modification_time", &now_s);
+        b.put_str(field::CREDENTIAL_TYPE, "RefreshToken");
+        b.put_value_ref(field::SECRET, refresh_token);
+        b.put_value_ref(field::HOME_ACCOUNT_ID, &home_account_id);
+        b.put_value_ref(field::ENVIRONMENT, &environment);
+        b.put_value_ref(field::CLIENT_ID, client_id);
+        b.put_str(field::TARGET, &target);
+        b.put_int_str(field::LAST_MODIFICATION_TIME, now);
         if let Some(foci) = response.get("foci") {
-            b.set_value_ref("family_id", foci);
+            b.put_value_ref(field::FAMILY_ID, foci);
         }
         let key = crate::schema::cache_key(CredentialType::RefreshToken, &parts(""));
-        out.push((CredentialType::RefreshToken, key, b.build()?));
+        out.push((CredentialType::RefreshToken, key, b.build_and_reset()?));
     }
 
-    let mut b = EntryBuilder::with_capacity(3, 96);
-    b.set_value_ref("client_id", client_id);
-    b.set_value_ref("environment", &environment);
+    b.put_value_ref(field::CLIENT_ID, client_id);
+    b.put_value_ref(field::ENVIRONMENT, &environment);
     if let Some(foci) = response.get("foci") {
-        b.set_value_ref("family_id", foci);
+        b.put_value_ref(field::FAMILY_ID, foci);
     }
-    let app_key = format!("appmetadata-{}-{}", format_or_empty(&environment), format_or_empty(client_id));
-    out.push((CredentialType::AppMetadata, app_key, b.build()?));
+    let mut app_key = String::with_capacity(64);
+    app_key.push_str("appmetadata-");
+    push_format_or_empty(&mut app_key, &environment);
+    app_key.push('-');
+    push_format_or_empty(&mut app_key, client_id);
+    out.push((CredentialType::AppMetadata, app_key, b.build_and_reset()?));
     Ok(out)
 }
 
-/// `"{}".format(x or "")`.
-fn format_or_empty(v: &ValueRef<'_>) -> String {
-    if v.is_truthy() { v.to_python_str() } else { String::new() }
+/// `"{}".format(x or "")`, appended.
+fn push_format_or_empty(out: &mut String, v: &ValueRef<'_>) {
+    match v {
+        _ if !v.is_truthy() => {}
+        ValueRef::Str(s) => out.push_str(s),
+        other => out.push_str(&other.to_python_str()),
+    }
 }
 
 #[cfg(test)]

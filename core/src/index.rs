@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 
 use hashbrown::HashMap;
 
@@ -12,6 +13,7 @@ use crate::entry::{Entry, Kind, RawField};
 use crate::schema::field;
 
 /// Fields with an index. Queries on other fields are verified on the candidates.
+/// The first [`ALWAYS_INDEXED`] are indexed from the start; see there for the rest.
 pub(crate) const INDEXED_FIELDS: [u8; 10] = [
     field::HOME_ACCOUNT_ID,
     field::ENVIRONMENT,
@@ -24,6 +26,14 @@ pub(crate) const INDEXED_FIELDS: [u8; 10] = [
     field::KEY_ID,
     field::USER_ASSERTION_HASH,
 ];
+
+/// How many of [`INDEXED_FIELDS`] are indexed from the start: those msal's own
+/// searches and sharing mode's look-ups name. The others (`secret`, `username`,
+/// `local_account_id`, `key_id`, `user_assertion_hash`) are indexed when a query
+/// first names one, and kept up to date from then on. No msal app searches by them,
+/// so most caches never pay for those indexes, and the secret's is the largest of
+/// all (a value per token).
+const ALWAYS_INDEXED: usize = 5;
 
 pub(crate) fn indexed_position(id: u8) -> Option<usize> {
     const POSITION: [u8; 256] = {
@@ -319,12 +329,25 @@ fn unpost(map: &mut PostingMap, h: u64, slot: u32) {
 }
 
 /// The indexes of one section.
-#[derive(Default)]
 pub(crate) struct SectionIndex {
-    fields: [PostingMap; INDEXED_FIELDS.len()],
+    /// One map per indexed field; those past [`ALWAYS_INDEXED`] only once a query
+    /// named the field.
+    fields: [OnceLock<PostingMap>; INDEXED_FIELDS.len()],
     scopes: PostingMap,
     /// Access tokens only: `(expires_on, slot)`, for expiry-driven eviction.
     expiry: BTreeSet<(i64, u32)>,
+}
+
+impl Default for SectionIndex {
+    fn default() -> Self {
+        SectionIndex {
+            fields: std::array::from_fn(|i| {
+                if i < ALWAYS_INDEXED { OnceLock::from(PostingMap::default()) } else { OnceLock::new() }
+            }),
+            scopes: PostingMap::default(),
+            expiry: BTreeSet::new(),
+        }
+    }
 }
 
 /// Which posting map a posting lives in.
@@ -335,15 +358,18 @@ enum Posted {
     Scope,
 }
 
-/// The postings an entry belongs to: one per indexed field it has, one per scope of
-/// its target (a scope repeated in one target is one posting: postings are sets).
-fn postings_of(entry: &Entry) -> Vec<(Posted, u64)> {
+/// The postings an entry belongs to: one per indexed field it has (among those
+/// `kept`), one per scope of its target (a scope repeated in one target is one
+/// posting: postings are sets).
+fn postings_of(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> Vec<(Posted, u64)> {
     let mut out = Vec::with_capacity(INDEXED_FIELDS.len() + 4);
     let mut target = None;
     // One pass over the fields (an entry has no field twice).
     for (id, raw) in entry.known_fields() {
         if let Some(i) = indexed_position(id) {
-            out.push((Posted::Field(i), value_hash(raw)));
+            if kept[i] {
+                out.push((Posted::Field(i), value_hash(raw)));
+            }
         } else if id == field::TARGET {
             target = raw.as_str();
         }
@@ -378,7 +404,7 @@ pub(crate) fn scopes_of(target: &str) -> impl Iterator<Item = &str> {
 
 impl SectionIndex {
     pub(crate) fn insert(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
-        for (which, hash) in postings_of(entry) {
+        for (which, hash) in postings_of(entry, self.kept()) {
             post(self.map(which), hash, slot);
         }
         if let Some(exp) = expires_on(entry).filter(|_| track_expiry) {
@@ -387,7 +413,7 @@ impl SectionIndex {
     }
 
     pub(crate) fn remove(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
-        for (which, hash) in postings_of(entry) {
+        for (which, hash) in postings_of(entry, self.kept()) {
             unpost(self.map(which), hash, slot);
         }
         if let Some(exp) = expires_on(entry).filter(|_| track_expiry) {
@@ -399,8 +425,9 @@ impl SectionIndex {
     /// postings that differ: a renewed token keeps its client, tenant, scopes and
     /// environment, whose postings are the large ones.
     pub(crate) fn replace(&mut self, slot: u32, old: &Entry, new: &Entry, track_expiry: bool) {
-        let before = postings_of(old);
-        let after = postings_of(new);
+        let kept = self.kept();
+        let before = postings_of(old, kept);
+        let after = postings_of(new, kept);
         for &(which, hash) in &before {
             if !after.iter().any(|&(w, h)| w == which && h == hash) {
                 unpost(self.map(which), hash, slot);
@@ -424,15 +451,35 @@ impl SectionIndex {
         }
     }
 
+    /// Which field maps exist (are kept up to date).
+    fn kept(&self) -> [bool; INDEXED_FIELDS.len()] {
+        std::array::from_fn(|i| self.fields[i].get().is_some())
+    }
+
     fn map(&mut self, which: Posted) -> &mut PostingMap {
         match which {
-            Posted::Field(i) => &mut self.fields[i],
+            Posted::Field(i) => self.fields[i].get_mut().expect("postings_of names kept maps only"),
             Posted::Scope => &mut self.scopes,
         }
     }
 
-    pub(crate) fn field_posting(&self, pos: usize, hash: u64) -> Option<&Posting> {
-        self.fields[pos].get(&hash)
+    /// The slots whose field `INDEXED_FIELDS[pos]` has a value hashing to `hash`. A
+    /// field no query named before is indexed now, from `entries` (the section's).
+    pub(crate) fn field_posting<'e, I>(&self, pos: usize, hash: u64, entries: impl FnOnce() -> I) -> Option<&Posting>
+    where
+        I: Iterator<Item = (u32, &'e Entry)>,
+    {
+        let map = self.fields[pos].get_or_init(|| {
+            let id = INDEXED_FIELDS[pos];
+            let mut map = PostingMap::default();
+            for (slot, entry) in entries() {
+                if let Some(raw) = entry.raw_by_id(id) {
+                    post(&mut map, value_hash(raw), slot);
+                }
+            }
+            map
+        });
+        map.get(&hash)
     }
 
     pub(crate) fn scope_posting(&self, hash: u64) -> Option<&Posting> {
@@ -462,7 +509,9 @@ impl SectionIndex {
                     })
                     .sum::<usize>()
         };
-        self.fields.iter().map(map_bytes).sum::<usize>() + map_bytes(&self.scopes) + self.expiry.len() * 24
+        self.fields.iter().filter_map(OnceLock::get).map(map_bytes).sum::<usize>()
+            + map_bytes(&self.scopes)
+            + self.expiry.len() * 24
     }
 }
 

@@ -125,11 +125,17 @@ pub(crate) mod field {
     pub const TARGET: u8 = 5;
     pub const REALM: u8 = 6;
     pub const TOKEN_TYPE: u8 = 7;
+    pub const CACHED_AT: u8 = 8;
     pub const EXPIRES_ON: u8 = 9;
+    pub const EXTENDED_EXPIRES_ON: u8 = 10;
     pub const KEY_ID: u8 = 11;
     pub const EXT_CACHE_KEY: u8 = 12;
+    pub const REFRESH_ON: u8 = 13;
     pub const LOCAL_ACCOUNT_ID: u8 = 14;
     pub const USERNAME: u8 = 15;
+    pub const AUTHORITY_TYPE: u8 = 16;
+    pub const ACCOUNT_SOURCE: u8 = 17;
+    pub const LAST_MODIFICATION_TIME: u8 = 18;
     pub const FAMILY_ID: u8 = 19;
     pub const USER_ASSERTION_HASH: u8 = 20;
     /// msal-node's name for it.
@@ -310,5 +316,25 @@ mod tests {
         assert_eq!(KNOWN_FIELDS[field::USER_ASSERTION_HASH as usize], "user_assertion_hash");
         assert_eq!(KNOWN_FIELDS[field::USERNAME as usize], "username");
         assert_eq!(KNOWN_FIELDS[field::LOCAL_ACCOUNT_ID as usize], "local_account_id");
+        for (id, name) in [
+            (field::CREDENTIAL_TYPE, "credential_type"),
+            (field::SECRET, "secret"),
+            (field::HOME_ACCOUNT_ID, "home_account_id"),
+            (field::ENVIRONMENT, "environment"),
+            (field::CLIENT_ID, "client_id"),
+            (field::TARGET, "target"),
+            (field::REALM, "realm"),
+            (field::TOKEN_TYPE, "token_type"),
+            (field::CACHED_AT, "cached_at"),
+            (field::EXTENDED_EXPIRES_ON, "extended_expires_on"),
+            (field::KEY_ID, "key_id"),
+            (field::EXT_CACHE_KEY, "ext_cache_key"),
+            (field::REFRESH_ON, "refresh_on"),
+            (field::AUTHORITY_TYPE, "authority_type"),
+            (field::ACCOUNT_SOURCE, "account_source"),
+            (field::LAST_MODIFICATION_TIME, "last_modification_time"),
+        ] {
+            assert_eq!(KNOWN_FIELDS[id as usize], name);
+        }
     }
 }

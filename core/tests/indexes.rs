@@ -19,6 +19,18 @@ fn b64(s: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
 
+fn user_event(u: u32, username: &str, at: &str) -> Map {
+    let claims = format!(r#"{{"oid":"u{u}","sub":"s{u}","preferred_username":"{username}"}}"#);
+    map(serde_json::json!({"client_id": if u.is_multiple_of(2) { "app-a" } else { "app-b" },
+    "scope": ["User.Read", format!("api://x/scope{}", u % 7)], "environment": ENV,
+    "token_endpoint": format!("https://{ENV}/common/oauth2/v2.0/token"),
+    "grant_type": "authorization_code",
+    "response": {"access_token": at, "refresh_token": format!("rt{u}"),
+        "id_token": format!("h.{}.s", b64(&claims)), "expires_in": 3600,
+        "foci": if u.is_multiple_of(3) { "1" } else { "" },
+        "client_info": b64(&format!(r#"{{"uid":"u{u}","utid":"tid"}}"#))}}))
+}
+
 fn populated() -> TokenCache {
     let cache = TokenCache::new();
     for t in 0..10_000 {
@@ -34,20 +46,7 @@ fn populated() -> TokenCache {
         }
     }
     for u in 0..500 {
-        let claims = format!(r#"{{"oid":"u{u}","sub":"s{u}","preferred_username":"user{u}@x.example"}}"#);
-        cache
-            .add(
-                &map(serde_json::json!({"client_id": if u % 2 == 0 { "app-a" } else { "app-b" },
-                "scope": ["User.Read", format!("api://x/scope{}", u % 7)], "environment": ENV,
-                "token_endpoint": format!("https://{ENV}/common/oauth2/v2.0/token"),
-                "grant_type": "authorization_code",
-                "response": {"access_token": format!("at{u}"), "refresh_token": format!("rt{u}"),
-                    "id_token": format!("h.{}.s", b64(&claims)), "expires_in": 3600,
-                    "foci": if u % 3 == 0 { "1" } else { "" },
-                    "client_info": b64(&format!(r#"{{"uid":"u{u}","utid":"tid"}}"#))}})),
-                Some(NOW),
-            )
-            .unwrap();
+        cache.add(&user_event(u, &format!("user{u}@x.example"), &format!("at{u}")), Some(NOW)).unwrap();
     }
     cache
 }
@@ -105,4 +104,32 @@ fn results_come_in_insertion_order_like_msal() {
     let realms: Vec<String> = hits.iter().map(|e| e.get_str("realm").unwrap().into_owned()).collect();
     let expected: Vec<String> = (0..10_000).map(|t| format!("tenant-{t}")).collect();
     assert_eq!(realms, expected);
+}
+
+#[test]
+fn fields_indexed_on_first_use_follow_every_change_after() {
+    // The indexes of fields msal never searches by (secret, username, ...) are built
+    // by the first query that names one; from then on adds, renewals and removals
+    // must keep them right, or these lookups would miss or return stale entries.
+    let c = populated();
+    let account = CredentialType::Account;
+    let at = CredentialType::AccessToken;
+    let name = |n: &str| serde_json::json!({"username": n});
+    let secret = |s: &str| serde_json::json!({"secret": s});
+    // Changes before the first query are in the index it builds.
+    c.add(&user_event(600, "user600@x.example", "at600"), Some(NOW)).unwrap();
+    assert_eq!(check(&c, account, &[], name("user600@x.example"), 0), 1);
+    assert_eq!(check(&c, at, &[], secret("at600"), 0), 1);
+    // A new user, a renamed one, a renewed token, a removed account.
+    c.add(&user_event(601, "user601@x.example", "at601"), Some(NOW)).unwrap();
+    c.add(&user_event(42, "renamed@x.example", "at42-renewed"), Some(NOW)).unwrap();
+    let gone = c.search(account, &[], Some(&map(name("user43@x.example"))), Some(NOW));
+    c.remove_account(&gone[0]).unwrap();
+    assert_eq!(check(&c, account, &[], name("user601@x.example"), 0), 1);
+    assert_eq!(check(&c, account, &[], name("renamed@x.example"), 0), 1);
+    assert_eq!(check(&c, account, &[], name("user42@x.example"), 0), 0);
+    assert_eq!(check(&c, account, &[], name("user43@x.example"), 0), 0);
+    assert_eq!(check(&c, at, &[], secret("at601"), 0), 1);
+    assert_eq!(check(&c, at, &[], secret("at42-renewed"), 0), 1);
+    assert_eq!(check(&c, at, &[], secret("at42"), 0), 0);
 }
