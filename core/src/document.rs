@@ -1,6 +1,8 @@
 //! The cache document: sections in their original order, each an insertion-ordered
 //! map of key -> entry with indexes. This is msal's `_cache` dict, made searchable.
 
+use std::borrow::Cow;
+
 use hashbrown::HashTable;
 
 use crate::entry::{ENTRY_DEPTH, Entry, EntryBuilder, Kind, RawField};
@@ -107,9 +109,10 @@ impl Section {
     /// Python's `section[key] = value`: an existing key keeps its position.
     /// Returns the slot and the entry it replaced; `None` when the key already held
     /// an equal entry, which is then left as it is.
-    pub(crate) fn put(&mut self, escaped_key: &str, value: Stored) -> Option<(u32, Option<Stored>)> {
-        let h = key_hash(escaped_key);
-        if let Some(i) = self.find_hashed(h, escaped_key) {
+    /// The key is taken as it comes: an owned one is kept, not copied.
+    pub(crate) fn put(&mut self, escaped_key: Cow<'_, str>, value: Stored) -> Option<(u32, Option<Stored>)> {
+        let h = key_hash(&escaped_key);
+        if let Some(i) = self.find_hashed(h, &escaped_key) {
             let slot = self.slots[i as usize].as_mut().expect("found slots are live");
             // Re-adding what is already there (app metadata on every add) changes nothing.
             if let (Stored::Entry(old), Stored::Entry(new)) = (&slot.value, &value)
@@ -124,15 +127,15 @@ impl Section {
                 (Stored::Opaque(_), Stored::Opaque(_)) => {}
             }
             let old = std::mem::replace(&mut slot.value, value);
-            self.text_len = self.text_len + member_len(escaped_key, &slot.value) - member_len(escaped_key, &old);
+            self.text_len = self.text_len + member_len(&escaped_key, &slot.value) - member_len(&escaped_key, &old);
             return Some((i, Some(old)));
         }
         let i = self.slots.len() as u32;
         if let Stored::Entry(e) = &value {
             self.index.insert(i, e, self.track_expiry);
         }
-        self.text_len += member_len(escaped_key, &value);
-        self.slots.push(Some(Slot { key: escaped_key.into(), value }));
+        self.text_len += member_len(&escaped_key, &value);
+        self.slots.push(Some(Slot { key: escaped_key.into_owned().into_boxed_str(), value }));
         self.live += 1;
         let slots = &self.slots;
         self.by_key
@@ -167,8 +170,7 @@ impl Section {
         let track = self.track_expiry;
         *self = Section { track_expiry: track, ..Default::default() };
         for s in old.into_iter().flatten() {
-            let key = s.key;
-            self.put(&key, s.value);
+            self.put(String::from(s.key).into(), s.value);
         }
     }
 }
@@ -346,7 +348,7 @@ impl Document {
     }
 
     fn put_keyed(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64, keyed: Keyed) {
-        let Some((slot, old)) = self.section_or_create(ct).put(escaped_key, value) else { return };
+        let Some((slot, old)) = self.section_or_create(ct).put(escaped_key.into(), value) else { return };
         if let Some(Stored::Entry(old)) = old {
             self.unregister(ct, slot, escaped_key, &old);
         }
@@ -734,7 +736,7 @@ impl Document {
                     })?;
                     section.reserve(read.len());
                     for (key, stored) in read {
-                        section.put(&key, stored);
+                        section.put(key, stored);
                     }
                     Ok(())
                 }

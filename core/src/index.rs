@@ -358,11 +358,14 @@ enum Posted {
     Scope,
 }
 
+/// An entry's postings: on the stack for all but targets of many scopes.
+type Postings = smallvec::SmallVec<[(Posted, u64); 16]>;
+
 /// The postings an entry belongs to: one per indexed field it has (among those
 /// `kept`), one per scope of its target (a scope repeated in one target is one
 /// posting: postings are sets).
-fn postings_of(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> Vec<(Posted, u64)> {
-    let mut out = Vec::with_capacity(INDEXED_FIELDS.len() + 4);
+fn postings_of(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> Postings {
+    let mut out = Postings::new();
     let mut target = None;
     // One pass over the fields (an entry has no field twice).
     for (id, raw) in entry.known_fields() {

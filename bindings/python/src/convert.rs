@@ -59,12 +59,12 @@ pub(crate) fn to_entry(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Entry> {
 /// dict and so drop a `str` the event points into; holding a reference to each one
 /// keeps it, and its text, where it is.
 pub(crate) struct Lender<'py> {
-    held: RefCell<Vec<Bound<'py, PyAny>>>,
+    held: RefCell<smallvec::SmallVec<[Bound<'py, PyAny>; 32]>>,
 }
 
 impl<'py> Lender<'py> {
     pub(crate) fn new() -> Self {
-        Lender { held: RefCell::new(Vec::with_capacity(32)) }
+        Lender { held: RefCell::new(smallvec::SmallVec::new()) }
     }
 
     /// The text of `s`, for as long as the lender lives.
