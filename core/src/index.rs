@@ -365,9 +365,15 @@ type Postings = smallvec::SmallVec<[(Posted, u64); 16]>;
 /// `kept`), one per scope of its target (a scope repeated in one target is one
 /// posting: postings are sets).
 fn postings_of(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> Postings {
+    postings_and_expiry(entry, kept).0
+}
+
+/// [`postings_of`] and [`expires_on`], in one pass over the fields (an entry has no
+/// field twice).
+fn postings_and_expiry(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> (Postings, Option<i64>) {
     let mut out = Postings::new();
     let mut target = None;
-    // One pass over the fields (an entry has no field twice).
+    let mut expiry = None;
     for (id, raw) in entry.known_fields() {
         if let Some(i) = indexed_position(id) {
             if kept[i] {
@@ -375,17 +381,22 @@ fn postings_of(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> Postings {
             }
         } else if id == field::TARGET {
             target = raw.as_str();
+        } else if id == field::EXPIRES_ON {
+            expiry = expires_on_value(raw);
         }
     }
     if let Some(target) = target {
         out.extend(scopes_of(&target).map(|scope| (Posted::Scope, scope_hash(scope))));
     }
-    out
+    (out, expiry)
 }
 
 /// Python's `int(entry["expires_on"])` where it would succeed.
 pub(crate) fn expires_on(entry: &Entry) -> Option<i64> {
-    let raw = entry.raw_by_id(field::EXPIRES_ON)?;
+    expires_on_value(entry.raw_by_id(field::EXPIRES_ON)?)
+}
+
+fn expires_on_value(raw: RawField<'_>) -> Option<i64> {
     // What every SDK writes: a string of a few digits. Read without a copy.
     let t = raw.text.as_bytes();
     if raw.kind == Kind::Str && (1..=18).contains(&t.len()) && t.iter().all(u8::is_ascii_digit) {
@@ -400,17 +411,49 @@ fn python_is_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// `python_is_space` for an ASCII byte.
+fn is_ascii_python_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' ')
+}
+
 /// The whitespace-separated scopes of a target (Python's `str.split()`).
-pub(crate) fn scopes_of(target: &str) -> impl Iterator<Item = &str> {
-    target.split(python_is_space).filter(|s| !s.is_empty())
+pub(crate) fn scopes_of(target: &str) -> Scopes<'_> {
+    Scopes { rest: target, ascii: target.is_ascii() }
+}
+
+/// See [`scopes_of`]. Targets are ASCII in practice: those are split byte by byte.
+pub(crate) struct Scopes<'a> {
+    rest: &'a str,
+    ascii: bool,
+}
+
+impl<'a> Iterator for Scopes<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let (start, end) = if self.ascii {
+            let b = self.rest.as_bytes();
+            let start = b.iter().position(|&c| !is_ascii_python_space(c)).unwrap_or(b.len());
+            let len = b[start..].iter().position(|&c| is_ascii_python_space(c)).unwrap_or(b.len() - start);
+            (start, start + len)
+        } else {
+            let start = self.rest.find(|c| !python_is_space(c)).unwrap_or(self.rest.len());
+            let len = self.rest[start..].find(python_is_space).unwrap_or(self.rest.len() - start);
+            (start, start + len)
+        };
+        let scope = &self.rest[start..end];
+        self.rest = &self.rest[end..];
+        (!scope.is_empty()).then_some(scope)
+    }
 }
 
 impl SectionIndex {
     pub(crate) fn insert(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
-        for (which, hash) in postings_of(entry, self.kept()) {
+        let (postings, expiry) = postings_and_expiry(entry, self.kept());
+        for (which, hash) in postings {
             post(self.map(which), hash, slot);
         }
-        if let Some(exp) = expires_on(entry).filter(|_| track_expiry) {
+        if let Some(exp) = expiry.filter(|_| track_expiry) {
             self.expiry.insert((exp, slot));
         }
     }
@@ -521,6 +564,26 @@ impl SectionIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_split_as_python_str_split() {
+        let naive = |t: &str| -> Vec<String> {
+            t.split(python_is_space).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        };
+        for t in [
+            "",
+            " ",
+            "a",
+            "  a  b\tc\n\x0bd\x0ce\rf ",
+            "a\x1cb\x1dc\x1ed\x1fe",
+            "https://graph.microsoft.com/.default",
+            "caf\u{e9} th\u{e9}\u{3000}x\u{85}y\u{a0}z",
+            "\u{2003}lead trail\u{2028}",
+            "a\x00b",
+        ] {
+            assert_eq!(scopes_of(t).collect::<Vec<_>>(), naive(t), "{t:?}");
+        }
+    }
 
     fn members(p: &Posting) -> Vec<u32> {
         let mut v = Vec::new();

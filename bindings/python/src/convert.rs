@@ -7,7 +7,7 @@
 //! extended cache key hashes and its debug log prints (`bytes` assertions, for one).
 //! Messages name types, never values: these objects carry tokens.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -60,11 +60,14 @@ pub(crate) fn to_entry(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Entry> {
 /// keeps it, and its text, where it is.
 pub(crate) struct Lender<'py> {
     held: RefCell<smallvec::SmallVec<[Bound<'py, PyAny>; 32]>>,
+    /// Whether reading an object ran Python code (a `str()`, a mapping's methods),
+    /// which could change a dict being read: from then on each dict read checks.
+    ran_python: Cell<bool>,
 }
 
 impl<'py> Lender<'py> {
     pub(crate) fn new() -> Self {
-        Lender { held: RefCell::new(smallvec::SmallVec::new()) }
+        Lender { held: RefCell::new(smallvec::SmallVec::new()), ran_python: Cell::new(false) }
     }
 
     /// The text of `s`, for as long as the lender lives.
@@ -111,7 +114,7 @@ fn dict_ref<'l, 'py>(d: &Bound<'py, PyDict>, lender: &'l Lender<'py>, depth: usi
         let (key, value) = unsafe { (Borrowed::from_ptr(py, k), Borrowed::from_ptr(py, v)) };
         let key = key_text(key, lender)?;
         let value = value_ref(value, lender, depth)?;
-        if d.len() != len {
+        if lender.ran_python.get() && d.len() != len {
             return Err(PyRuntimeError::new_err("dictionary changed size during iteration"));
         }
         m.push(key, value);
@@ -122,14 +125,17 @@ fn dict_ref<'l, 'py>(d: &Bound<'py, PyDict>, lender: &'l Lender<'py>, depth: usi
 /// A dict key's text. The names events use are matched to static text, which needs
 /// no reference to the key; any other key is lent.
 fn key_text<'l, 'py>(key: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>) -> PyResult<&'l str> {
+    if is_exact(&key, &raw mut ffi::PyUnicode_Type) {
+        // SAFETY: exactly a str.
+        let key = unsafe { key.cast_unchecked::<PyString>() };
+        if let Some(name) = event_name(str_utf8(&key)?) {
+            return Ok(name);
+        }
+        return lender.text(key.to_owned());
+    }
     let key = key
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("tokencache: dict keys must be str, not {}", type_name(&key))))?;
-    if is_exact(key.as_any(), &raw mut ffi::PyUnicode_Type)
-        && let Some(name) = event_name(str_utf8(&key)?)
-    {
-        return Ok(name);
-    }
     lender.text(key.to_owned())
 }
 
@@ -224,6 +230,7 @@ fn value_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>, de
 /// [`value_ref`] for everything else, holding its own reference to `obj`, since
 /// `str()` or a mapping's methods run Python code.
 fn value_ref_slow<'l, 'py>(obj: Bound<'py, PyAny>, lender: &'l Lender<'py>, depth: usize) -> PyResult<ValueRef<'l>> {
+    lender.ran_python.set(true);
     let obj = match obj.cast_into::<PyString>() {
         Ok(s) => return Ok(ValueRef::Str(lender.text(s)?.into())),
         Err(e) => e.into_inner(),
