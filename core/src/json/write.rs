@@ -18,8 +18,22 @@ pub(crate) fn needs_escape(s: &str) -> bool {
 /// surrogate pairs above the BMP, DEL escaped), without quotes.
 pub(crate) fn escape_into(out: &mut String, s: &str) {
     let b = s.as_bytes();
-    let mut run = 0;
-    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    let start = {
+        out.reserve(b.len());
+        let len = out.len();
+        // SAFETY: `reserve` made room for `b.len()` more bytes at the end, and the
+        // bytes copied (the length returned) are printable ASCII from a `str`.
+        unsafe {
+            let copied = super::parse::copy_plain_ascii(out.as_mut_vec().as_mut_ptr().add(len), b);
+            out.as_mut_vec().set_len(len + copied);
+            copied
+        }
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let start = 0;
+    let mut run = start;
+    let mut i = start;
     while i < b.len() {
         let j = scan_plain_ascii(b, i);
         if j >= b.len() {
