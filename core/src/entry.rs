@@ -768,11 +768,16 @@ impl EntryBuilder {
     /// capacity, so one builder can assemble many entries without regrowing.
     pub(crate) fn build_and_reset(&mut self) -> Result<Entry> {
         let out = self.build_copy();
+        self.reset();
+        out
+    }
+
+    /// Empties the builder, keeping its capacity.
+    pub(crate) fn reset(&mut self) {
         self.buf.clear();
         self.placed.clear();
         self.replaced = false;
         self.error = None;
-        out
     }
 
     fn build_copy(&self) -> Result<Entry> {

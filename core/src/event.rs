@@ -6,6 +6,7 @@
 //! write, so a bad event changes nothing.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -79,14 +80,19 @@ fn ext_cache_key_of(data: &MapRef<'_>) -> String {
 /// first path segment (the tenant).
 pub(crate) fn canonicalize(url: &str) -> Result<(Cow<'_, str>, Cow<'_, str>)> {
     let bad = || invalid("token_endpoint must be an https URL with a host name and at least one path segment");
-    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("https") {
+    // Byte by byte: every character looked for is ASCII, so each split is on a char
+    // boundary.
+    let b = url.as_bytes();
+    let colon = b.iter().position(|&c| c == b':').ok_or_else(bad)?;
+    if !b[colon..].starts_with(b"://") || !url[..colon].eq_ignore_ascii_case("https") {
         return Err(bad());
     }
-    let netloc_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = &url[colon + 3..];
+    let r = rest.as_bytes();
+    let netloc_end = r.iter().position(|&c| matches!(c, b'/' | b'?' | b'#')).unwrap_or(r.len());
     let netloc = &rest[..netloc_end];
     let after = &rest[netloc_end..];
-    let path = &after[..after.find(['?', '#']).unwrap_or(after.len())];
+    let path = &after[..after.bytes().position(|c| matches!(c, b'?' | b'#')).unwrap_or(after.len())];
     let host_port = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
     let host = if let Some(stripped) = host_port.strip_prefix('[') {
         stripped.split_once(']').map_or(stripped, |(h, _)| h)
@@ -202,8 +208,104 @@ fn python_int(v: Option<&ValueRef<'_>>, what: &str) -> Result<i64> {
     v.and_then(ValueRef::to_python_int).ok_or_else(|| invalid(format!("{what} is not an integer")))
 }
 
+/// What one event writes: at most five entries (access token, account, ID token,
+/// refresh token, app metadata), each with its key.
+pub(crate) type EventEntries = smallvec::SmallVec<[(CredentialType, EventKey, Entry); 5]>;
+
+/// An entry's (decoded) key: made for this event, or the app metadata's, shared
+/// with the memo of the last one made (see [`AppMetadataMemo`]).
+pub(crate) enum EventKey {
+    Made(String),
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for EventKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            EventKey::Made(s) => s,
+            EventKey::Shared(s) => s,
+        }
+    }
+}
+
+/// The app metadata entry (and key) last built on this thread, with what it was
+/// built from. Every event of an app carries the same client id and environment, so
+/// the entry is built once and then shared: the document already holds that very
+/// entry, and finds it unchanged at a pointer comparison.
+struct AppMetadataMemo {
+    client_id: String,
+    environment: String,
+    family_id: Option<String>,
+    key: Arc<str>,
+    entry: Entry,
+}
+
+thread_local! {
+    static APP_METADATA: std::cell::RefCell<Option<AppMetadataMemo>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The app metadata of an event with these fields, from the memo when it was
+/// built from equal strings (other values are built each time).
+fn app_metadata(
+    b: &mut EntryBuilder,
+    client_id: &ValueRef<'_>,
+    environment: &ValueRef<'_>,
+    family_id: Option<&ValueRef<'_>>,
+) -> Result<(EventKey, Entry)> {
+    let strings = match (client_id, environment, family_id) {
+        (ValueRef::Str(c), ValueRef::Str(e), None) => Some((c.as_ref(), e.as_ref(), None)),
+        (ValueRef::Str(c), ValueRef::Str(e), Some(ValueRef::Str(f))) => {
+            Some((c.as_ref(), e.as_ref(), Some(f.as_ref())))
+        }
+        _ => None,
+    };
+    if let Some((c, e, f)) = strings {
+        let hit = APP_METADATA.with_borrow(|memo| {
+            memo.as_ref()
+                .filter(|m| m.client_id == c && m.environment == e && m.family_id.as_deref() == f)
+                .map(|m| (EventKey::Shared(m.key.clone()), m.entry.clone()))
+        });
+        if let Some(hit) = hit {
+            return Ok(hit);
+        }
+    }
+    b.put_value_ref(field::CLIENT_ID, client_id);
+    b.put_value_ref(field::ENVIRONMENT, environment);
+    if let Some(foci) = family_id {
+        b.put_value_ref(field::FAMILY_ID, foci);
+    }
+    let mut key = String::with_capacity(64);
+    key.push_str("appmetadata-");
+    push_format_or_empty(&mut key, environment);
+    key.push('-');
+    push_format_or_empty(&mut key, client_id);
+    let entry = b.build_and_reset()?;
+    let Some((c, e, f)) = strings else { return Ok((EventKey::Made(key), entry)) };
+    let key: Arc<str> = key.into();
+    APP_METADATA.set(Some(AppMetadataMemo {
+        client_id: c.to_owned(),
+        environment: e.to_owned(),
+        family_id: f.map(str::to_owned),
+        key: key.clone(),
+        entry: entry.clone(),
+    }));
+    Ok((EventKey::Shared(key), entry))
+}
+
 /// The entries one event writes, in msal's order, each with its (decoded) key.
-pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(CredentialType, String, Entry)>> {
+pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<EventEntries> {
+    thread_local! {
+        // Kept between events: its buffer grows to the largest token once.
+        static BUILDER: std::cell::RefCell<EntryBuilder> = std::cell::RefCell::new(EntryBuilder::with_capacity(14, 4096));
+    }
+    BUILDER.with_borrow_mut(|b| {
+        b.reset();
+        entries_with(event, now, b)
+    })
+}
+
+fn entries_with(event: &MapRef<'_>, now: i64, b: &mut EntryBuilder) -> Result<EventEntries> {
     let endpoint = match event.get("token_endpoint") {
         Some(ep) => Some(canonicalize(ep.as_str().ok_or_else(|| invalid("token_endpoint must be a string"))?)?),
         None => None,
@@ -253,7 +355,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
         has_account = true;
     }
 
-    let mut scopes: Vec<&str> = match event.get("scope") {
+    let mut scopes: smallvec::SmallVec<[&str; 8]> = match event.get("scope") {
         Some(v) if v.is_truthy() => match v {
             ValueRef::Array(items) => items
                 .iter()
@@ -261,7 +363,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
                 .collect::<Result<_>>()?,
             _ => return Err(invalid("scope must be a list of strings")),
         },
-        _ => Vec::new(),
+        _ => smallvec::SmallVec::new(),
     };
     scopes.sort_unstable();
     let target = scopes.join(" ");
@@ -276,17 +378,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
         ext_cache_key: "",
     };
     let parts = |ext: &'static str| base.with_ext(ext);
-    let mut out = Vec::with_capacity(5);
-    // One builder for every entry: each build leaves it empty with its capacity.
-    let mut b = EntryBuilder::with_capacity(
-        14,
-        512 + [access_token, refresh_token, id_token]
-            .iter()
-            .filter_map(|t| t.as_str())
-            .map(str::len)
-            .max()
-            .unwrap_or(0),
-    );
+    let mut out = EventEntries::new();
 
     if access_token.is_truthy() {
         let default_expires_in = match response.get("expires_on") {
@@ -341,7 +433,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
             }
         }
         let key = crate::schema::cache_key(CredentialType::AccessToken, &base.with_ext(&ext));
-        out.push((CredentialType::AccessToken, key, b.build_and_reset()?));
+        out.push((CredentialType::AccessToken, EventKey::Made(key), b.build_and_reset()?));
     }
 
     if has_account && !event.get("skip_account_creation").is_some_and(ValueRef::is_truthy) {
@@ -371,7 +463,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
             b.put_str(field::ACCOUNT_SOURCE, grant);
         }
         let key = crate::schema::cache_key(CredentialType::Account, &parts(""));
-        out.push((CredentialType::Account, key, b.build_and_reset()?));
+        out.push((CredentialType::Account, EventKey::Made(key), b.build_and_reset()?));
     }
 
     if id_token.is_truthy() {
@@ -382,7 +474,7 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
         b.put_value_ref(field::REALM, &realm);
         b.put_value_ref(field::CLIENT_ID, client_id);
         let key = crate::schema::cache_key(CredentialType::IdToken, &parts(""));
-        out.push((CredentialType::IdToken, key, b.build_and_reset()?));
+        out.push((CredentialType::IdToken, EventKey::Made(key), b.build_and_reset()?));
     }
 
     if refresh_token.is_truthy() {
@@ -397,20 +489,11 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<Vec<(Credentia
             b.put_value_ref(field::FAMILY_ID, foci);
         }
         let key = crate::schema::cache_key(CredentialType::RefreshToken, &parts(""));
-        out.push((CredentialType::RefreshToken, key, b.build_and_reset()?));
+        out.push((CredentialType::RefreshToken, EventKey::Made(key), b.build_and_reset()?));
     }
 
-    b.put_value_ref(field::CLIENT_ID, client_id);
-    b.put_value_ref(field::ENVIRONMENT, &environment);
-    if let Some(foci) = response.get("foci") {
-        b.put_value_ref(field::FAMILY_ID, foci);
-    }
-    let mut app_key = String::with_capacity(64);
-    app_key.push_str("appmetadata-");
-    push_format_or_empty(&mut app_key, &environment);
-    app_key.push('-');
-    push_format_or_empty(&mut app_key, client_id);
-    out.push((CredentialType::AppMetadata, app_key, b.build_and_reset()?));
+    let (key, entry) = app_metadata(b, client_id, &environment, response.get("foci"))?;
+    out.push((CredentialType::AppMetadata, key, entry));
     Ok(out)
 }
 
@@ -464,6 +547,39 @@ mod tests {
                 (Some(_), Err(())) => assert!(std::str::from_utf8(&decode_lenient(raw).unwrap()).is_err(), "{raw:?}"),
                 (None, Ok(_)) => panic!("the fast path took what msal rejects: {raw:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn app_metadata_from_the_memo_is_what_the_event_says() {
+        // The memo of the last app metadata must never answer for another client,
+        // environment or family (or lack of one).
+        let event = |client: &str, env: &str, foci: Option<&str>| {
+            let foci = foci.map_or(String::new(), |f| format!(r#","foci":"{f}""#));
+            format!(
+                r#"{{"client_id":"{client}","environment":"{env}","scope":["s"],
+                "token_endpoint":"https://{env}/t/oauth2/v2.0/token",
+                "response":{{"access_token":"a","expires_in":60{foci}}}}}"#
+            )
+        };
+        let cases = [
+            ("a", "login.example.com", None),
+            ("a", "login.example.com", None),
+            ("a", "login.example.com", Some("1")),
+            ("a", "login.example.com", Some("")),
+            ("b", "login.example.com", Some("")),
+            ("b", "other.example.com", Some("")),
+            ("a", "login.example.com", None),
+        ];
+        for (client, env, foci) in cases {
+            let text = event(client, env, foci);
+            let Ok(ValueRef::Object(ev)) = json::parse_borrowed(&text) else { panic!() };
+            let entries = entries_for(&ev, 0).unwrap();
+            let (ct, key, app) = entries.last().unwrap();
+            assert_eq!(*ct, CredentialType::AppMetadata);
+            assert_eq!(&**key, format!("appmetadata-{env}-{client}"));
+            let family = foci.map_or(String::new(), |f| format!(r#","family_id":"{f}""#));
+            assert_eq!(app.to_json(), format!(r#"{{"client_id":"{client}","environment":"{env}"{family}}}"#));
         }
     }
 
