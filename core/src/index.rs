@@ -374,7 +374,7 @@ fn postings_and_expiry(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> (Po
     let mut out = Postings::new();
     let mut target = None;
     let mut expiry = None;
-    for (id, raw) in entry.known_fields() {
+    entry.for_each_known_field(|id, raw| {
         if let Some(i) = indexed_position(id) {
             if kept[i] {
                 out.push((Posted::Field(i), value_hash(raw)));
@@ -384,7 +384,7 @@ fn postings_and_expiry(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> (Po
         } else if id == field::EXPIRES_ON {
             expiry = expires_on_value(raw);
         }
-    }
+    });
     if let Some(target) = target {
         out.extend(scopes_of(&target).map(|scope| (Posted::Scope, scope_hash(scope))));
     }
