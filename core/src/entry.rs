@@ -788,6 +788,11 @@ impl EntryBuilder {
         out
     }
 
+    /// Bytes of text the builder holds room for.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Empties the builder, keeping its capacity.
     pub(crate) fn reset(&mut self) {
         self.buf.clear();

@@ -301,7 +301,12 @@ pub(crate) fn entries_for(event: &MapRef<'_>, now: i64) -> Result<EventEntries> 
     }
     BUILDER.with_borrow_mut(|b| {
         b.reset();
-        entries_with(event, now, b)
+        let out = entries_with(event, now, b);
+        // A freak event (a megabyte "token") must not pin its buffer to the thread.
+        if b.capacity() > 1 << 16 {
+            *b = EntryBuilder::with_capacity(14, 4096);
+        }
+        out
     })
 }
 
@@ -345,7 +350,12 @@ fn entries_with(event: &MapRef<'_>, now: i64, b: &mut EntryBuilder) -> Result<Ev
     if let Some(ci) = response.get("client_info") {
         let text = decoded_json(ci, "client_info")?;
         if let [Some(uid), Some(utid)] = json_members(&text, "client_info", ["uid", "utid"])?.values {
-            client_info_hid = format!("{}.{}", uid.to_python_str(), utid.to_python_str());
+            // "{}.{}".format(uid, utid)
+            let mut hid = String::with_capacity(80);
+            push_python_str(&mut hid, &uid);
+            hid.push('.');
+            push_python_str(&mut hid, &utid);
+            client_info_hid = hid;
             home_account_id = ValueRef::Str(client_info_hid.as_str().into());
             has_account = true;
         }
@@ -499,8 +509,14 @@ fn entries_with(event: &MapRef<'_>, now: i64, b: &mut EntryBuilder) -> Result<Ev
 
 /// `"{}".format(x or "")`, appended.
 fn push_format_or_empty(out: &mut String, v: &ValueRef<'_>) {
+    if v.is_truthy() {
+        push_python_str(out, v);
+    }
+}
+
+/// `"{}".format(x)`, appended.
+fn push_python_str(out: &mut String, v: &ValueRef<'_>) {
     match v {
-        _ if !v.is_truthy() => {}
         ValueRef::Str(s) => out.push_str(s),
         other => out.push_str(&other.to_python_str()),
     }
