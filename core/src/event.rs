@@ -600,6 +600,30 @@ mod tests {
     }
 
     #[test]
+    fn an_event_that_fails_half_built_leaves_nothing_for_the_next() {
+        // The builder is kept per thread: an event refused after some of its fields
+        // were placed (refresh_in comes last) must not leave them to the next one.
+        let parse = |text: &'static str| match json::parse_borrowed(text) {
+            Ok(ValueRef::Object(m)) => m,
+            _ => panic!(),
+        };
+        let good = parse(
+            r#"{"client_id":"c","scope":["s"],"token_endpoint":"https://login.example.com/t/token",
+            "response":{"access_token":"a","expires_in":60}}"#,
+        );
+        let bad = parse(
+            r#"{"client_id":"c","scope":["s"],"token_endpoint":"https://login.example.com/t/token",
+            "response":{"access_token":"a","expires_in":60,"refresh_in":"soon"}}"#,
+        );
+        let json_of = |entries: EventEntries| {
+            entries.iter().map(|(_, k, e)| format!("{}={}", &**k, e.to_json())).collect::<Vec<_>>()
+        };
+        let alone = json_of(entries_for(&good, 0).unwrap());
+        assert!(entries_for(&bad, 0).is_err());
+        assert_eq!(json_of(entries_for(&good, 0).unwrap()), alone);
+    }
+
+    #[test]
     fn canonicalize_like_msal() {
         assert_eq!(
             canonicalize("https://login.microsoftonline.com/common/oauth2/v2.0/token").unwrap(),
