@@ -8,7 +8,8 @@ often as asked, so that two builds (or a `perf record`) can be compared on just 
     python bench/python_op.py --impl tokencache --workload W2 --scale 100000 --op add
     python bench/python_op.py --impl msal --workload W1 --scale 100000 --op deserialize --reps 7
 
-Ops: add (median of every add while populating, as the agreed benchmark), serialize,
+Ops: add (median of every add while populating, as the agreed benchmark, then the
+quantiles of each of the workload's two kinds of event), serialize,
 deserialize (a fresh cache each time, the previous one dropped first, as the agreed
 benchmark), accounts (find(Account) with no query, i.e. get_accounts). Prints medians.
 """
@@ -22,6 +23,11 @@ import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "bench"))
 import peer_msal_python as peer  # noqa: E402
+
+
+def quantiles(values, ps):
+    ordered = sorted(values)
+    return [ordered[min(len(ordered) - 1, int(len(ordered) * p))] for p in ps]
 
 
 def main():
@@ -48,6 +54,11 @@ def main():
     if args.op == "add":
         print("%s add: median %.2f us, mean %.2f us over %d adds" % (
             label, statistics.median(lat) / 1e3, sum(lat) / len(lat) / 1e3, len(lat)))
+        # The two kinds of event apart (W1: the two resources of a tenant; W2: the
+        # auth-code event that writes five entries, the refresh one that writes three).
+        for kind in (0, 1):
+            print("  event %d of 2: p10 / p50 / p90 %s us" % (kind + 1, " / ".join(
+                "%.2f" % (q / 1e3) for q in quantiles(lat[kind::2], (0.1, 0.5, 0.9)))))
         return
     gc.collect()
     times = []
