@@ -103,7 +103,9 @@ impl Profile {
     }
 
     pub(crate) fn removed(&mut self, ct: CredentialType, escaped_key: &str, e: &Entry) {
-        if filed_by_another_sdk(ct, escaped_key, e) {
+        // Nothing counted, nothing to take back (the usual case, a document only msal
+        // Python wrote): spares working the key out again for each replaced entry.
+        if self.foreign > 0 && filed_by_another_sdk(ct, escaped_key, e) {
             self.foreign = self.foreign.saturating_sub(1);
         }
     }

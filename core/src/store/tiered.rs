@@ -690,6 +690,13 @@ impl<L2: L2Store> VersionedStore for TieredStore<L2> {
                 if let Some(l1) = &self.l1 {
                     l1.remove(key)?;
                 }
+                if expected == Some(UNKNOWN) {
+                    // Computed from a change kept while L2 was down and not written back
+                    // yet (its retry not due): L2 answered, so write that change back
+                    // now, and the merge that follows reads a version L2 knows.
+                    // Otherwise every retry would read the kept copy again, and conflict.
+                    self.write_back_key(key);
+                }
                 Ok(CasOutcome::Conflict)
             }
             Err(e) if self.serve_from_l1(&e) => {

@@ -164,6 +164,20 @@ impl<L2: L2Store> TieredStore<L2> {
         self.recovery.kept.lock().map.get(key).map(|k| k.change.clone())
     }
 
+    /// Writes the change kept for `key` back now, whenever L2 last failed (the caller
+    /// just heard from L2).
+    pub(super) fn write_back_key(&self, key: &str) {
+        if !self.recovery.has_kept.load(Ordering::Acquire) {
+            return;
+        }
+        let serial = self.recovery.kept.lock().map.get(key).map(|k| k.serial);
+        if let Some(serial) = serial
+            && self.write_back_one(key, serial).is_err()
+        {
+            self.retry_later();
+        }
+    }
+
     /// The kept change as a read sees it (counted as an L1 hit, or a miss).
     pub(super) fn as_read(&self, change: Change) -> Option<VersionedBlob> {
         match change {
