@@ -625,19 +625,8 @@ impl EntryBuilder {
                 (len as u32 & ((1 << 24) - 1), name_start as u32)
             }
         };
-        let start = self.buf.len();
-        let escaped = write(&mut self.buf);
-        let end = self.buf.len();
-        if end > LEN as usize {
-            self.error = Some("entry too large");
-            return;
-        }
-        let flags = match kind {
-            Kind::Raw => RAW,
-            Kind::Str if escaped => ESCAPED,
-            Kind::Str => 0,
-        };
-        let placed = Placed { name: tag, name_start, start: start as u32, len_kind: (end - start) as u32 | flags };
+        let Some((start, len_kind)) = self.append_value(kind, write) else { return };
+        let placed = Placed { name: tag, name_start, start, len_kind };
         match existing {
             Some(i) => {
                 self.placed[i] = placed;
@@ -691,24 +680,28 @@ impl EntryBuilder {
     fn place_new_known(&mut self, id: u8, kind: Kind, write: impl FnOnce(&mut String) -> bool) {
         let tag = KNOWN | id as u32;
         debug_assert!(self.placed.iter().all(|p| p.name != tag), "field {id} placed twice");
+        if let Some((start, len_kind)) = self.append_value(kind, write) {
+            self.placed.push(Placed { name: tag, name_start: start, start, len_kind });
+        }
+    }
+
+    /// Appends a value with `write` (which says whether the string it wrote holds an
+    /// escape): its start and [`Slot::len_kind`], or `None` when the entry grew too
+    /// large (then recorded as the builder's error).
+    fn append_value(&mut self, kind: Kind, write: impl FnOnce(&mut String) -> bool) -> Option<(u32, u32)> {
         let start = self.buf.len();
         let escaped = write(&mut self.buf);
         let end = self.buf.len();
         if end > LEN as usize {
             self.error = Some("entry too large");
-            return;
+            return None;
         }
         let flags = match kind {
             Kind::Raw => RAW,
             Kind::Str if escaped => ESCAPED,
             Kind::Str => 0,
         };
-        self.placed.push(Placed {
-            name: tag,
-            name_start: start as u32,
-            start: start as u32,
-            len_kind: (end - start) as u32 | flags,
-        });
+        Some((start as u32, (end - start) as u32 | flags))
     }
 
     /// [`set_str`](Self::set_str) for a known field set once.

@@ -280,6 +280,16 @@ impl VersionedStore for Switchable {
     }
 }
 
+/// Serve from L1 through an outage, with no circuit breaker, on `clock`.
+fn serve_from_l1(clock: &Millis) -> TieredOptions {
+    TieredOptions {
+        on_l2_failure: tokencache::store::L2FailurePolicy::ServeFromL1,
+        circuit_failure_threshold: 0,
+        version_clock: clock.clock(),
+        ..Default::default()
+    }
+}
+
 /// An L2 outage: under ServeFromL1 a save reaches L1 alone, is served from there,
 /// and is written back once L2 answers again (nothing L1 held is lost). Under
 /// Propagate the save fails.
@@ -326,18 +336,11 @@ fn an_l2_outage_follows_the_failure_policy() {
 /// not written over it.
 #[test]
 fn a_write_back_loses_to_a_newer_write_made_meanwhile() {
-    use tokencache::store::L2FailurePolicy;
     let clock = Millis::default();
     let inner = Arc::new(MemoryStore::default());
     let cut = Arc::new(Switchable { inner: inner.clone(), down: false.into(), cas_ms: 0.into() });
-    let opts = || TieredOptions {
-        on_l2_failure: L2FailurePolicy::ServeFromL1,
-        circuit_failure_threshold: 0,
-        version_clock: clock.clock(),
-        ..Default::default()
-    };
-    let a = CacheProvider::new(TieredStore::new(cut.clone(), opts()).unwrap());
-    let b = CacheProvider::new(TieredStore::new(inner.clone(), opts()).unwrap());
+    let a = CacheProvider::new(TieredStore::new(cut.clone(), serve_from_l1(&clock)).unwrap());
+    let b = CacheProvider::new(TieredStore::new(inner.clone(), serve_from_l1(&clock)).unwrap());
     a.with_partition(PARTITION, |c| c.add_json(&at_event("one", "secret-1"), None).unwrap()).unwrap();
     cut.down.store(true, Ordering::SeqCst);
     a.with_partition(PARTITION, |c| c.add_json(&at_event("a", "secret-a"), None).unwrap()).unwrap();
@@ -428,17 +431,10 @@ fn a_write_back_is_written_once_whatever_reads_race_it() {
 /// (LockTimeout after 16 merges: this failed the Python outage test in CI).
 #[test]
 fn a_save_right_after_an_outage_writes_the_waiting_change_back_first() {
-    use tokencache::store::L2FailurePolicy;
     let clock = Millis::default();
     let inner = Arc::new(MemoryStore::default());
     let l2 = Arc::new(Switchable { inner: inner.clone(), down: false.into(), cas_ms: 0.into() });
-    let opts = TieredOptions {
-        on_l2_failure: L2FailurePolicy::ServeFromL1,
-        circuit_failure_threshold: 0,
-        version_clock: clock.clock(),
-        ..Default::default()
-    };
-    let p = CacheProvider::new(TieredStore::new(l2.clone(), opts).unwrap());
+    let p = CacheProvider::new(TieredStore::new(l2.clone(), serve_from_l1(&clock)).unwrap());
     p.with_partition(PARTITION, |c| c.add_json(&at_event("one", "secret-1"), None).unwrap()).unwrap();
     l2.down.store(true, Ordering::SeqCst);
     p.with_partition(PARTITION, |c| c.add_json(&at_event("two", "secret-2"), None).unwrap()).unwrap();
