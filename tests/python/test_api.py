@@ -481,6 +481,29 @@ def test_a_dict_changed_while_add_reads_it_is_refused():
     assert len(ours) == 0
 
 
+def test_a_dict_taken_out_of_the_event_while_add_reads_it_is_not_freed_under_it():
+    # The str() of an item of a nested dict replaces that dict in the event (so the
+    # event keeps its size) and fills the memory the old one would free: add() must
+    # go on reading the dict it holds, and file what it read.
+    event = dict(app_event("contoso"))
+
+    class Thief:
+        def __str__(self):
+            event["data"] = {}
+            junk = [{"k%d" % j: "#" * 64 for j in range(8)} for _ in range(200)]
+            del junk
+            return "taken"
+
+    data = {"a": Thief(), **{"p%d" % j: "v%d" % j for j in range(40)}}
+    expected = dict(data, a="taken")
+    event["data"] = data
+    del data
+    theirs, ours = both()
+    ours.add(event, now=NOW)
+    theirs.add(dict(app_event("contoso"), data=expected), now=NOW)
+    assert ours.serialize() == theirs.serialize()
+
+
 # ------------------------------------------------------------------ threads
 
 

@@ -203,18 +203,22 @@ fn value_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>, de
     {
         return Ok(ValueRef::Int(n));
     }
+    // Containers are held while read: Python code run for one of their items (a
+    // `str()`) could take them out of their parent, which would free them.
     if is_exact(&obj, &raw mut ffi::PyDict_Type) {
         if depth >= MAX_DEPTH {
             return Err(too_deep());
         }
-        return Ok(ValueRef::Object(dict_ref(&*obj.cast::<PyDict>()?, lender, depth + 1)?));
+        // SAFETY: exactly a dict.
+        let dict = unsafe { obj.to_owned().cast_into_unchecked::<PyDict>() };
+        return Ok(ValueRef::Object(dict_ref(&dict, lender, depth + 1)?));
     }
     if is_exact(&obj, &raw mut ffi::PyList_Type) {
         if depth >= MAX_DEPTH {
             return Err(too_deep());
         }
         // SAFETY: exactly a list.
-        let list = unsafe { obj.cast_unchecked::<PyList>() };
+        let list = unsafe { obj.to_owned().cast_into_unchecked::<PyList>() };
         let mut items = Vec::with_capacity(list.len());
         let mut i = 0;
         // By index, as the list is now (an item's `str()` could change it).
