@@ -363,13 +363,8 @@ type Postings = smallvec::SmallVec<[(Posted, u64); 16]>;
 
 /// The postings an entry belongs to: one per indexed field it has (among those
 /// `kept`), one per scope of its target (a scope repeated in one target is one
-/// posting: postings are sets).
-fn postings_of(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> Postings {
-    postings_and_expiry(entry, kept).0
-}
-
-/// [`postings_of`] and [`expires_on`], in one pass over the fields (an entry has no
-/// field twice).
+/// posting: postings are sets); and its [`expires_on`]. One pass over the fields
+/// (an entry has no field twice).
 fn postings_and_expiry(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> (Postings, Option<i64>) {
     let mut out = Postings::new();
     let mut target = None;
@@ -459,10 +454,11 @@ impl SectionIndex {
     }
 
     pub(crate) fn remove(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
-        for (which, hash) in postings_of(entry, self.kept()) {
+        let (postings, expiry) = postings_and_expiry(entry, self.kept());
+        for (which, hash) in postings {
             unpost(self.map(which), hash, slot);
         }
-        if let Some(exp) = expires_on(entry).filter(|_| track_expiry) {
+        if let Some(exp) = expiry.filter(|_| track_expiry) {
             self.expiry.remove(&(exp, slot));
         }
     }
@@ -472,8 +468,8 @@ impl SectionIndex {
     /// environment, whose postings are the large ones.
     pub(crate) fn replace(&mut self, slot: u32, old: &Entry, new: &Entry, track_expiry: bool) {
         let kept = self.kept();
-        let before = postings_of(old, kept);
-        let after = postings_of(new, kept);
+        let (before, e0) = postings_and_expiry(old, kept);
+        let (after, e1) = postings_and_expiry(new, kept);
         for &(which, hash) in &before {
             if !after.iter().any(|&(w, h)| w == which && h == hash) {
                 unpost(self.map(which), hash, slot);
@@ -484,15 +480,12 @@ impl SectionIndex {
                 post(self.map(which), hash, slot);
             }
         }
-        if track_expiry {
-            let (e0, e1) = (expires_on(old), expires_on(new));
-            if e0 != e1 {
-                if let Some(e) = e0 {
-                    self.expiry.remove(&(e, slot));
-                }
-                if let Some(e) = e1 {
-                    self.expiry.insert((e, slot));
-                }
+        if track_expiry && e0 != e1 {
+            if let Some(e) = e0 {
+                self.expiry.remove(&(e, slot));
+            }
+            if let Some(e) = e1 {
+                self.expiry.insert((e, slot));
             }
         }
     }
@@ -504,7 +497,7 @@ impl SectionIndex {
 
     fn map(&mut self, which: Posted) -> &mut PostingMap {
         match which {
-            Posted::Field(i) => self.fields[i].get_mut().expect("postings_of names kept maps only"),
+            Posted::Field(i) => self.fields[i].get_mut().expect("postings_and_expiry names kept maps only"),
             Posted::Scope => &mut self.scopes,
         }
     }
