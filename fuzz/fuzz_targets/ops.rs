@@ -210,6 +210,9 @@ struct Model {
     /// Keys of accounts, ID tokens and app metadata (counted, not searched), with
     /// their partition (`None` for app metadata).
     others: BTreeMap<String, Option<String>>,
+    /// The client each ID token of `others` was last filed for: its partition's blob
+    /// carries that app's metadata too.
+    idt_clients: BTreeMap<String, String>,
     next_seq: u64,
 }
 
@@ -454,10 +457,9 @@ fn run(ops: &[Op]) {
                 model
                     .others
                     .insert(format!("acct:{}", format!("{hid}-{ENV}-{realm}").to_lowercase()), Some(hid.clone()));
-                model.others.insert(
-                    format!("idt:{}", format!("{hid}-{ENV}-idtoken-{cid}-{realm}-").to_lowercase()),
-                    Some(hid.clone()),
-                );
+                let idt = format!("idt:{}", format!("{hid}-{ENV}-idtoken-{cid}-{realm}-").to_lowercase());
+                model.idt_clients.insert(idt.clone(), cid.to_string());
+                model.others.insert(idt, Some(hid.clone()));
                 model.others.insert(format!("app:appmetadata-{ENV}-{cid}"), None);
             }
             Op::GetAt { user, client, tenant, scopes, ext } => {
@@ -575,8 +577,17 @@ fn run(ops: &[Op]) {
                 rts.sort_by_key(|r| r.seq);
                 let others = model.others.values().filter(|part| part.as_deref() == Some(&key)).count();
                 let members = ats.len() + rts.len() + others;
-                let apps: std::collections::BTreeSet<&str> =
-                    ats.iter().map(|a| a.client_id.as_str()).chain(rts.iter().map(|r| r.client_id.as_str())).collect();
+                let idt_apps = model
+                    .others
+                    .iter()
+                    .filter(|(_, part)| part.as_deref() == Some(&key))
+                    .filter_map(|(k, _)| model.idt_clients.get(k).map(String::as_str));
+                let apps: std::collections::BTreeSet<&str> = ats
+                    .iter()
+                    .map(|a| a.client_id.as_str())
+                    .chain(rts.iter().map(|r| r.client_id.as_str()))
+                    .chain(idt_apps)
+                    .collect();
                 let blob = cache.serialize_partition(&key);
                 let alone = TokenCache::new();
                 alone.deserialize(&blob).expect("a partition blob loads");
