@@ -405,6 +405,14 @@ impl<'a> Parser<'a> {
 /// long runs of plain base64, so this is the reader's and the writer's inner loop.
 #[inline]
 pub(crate) fn scan_plain_ascii(b: &[u8], i: usize) -> usize {
+    // Most strings (keys, ids, names) end within sixteen bytes: one SSE2 block finds
+    // their end without the AVX2 path's check and call.
+    #[cfg(target_arch = "x86_64")]
+    let i = match sse2_block(b, i) {
+        Some(0) => i + 16,
+        Some(mask) => return i + mask.trailing_zeros() as usize,
+        None => i,
+    };
     #[cfg(target_arch = "x86_64")]
     let i = if b.len() - i.min(b.len()) >= 64 && has_avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
@@ -492,28 +500,39 @@ unsafe fn copy_plain_ascii_avx2(dst: *mut u8, src: &[u8]) -> usize {
     i
 }
 
-/// Sixteen bytes at a time with SSE2, which every x86_64 CPU has.
+/// The mask of the bytes that end a plain run among the sixteen at `i`, with SSE2,
+/// which every x86_64 CPU has; `None` when fewer than sixteen bytes are left.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn scan_plain_ascii_sse2(b: &[u8], mut i: usize) -> usize {
+fn sse2_block(b: &[u8], i: usize) -> Option<u32> {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    while i + 16 <= b.len() {
-        // SAFETY: SSE2 is in the x86_64 baseline; `i + 16 <= b.len()`, so the
-        // unaligned 16-byte load stays inside `b`.
-        let mask = unsafe {
-            let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let bslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
-            // Unsigned v <= 0x1f exactly when max(v, 0x1f) == 0x1f.
-            let limit = _mm_set1_epi8(0x1f);
-            let ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit);
-            let special = _mm_or_si128(_mm_or_si128(quote, bslash), _mm_or_si128(del, ctl));
-            // The sign bit of each byte is set for non-ASCII.
-            _mm_movemask_epi8(special) | _mm_movemask_epi8(v)
-        };
+    if i + 16 > b.len() {
+        return None;
+    }
+    // SAFETY: SSE2 is in the x86_64 baseline; `i + 16 <= b.len()`, so the unaligned
+    // 16-byte load stays inside `b`.
+    let mask = unsafe {
+        let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let bslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+        // Unsigned v <= 0x1f exactly when max(v, 0x1f) == 0x1f.
+        let limit = _mm_set1_epi8(0x1f);
+        let ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit);
+        let special = _mm_or_si128(_mm_or_si128(quote, bslash), _mm_or_si128(del, ctl));
+        // The sign bit of each byte is set for non-ASCII.
+        _mm_movemask_epi8(special) | _mm_movemask_epi8(v)
+    };
+    Some(mask as u32)
+}
+
+/// Sixteen bytes at a time with SSE2.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn scan_plain_ascii_sse2(b: &[u8], mut i: usize) -> usize {
+    while let Some(mask) = sse2_block(b, i) {
         if mask != 0 {
             return i + mask.trailing_zeros() as usize;
         }
