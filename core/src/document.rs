@@ -7,7 +7,7 @@ use hashbrown::HashTable;
 
 use crate::entry::{ENTRY_DEPTH, Entry, EntryBuilder, Kind, RawField};
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{Posting, SectionIndex, indexed_position, scope_hash, scopes_of, value_hash};
+use crate::index::{NARROW, Posting, SectionIndex, indexed_position, scope_hash, scopes_of, value_hash};
 use crate::json::{INDENT, Parser, TextSink, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::limits::{CacheLimits, EvictionCounts, Limiter, Reason};
 use crate::partition::{pack, partition_hash, partition_hash_of, partition_key, unpack};
@@ -52,6 +52,21 @@ fn member_len(escaped_key: &str, value: &Stored) -> usize {
     1 + 2 * crate::json::INDENT.len() + 2 + escaped_key.len() + 2 + value
 }
 
+/// The entries of `slots`, with their slot numbers.
+fn live_entries(slots: &[Option<Slot>]) -> impl Iterator<Item = (u32, &Entry)> + '_ {
+    slots.iter().enumerate().filter_map(|(i, s)| match s {
+        Some(Slot { value: Stored::Entry(e), .. }) => Some((i as u32, e)),
+        _ => None,
+    })
+}
+
+/// Whether an entry belongs to a user: it has a `home_account_id` that is a
+/// non-empty string (client credentials' tokens have `null` or `""`).
+fn has_user(e: &Entry) -> bool {
+    e.raw_by_id(crate::schema::field::HOME_ACCOUNT_ID)
+        .is_some_and(|raw| raw.kind == crate::entry::Kind::Str && !raw.text.is_empty())
+}
+
 fn key_hash(escaped_key: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::quality::FixedState::with_seed(0x6b_65_79).hash_one(escaped_key)
@@ -86,12 +101,20 @@ impl Section {
 
     /// See [`SectionIndex::field_posting`].
     pub(crate) fn field_posting(&self, pos: usize, hash: u64) -> Option<&crate::index::Posting> {
-        self.index.field_posting(pos, hash, || {
-            self.live_slots().filter_map(|(i, s)| match &s.value {
-                Stored::Entry(e) => Some((i, e)),
-                Stored::Opaque(_) => None,
-            })
-        })
+        self.index.field_posting(pos, hash, || live_entries(&self.slots))
+    }
+
+    /// See [`SectionIndex::scope_posting`].
+    pub(crate) fn scope_posting(&self, hash: u64) -> Option<&crate::index::Posting> {
+        self.index.scope_posting(hash, || live_entries(&self.slots))
+    }
+
+    /// Builds the indexes entries without a user are found by, before `e` is filed,
+    /// if it is one.
+    fn index_for(&self, e: &Entry) {
+        if !has_user(e) {
+            self.index.keep_user_free(|| live_entries(&self.slots));
+        }
     }
 
     pub(crate) fn live_slots(&self) -> impl Iterator<Item = (u32, &Slot)> + '_ {
@@ -120,6 +143,10 @@ impl Section {
             {
                 return None;
             }
+            if let Stored::Entry(new) = &value {
+                self.index_for(new);
+            }
+            let slot = self.slots[i as usize].as_mut().expect("found slots are live");
             match (&slot.value, &value) {
                 (Stored::Entry(old), Stored::Entry(new)) => self.index.replace(i, old, new, self.track_expiry),
                 (Stored::Entry(old), Stored::Opaque(_)) => self.index.remove(i, old, self.track_expiry),
@@ -132,6 +159,7 @@ impl Section {
         }
         let i = self.slots.len() as u32;
         if let Stored::Entry(e) = &value {
+            self.index_for(e);
             self.index.insert(i, e, self.track_expiry);
         }
         self.text_len += member_len(&escaped_key, &value);
@@ -867,28 +895,64 @@ impl Document {
         n
     }
 
-    /// Candidate slots for a query, smallest posting first; `None` means "scan all".
+    /// Candidate slots for a query, from its smallest posting; `None` means "scan all".
+    /// Indexes that exist are looked at first; the others are built (and kept from
+    /// then on) only if those leave more than [`NARROW`] candidates.
     pub(crate) fn candidates(section: &Section, q: &Query, scopes: &[&str]) -> Option<Vec<u32>> {
         // A posting this short is as good as the shortest: stop looking there (each
         // look is a hash and a probe of another table). Candidates are verified
         // against every condition anyway, a missing posting included.
         const SHORT: usize = 4;
-        let fields = q.conditions.iter().zip(&q.ids).filter_map(|((_, kind, text), id)| {
-            let wanted = RawField { kind: *kind, text };
-            // 1 == 1.0 == True: verified on the candidates instead.
-            let pos = id.and_then(indexed_position).filter(|_| wanted.has_unique_text())?;
-            Some(section.field_posting(pos, value_hash(wanted)))
-        });
-        let scoped = scopes.iter().map(|s| section.index.scope_posting(scope_hash(s)));
-        let mut best: Option<&Posting> = None;
-        for posting in fields.chain(scoped) {
-            let Some(p) = posting else { return Some(Vec::new()) };
-            if best.is_none_or(|b| p.len() < b.len()) {
-                best = Some(p);
-                if p.len() <= SHORT {
-                    break;
+        let fields: smallvec::SmallVec<[(usize, u64); 8]> = q
+            .conditions
+            .iter()
+            .zip(&q.ids)
+            .filter_map(|((_, kind, text), id)| {
+                let wanted = RawField { kind: *kind, text };
+                // 1 == 1.0 == True: verified on the candidates instead.
+                let pos = id.and_then(indexed_position).filter(|_| wanted.has_unique_text())?;
+                Some((pos, value_hash(wanted)))
+            })
+            .collect();
+        /// Looks at the postings of the fields (and scopes) whose index is built or
+        /// not, as `built` says: Some(true) when one is missing (nothing matches),
+        /// Some(false) when one is short.
+        fn look<'s>(
+            section: &'s Section,
+            fields: &[(usize, u64)],
+            scopes: &[&str],
+            best: &mut Option<&'s Posting>,
+            built: bool,
+        ) -> Option<bool> {
+            let index = &section.index;
+            let postings = fields
+                .iter()
+                .filter(|(pos, _)| index.field_built(*pos) == built)
+                .map(|&(pos, h)| section.field_posting(pos, h))
+                .chain(
+                    scopes
+                        .iter()
+                        .filter(|_| index.scopes_built() == built)
+                        .map(|s| section.scope_posting(scope_hash(s))),
+                );
+            for posting in postings {
+                let Some(p) = posting else { return Some(true) };
+                if best.is_none_or(|b| p.len() < b.len()) {
+                    *best = Some(p);
+                    if p.len() <= SHORT {
+                        return Some(false);
+                    }
                 }
             }
+            None
+        }
+        let mut best: Option<&Posting> = None;
+        let mut verdict = look(section, &fields, scopes, &mut best, true);
+        if verdict.is_none() && best.is_none_or(|b| b.len() > NARROW) {
+            verdict = look(section, &fields, scopes, &mut best, false);
+        }
+        if verdict == Some(true) {
+            return Some(Vec::new());
         }
         let best = best?;
         let mut v = Vec::with_capacity(best.len());
@@ -1026,6 +1090,55 @@ fn parse_entry(p: &mut Parser<'_>, b: &mut EntryBuilder) -> std::result::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::INDEXED_FIELDS;
+
+    #[test]
+    fn an_entry_without_a_user_makes_its_section_keep_the_indexes_it_is_found_by() {
+        let entry = |hid: &str| {
+            let text = format!(
+                r#"{{"credential_type": "AccessToken", "home_account_id": {hid}, "environment": "e",
+                "client_id": "c", "realm": "r", "target": "s1 s2", "secret": "x"}}"#
+            );
+            match crate::json::parse(&text).unwrap() {
+                crate::json::Value::Object(m) => Entry::from_map(&m).unwrap(),
+                _ => unreachable!(),
+            }
+        };
+        let built = |doc: &Document| {
+            let ix = &doc.section(CredentialType::AccessToken).unwrap().index;
+            (
+                INDEXED_FIELDS
+                    .iter()
+                    .enumerate()
+                    .filter(|(p, _)| ix.field_built(*p))
+                    .map(|(_, f)| *f)
+                    .collect::<Vec<_>>(),
+                ix.scopes_built(),
+            )
+        };
+        let at = CredentialType::AccessToken;
+        // Users' tokens: the user's index only.
+        let mut doc = Document::default();
+        doc.put(at, "u1", Stored::Entry(entry(r#""uid.utid""#)), 0);
+        assert_eq!(built(&doc), (vec![field::HOME_ACCOUNT_ID], false));
+        // Client credentials' (null or empty home_account_id): also the fields their
+        // queries name, from the entries already there.
+        for hid in ["null", r#""""#] {
+            let mut doc = Document::default();
+            doc.put(at, "u1", Stored::Entry(entry(r#""uid.utid""#)), 0);
+            doc.put(at, "app", Stored::Entry(entry(hid)), 0);
+            let (fields, scopes) = built(&doc);
+            assert_eq!(
+                fields,
+                [field::HOME_ACCOUNT_ID, field::ENVIRONMENT, field::CLIENT_ID, field::REALM, field::FAMILY_ID]
+            );
+            assert!(scopes);
+            let section = doc.section(at).unwrap();
+            let slots = |p: Option<&Posting>| p.map(|p| p.len());
+            assert_eq!(slots(section.field_posting(3, value_hash(RawField { kind: Kind::Str, text: "r" }))), Some(2));
+            assert_eq!(slots(section.scope_posting(scope_hash("s2"))), Some(2));
+        }
+    }
 
     #[test]
     fn round_trip_small() {

@@ -2,6 +2,18 @@
 //! hold it; for scopes, scope -> slots whose target contains it; for access tokens,
 //! expiry -> slot. A search walks the smallest posting list among its conditions and
 //! verifies each candidate, so it costs O(matches), not O(section).
+//!
+//! Only `home_account_id` is indexed from the start. Every msal query for a user's
+//! tokens names it, and its postings are a user's few entries: nothing narrows such a
+//! query further. Every other index is built when it is first needed, and kept up to
+//! date from then on:
+//! - by a query that the indexes already built do not narrow to [`NARROW`] candidates
+//!   (an app-only or on-behalf-of query, one naming only `environment`);
+//! - for `environment`, `client_id`, `realm`, `family_id` and scopes, also by the first
+//!   entry with no user (client credentials: no `home_account_id`), which no user index
+//!   narrows, so that the queries for them find their indexes ready.
+//!
+//! A cache of user tokens so files each token under one posting instead of seven.
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
@@ -13,7 +25,8 @@ use crate::entry::{Entry, Kind, RawField};
 use crate::schema::field;
 
 /// Fields with an index. Queries on other fields are verified on the candidates.
-/// The first [`ALWAYS_INDEXED`] are indexed from the start; see there for the rest.
+/// The first is indexed from the start, the next [`USER_FREE`] also for entries
+/// without a user (see the module's documentation).
 pub(crate) const INDEXED_FIELDS: [u8; 10] = [
     field::HOME_ACCOUNT_ID,
     field::ENVIRONMENT,
@@ -27,13 +40,17 @@ pub(crate) const INDEXED_FIELDS: [u8; 10] = [
     field::USER_ASSERTION_HASH,
 ];
 
-/// How many of [`INDEXED_FIELDS`] are indexed from the start: those msal's own
-/// searches and sharing mode's look-ups name. The others (`secret`, `username`,
-/// `local_account_id`, `key_id`, `user_assertion_hash`) are indexed when a query
-/// first names one, and kept up to date from then on. No msal app searches by them,
-/// so most caches never pay for those indexes, and the secret's is the largest of
-/// all (a value per token).
-const ALWAYS_INDEXED: usize = 5;
+/// The positions in [`INDEXED_FIELDS`] that the first entry without a user indexes
+/// (with scopes): `environment`, `client_id`, `realm`, `family_id`. The rest
+/// (`secret`, `username`, `local_account_id`, `key_id`, `user_assertion_hash`) only a
+/// query builds. No msal app searches by them, and the secret's would be the largest
+/// index of all (a value per token).
+const USER_FREE: std::ops::Range<usize> = 1..5;
+
+/// A query whose best built posting holds at most this many slots is verified on
+/// them as they are: that costs less than another index, built once and then kept
+/// up to date at every add.
+pub(crate) const NARROW: usize = 32;
 
 pub(crate) fn indexed_position(id: u8) -> Option<usize> {
     const POSITION: [u8; 256] = {
@@ -53,35 +70,62 @@ pub(crate) fn indexed_position(id: u8) -> Option<usize> {
 /// Long values (tokens) hash their length and their first and last 64 bytes: a
 /// token's tail is its signature, so that discriminates, and a rare collision only
 /// adds a candidate that the match then rejects.
+///
+/// ASCII letters are hashed lower-cased, so that values differing only in case share
+/// a posting: sharing mode finds another SDK's copy of an item through it (`Contoso`
+/// and `contoso` are one tenant to every SDK), and exact queries lose nothing,
+/// because candidates are verified field by field.
 #[inline]
 pub(crate) fn value_hash(raw: RawField<'_>) -> u64 {
     const SAMPLE: usize = 64;
-    let mut h = foldhash::quality::FixedState::with_seed(0x70_6b_6e_63).build_hasher();
-    h.write_u8(raw.kind as u8);
     let b = raw.text.as_bytes();
+    let seed = SEED ^ raw.kind as u64;
     if b.len() <= 4 * SAMPLE {
-        write_folded(&mut h, b);
+        folded_hash(seed, b)
     } else {
-        h.write_usize(b.len());
-        write_folded(&mut h, &b[..SAMPLE]);
-        write_folded(&mut h, &b[b.len() - SAMPLE..]);
+        let head = folded_hash(seed ^ (b.len() as u64).wrapping_mul(MUL[0]), &b[..SAMPLE]);
+        folded_hash(head, &b[b.len() - SAMPLE..])
     }
-    h.finish()
 }
 
-/// Writes `bytes` ASCII-lower-cased, in 64-byte pieces whatever their case, so that
-/// values differing only in case share a posting: sharing mode finds another SDK's
-/// copy of an item through it (`Contoso` and `contoso` are one tenant to every SDK),
-/// and exact queries lose nothing, because candidates are verified field by field.
+const SEED: u64 = 0x70_6b_6e_63;
+/// Digits of pi, as foldhash takes them.
+const MUL: [u64; 3] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0];
+
+/// A hash of `bytes` with ASCII letters lower-cased, 16 bytes per multiply (the
+/// hashing step of foldhash, on words folded as they are read: no copy of the value).
 #[inline]
-fn write_folded(h: &mut impl Hasher, bytes: &[u8]) {
-    let mut buf = [0u8; 64];
-    for piece in bytes.chunks(64) {
-        let out = &mut buf[..piece.len()];
-        out.copy_from_slice(piece);
-        out.make_ascii_lowercase();
-        h.write(out);
+fn folded_hash(seed: u64, bytes: &[u8]) -> u64 {
+    let word = |b: &[u8]| ascii_lower_word(u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let mut h = seed;
+    let mut chunks = bytes.chunks_exact(16);
+    for c in &mut chunks {
+        h = folded_multiply(word(&c[..8]) ^ h, word(&c[8..]) ^ MUL[1]);
     }
+    let mut tail = [0u8; 16];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = folded_multiply(word(&tail[..8]) ^ h, word(&tail[8..]) ^ MUL[1]);
+    folded_multiply(h ^ bytes.len() as u64, MUL[2])
+}
+
+#[inline(always)]
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let full = u128::from(x) * u128::from(y);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// `make_ascii_lowercase` on the eight bytes of a word at once: a byte below 0x80
+/// from `A` to `Z` gains 0x20; every other byte is kept.
+#[inline(always)]
+fn ascii_lower_word(w: u64) -> u64 {
+    const LSB: u64 = 0x0101_0101_0101_0101;
+    const MSB: u64 = 0x8080_8080_8080_8080;
+    // Each byte's low seven bits: the sums below stay within their byte.
+    let low = w & !MSB;
+    let from_a = low + LSB * u64::from(0x80 - b'A'); // top bit: byte >= 'A'
+    let past_z = low + LSB * u64::from(0x7f - b'Z'); // top bit: byte > 'Z'
+    let upper = from_a & !past_z & !w & MSB;
+    w | (upper >> 2)
 }
 
 #[inline]
@@ -330,10 +374,10 @@ fn unpost(map: &mut PostingMap, h: u64, slot: u32) {
 
 /// The indexes of one section.
 pub(crate) struct SectionIndex {
-    /// One map per indexed field; those past [`ALWAYS_INDEXED`] only once a query
-    /// named the field.
+    /// One map per indexed field; all but the first only once needed (see the
+    /// module's documentation).
     fields: [OnceLock<PostingMap>; INDEXED_FIELDS.len()],
-    scopes: PostingMap,
+    scopes: OnceLock<PostingMap>,
     /// Access tokens only: `(expires_on, slot)`, for expiry-driven eviction.
     expiry: BTreeSet<(i64, u32)>,
 }
@@ -341,10 +385,10 @@ pub(crate) struct SectionIndex {
 impl Default for SectionIndex {
     fn default() -> Self {
         SectionIndex {
-            fields: std::array::from_fn(|i| {
-                if i < ALWAYS_INDEXED { OnceLock::from(PostingMap::default()) } else { OnceLock::new() }
-            }),
-            scopes: PostingMap::default(),
+            fields: std::array::from_fn(
+                |i| if i == 0 { OnceLock::from(PostingMap::default()) } else { OnceLock::new() },
+            ),
+            scopes: OnceLock::new(),
             expiry: BTreeSet::new(),
         }
     }
@@ -361,20 +405,27 @@ enum Posted {
 /// An entry's postings: on the stack for all but targets of many scopes.
 type Postings = smallvec::SmallVec<[(Posted, u64); 16]>;
 
+/// Which indexes a section keeps.
+#[derive(Clone, Copy)]
+struct Kept {
+    fields: [bool; INDEXED_FIELDS.len()],
+    scopes: bool,
+}
+
 /// The postings an entry belongs to: one per indexed field it has (among those
 /// `kept`), one per scope of its target (a scope repeated in one target is one
 /// posting: postings are sets); and its [`expires_on`]. One pass over the fields
 /// (an entry has no field twice).
-fn postings_and_expiry(entry: &Entry, kept: [bool; INDEXED_FIELDS.len()]) -> (Postings, Option<i64>) {
+fn postings_and_expiry(entry: &Entry, kept: Kept) -> (Postings, Option<i64>) {
     let mut out = Postings::new();
     let mut target = None;
     let mut expiry = None;
     entry.for_each_known_field(|id, raw| {
         if let Some(i) = indexed_position(id) {
-            if kept[i] {
+            if kept.fields[i] {
                 out.push((Posted::Field(i), value_hash(raw)));
             }
-        } else if id == field::TARGET {
+        } else if id == field::TARGET && kept.scopes {
             target = raw.as_str();
         } else if id == field::EXPIRES_ON {
             expiry = expires_on_value(raw);
@@ -490,25 +541,45 @@ impl SectionIndex {
         }
     }
 
-    /// Which field maps exist (are kept up to date).
-    fn kept(&self) -> [bool; INDEXED_FIELDS.len()] {
-        std::array::from_fn(|i| self.fields[i].get().is_some())
+    /// Which maps exist (are kept up to date).
+    fn kept(&self) -> Kept {
+        Kept { fields: std::array::from_fn(|i| self.fields[i].get().is_some()), scopes: self.scopes.get().is_some() }
     }
 
     fn map(&mut self, which: Posted) -> &mut PostingMap {
         match which {
-            Posted::Field(i) => self.fields[i].get_mut().expect("postings_and_expiry names kept maps only"),
-            Posted::Scope => &mut self.scopes,
+            Posted::Field(i) => self.fields[i].get_mut(),
+            Posted::Scope => self.scopes.get_mut(),
         }
+        .expect("postings_and_expiry names kept maps only")
     }
 
-    /// The slots whose field `INDEXED_FIELDS[pos]` has a value hashing to `hash`. A
-    /// field no query named before is indexed now, from `entries` (the section's).
-    pub(crate) fn field_posting<'e, I>(&self, pos: usize, hash: u64, entries: impl FnOnce() -> I) -> Option<&Posting>
+    /// Whether the index of `INDEXED_FIELDS[pos]` exists: looking at it costs a probe.
+    pub(crate) fn field_built(&self, pos: usize) -> bool {
+        self.fields[pos].get().is_some()
+    }
+
+    pub(crate) fn scopes_built(&self) -> bool {
+        self.scopes.get().is_some()
+    }
+
+    /// Builds the indexes that entries without a user are found by, from `entries`
+    /// (the section's), unless they exist. Called before such an entry is filed.
+    pub(crate) fn keep_user_free<'e, I>(&self, entries: impl Fn() -> I)
     where
         I: Iterator<Item = (u32, &'e Entry)>,
     {
-        let map = self.fields[pos].get_or_init(|| {
+        for pos in USER_FREE {
+            self.field_map(pos, &entries);
+        }
+        self.scope_map(&entries);
+    }
+
+    fn field_map<'e, I>(&self, pos: usize, entries: impl FnOnce() -> I) -> &PostingMap
+    where
+        I: Iterator<Item = (u32, &'e Entry)>,
+    {
+        self.fields[pos].get_or_init(|| {
             let id = INDEXED_FIELDS[pos];
             let mut map = PostingMap::default();
             for (slot, entry) in entries() {
@@ -517,12 +588,42 @@ impl SectionIndex {
                 }
             }
             map
-        });
-        map.get(&hash)
+        })
     }
 
-    pub(crate) fn scope_posting(&self, hash: u64) -> Option<&Posting> {
-        self.scopes.get(&hash)
+    fn scope_map<'e, I>(&self, entries: impl FnOnce() -> I) -> &PostingMap
+    where
+        I: Iterator<Item = (u32, &'e Entry)>,
+    {
+        self.scopes.get_or_init(|| {
+            let mut map = PostingMap::default();
+            for (slot, entry) in entries() {
+                if let Some(target) = entry.raw_by_id(field::TARGET).and_then(|raw| raw.as_str()) {
+                    for scope in scopes_of(&target) {
+                        post(&mut map, scope_hash(scope), slot);
+                    }
+                }
+            }
+            map
+        })
+    }
+
+    /// The slots whose field `INDEXED_FIELDS[pos]` has a value hashing to `hash`. A
+    /// field not indexed yet is indexed now, from `entries` (the section's).
+    pub(crate) fn field_posting<'e, I>(&self, pos: usize, hash: u64, entries: impl FnOnce() -> I) -> Option<&Posting>
+    where
+        I: Iterator<Item = (u32, &'e Entry)>,
+    {
+        self.field_map(pos, entries).get(&hash)
+    }
+
+    /// The slots whose target holds a scope hashing to `hash`; scopes not indexed yet
+    /// are indexed now, from `entries` (the section's).
+    pub(crate) fn scope_posting<'e, I>(&self, hash: u64, entries: impl FnOnce() -> I) -> Option<&Posting>
+    where
+        I: Iterator<Item = (u32, &'e Entry)>,
+    {
+        self.scope_map(entries).get(&hash)
     }
 
     /// Slots of access tokens with `expires_on < now`, in expiry order.
@@ -549,7 +650,7 @@ impl SectionIndex {
                     .sum::<usize>()
         };
         self.fields.iter().filter_map(OnceLock::get).map(map_bytes).sum::<usize>()
-            + map_bytes(&self.scopes)
+            + self.scopes.get().map_or(0, map_bytes)
             + self.expiry.len() * 24
     }
 }
@@ -557,6 +658,48 @@ impl SectionIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_lower_cased_as_make_ascii_lowercase_does() {
+        // Every byte value at every position of a word, among neighbours that are
+        // letters, digits, punctuation and non-ASCII.
+        let around = [b'A', b'z', b'Z' + 1, b'@', b'0', 0x80, 0xc1, 0xda, 0xff, 0];
+        for pos in 0..8 {
+            for v in 0..=255u8 {
+                for &n in &around {
+                    let mut bytes = [n; 8];
+                    bytes[pos] = v;
+                    let mut expected = bytes;
+                    expected.make_ascii_lowercase();
+                    assert_eq!(ascii_lower_word(u64::from_le_bytes(bytes)).to_le_bytes(), expected, "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn values_differing_only_in_ascii_case_hash_alike_and_others_apart() {
+        let hash = |t: &str| value_hash(RawField { kind: Kind::Str, text: t });
+        let text: String = (0..400).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
+        let mut seen = std::collections::HashSet::new();
+        for len in 0..text.len() {
+            let lower = &text[..len];
+            let upper = lower.to_ascii_uppercase();
+            assert_eq!(hash(lower), hash(&upper), "length {len}");
+            // Every prefix is a different value (and so is one with a non-letter changed).
+            assert!(seen.insert(hash(lower)), "length {len}");
+            if len > 0 {
+                let mut other = lower.to_owned().into_bytes();
+                // A long value's middle is not hashed (see value_hash): change its end.
+                other[if len <= 256 { len / 2 } else { len - 1 }] = b'-';
+                assert_ne!(hash(lower), hash(std::str::from_utf8(&other).unwrap()), "length {len}");
+            }
+        }
+        // The kind is part of the value: the string "1" and the number 1 differ.
+        assert_ne!(hash("1"), value_hash(RawField { kind: Kind::Raw, text: "1" }));
+        // Non-ASCII letters are not folded (Python's lower() is not what SDKs compare).
+        assert_ne!(hash("caf\u{e9}"), hash("CAF\u{c9}"));
+    }
 
     #[test]
     fn scopes_split_as_python_str_split() {

@@ -133,3 +133,60 @@ fn fields_indexed_on_first_use_follow_every_change_after() {
     assert_eq!(check(&c, at, &[], secret("at42-renewed"), 0), 1);
     assert_eq!(check(&c, at, &[], secret("at42"), 0), 0);
 }
+
+#[test]
+fn a_cache_of_user_tokens_answers_every_query_kind_from_an_index_built_when_needed() {
+    // Only home_account_id is indexed while every query names a user; the first query
+    // that no user narrows builds the index it needs, and every later change must
+    // keep that index right.
+    let c = TokenCache::new();
+    for u in 0..500 {
+        c.add(&user_event(u, &format!("user{u}@x.example"), &format!("at{u}")), Some(NOW)).unwrap();
+    }
+    let at = CredentialType::AccessToken;
+    let rt = CredentialType::RefreshToken;
+    let user = |u: u32| format!("u{u}.tid");
+    // acquire_token_silent's lookups name the user.
+    let q =
+        serde_json::json!({"client_id": "app-b", "environment": ENV, "realm": "common", "home_account_id": user(17)});
+    assert_eq!(check(&c, at, &["User.Read"], q, 0), 1);
+    assert_eq!(
+        check(
+            &c,
+            rt,
+            &[],
+            serde_json::json!({"environment": ENV, "home_account_id": user(4), "client_id": "app-a"}),
+            0
+        ),
+        1
+    );
+    // A user with more tokens than are worth verifying one by one: the query's
+    // other fields narrow it (here its scope, indexed now).
+    for s in 0..40 {
+        let mut e = user_event(7, "user7@x.example", &format!("at7-{s}"));
+        e.insert("scope", Value::Array(vec![Value::String(format!("api://many/{s}"))]));
+        c.add(&e, Some(NOW)).unwrap();
+    }
+    let q =
+        serde_json::json!({"home_account_id": user(7), "client_id": "app-b", "environment": ENV, "realm": "common"});
+    assert_eq!(check(&c, at, &["api://many/39"], q, 0), 1);
+    // Queries no user narrows: by client, scope, tenant, family.
+    assert_eq!(check(&c, at, &[], serde_json::json!({"client_id": "app-a"}), 0), 250);
+    assert_eq!(check(&c, at, &["api://x/scope3"], serde_json::json!({}), 0), 71);
+    assert_eq!(check(&c, CredentialType::IdToken, &[], serde_json::json!({"realm": "common"}), 0), 500);
+    assert_eq!(check(&c, rt, &[], serde_json::json!({"family_id": "1"}), 0), 167);
+    // Changes after those queries: a new user, a renewed token, a removed account
+    // (the account entry only, as msal's TokenCache.remove_account).
+    c.add(&user_event(600, "user600@x.example", "at600"), Some(NOW)).unwrap();
+    c.add(&user_event(42, "user42@x.example", "at42-renewed"), Some(NOW)).unwrap();
+    let gone =
+        c.search(CredentialType::Account, &[], Some(&map(serde_json::json!({"home_account_id": user(3)}))), Some(NOW));
+    c.remove_account(&gone[0]).unwrap();
+    assert_eq!(check(&c, at, &[], serde_json::json!({"client_id": "app-a"}), 0), 251);
+    assert_eq!(check(&c, at, &["api://x/scope3"], serde_json::json!({}), 0), 71);
+    assert_eq!(check(&c, CredentialType::IdToken, &[], serde_json::json!({"realm": "common"}), 0), 501);
+    assert_eq!(check(&c, rt, &[], serde_json::json!({"family_id": "1"}), 0), 168); // and user 600's
+    assert_eq!(check(&c, CredentialType::Account, &[], serde_json::json!({"realm": "common"}), 0), 500);
+    assert_eq!(check(&c, at, &[], serde_json::json!({"secret": "at42-renewed"}), 0), 1);
+    assert_eq!(check(&c, at, &[], serde_json::json!({"client_id": "app-b", "secret": "at42"}), 0), 0);
+}
