@@ -67,7 +67,9 @@ pub(crate) fn pick<'t, const N: usize>(text: &'t str, names: [&str; N]) -> Resul
     p.object(0, |p, key| {
         let key = p.decode_ref(key)?;
         picked.any = true;
-        match names.iter().position(|n| *n == key) {
+        // Length and first byte first: most keys are none of the names.
+        let named = |n: &&str| n.len() == key.len() && n.as_bytes().first() == key.as_bytes().first() && **n == *key;
+        match names.iter().position(named) {
             Some(i) => picked.values[i] = Some(p.value_ref(1)?),
             None => p.skip_value(1)?,
         }
@@ -387,13 +389,19 @@ impl<'a> Parser<'a> {
     }
 
     /// [`decode`](Self::decode), borrowing the input where there is nothing to decode.
+    #[inline]
     pub(crate) fn decode_ref(&self, s: RawStr<'a>) -> Result<Cow<'a, str>, ParseError> {
         if s.plain || !s.raw.contains('\\') {
             return Ok(Cow::Borrowed(s.raw));
         }
-        decode_escapes(s.raw).map(Cow::Owned).map_err(|(offset, message)| {
+        self.decode_escaped(s.raw)
+    }
+
+    #[cold]
+    fn decode_escaped(&self, raw: &'a str) -> Result<Cow<'a, str>, ParseError> {
+        decode_escapes(raw).map(Cow::Owned).map_err(|(offset, message)| {
             // Point the error at the offending escape: the raw slice lives in `src`.
-            let base = s.raw.as_ptr() as usize - self.src.as_ptr() as usize;
+            let base = raw.as_ptr() as usize - self.src.as_ptr() as usize;
             let at = Parser { src: self.src, bytes: self.bytes, pos: base + offset };
             at.error(message)
         })
