@@ -229,54 +229,69 @@ pub(crate) fn cache_key(ct: CredentialType, p: &KeyParts<'_>) -> String {
 
 /// [`cache_key`], appended to `k`.
 pub(crate) fn cache_key_into(k: &mut String, ct: CredentialType, p: &KeyParts<'_>) {
-    let dash = |k: &mut String| k.push('-');
+    if ct == CredentialType::AppMetadata {
+        // msal does not lower-case this one.
+        k.push_str("appmetadata-");
+        k.push_str(p.environment);
+        k.push('-');
+        k.push_str(p.client_id);
+        return;
+    }
+    // What keys are in practice: ASCII, lower-cased in one pass once joined.
+    let start = k.len();
+    key_parts_into(k, ct, p, |k, s| k.push_str(s));
+    if k[start..].is_ascii() {
+        k[start..].make_ascii_lowercase();
+    } else {
+        k.truncate(start);
+        key_parts_into(k, ct, p, lower_into);
+    }
+}
+
+/// The parts of a key joined by msal's separators, each passed through `part`.
+fn key_parts_into(k: &mut String, ct: CredentialType, p: &KeyParts<'_>, part: impl Fn(&mut String, &str)) {
     match ct {
-        CredentialType::AppMetadata => {
-            k.push_str("appmetadata-");
-            k.push_str(p.environment);
-            dash(k);
-            k.push_str(p.client_id);
-        }
+        CredentialType::AppMetadata => unreachable!("app metadata keys are not lower-cased"),
         CredentialType::Account => {
-            lower_into(k, p.home_account_id);
-            dash(k);
-            lower_into(k, p.environment);
-            dash(k);
-            lower_into(k, p.realm);
+            part(k, p.home_account_id);
+            k.push('-');
+            part(k, p.environment);
+            k.push('-');
+            part(k, p.realm);
         }
         CredentialType::AccessToken => {
-            lower_into(k, p.home_account_id);
-            dash(k);
-            lower_into(k, p.environment);
+            part(k, p.home_account_id);
+            k.push('-');
+            part(k, p.environment);
             k.push_str(if p.ext_cache_key.is_empty() { "-accesstoken-" } else { "-atext-" });
-            lower_into(k, p.client_id);
-            dash(k);
-            lower_into(k, p.realm);
-            dash(k);
-            lower_into(k, p.target);
+            part(k, p.client_id);
+            k.push('-');
+            part(k, p.realm);
+            k.push('-');
+            part(k, p.target);
             if !p.ext_cache_key.is_empty() {
-                dash(k);
-                lower_into(k, p.ext_cache_key);
+                k.push('-');
+                part(k, p.ext_cache_key);
             }
         }
         CredentialType::RefreshToken => {
-            lower_into(k, p.home_account_id);
-            dash(k);
-            lower_into(k, p.environment);
+            part(k, p.home_account_id);
+            k.push('-');
+            part(k, p.environment);
             k.push_str("-refreshtoken-");
-            lower_into(k, p.client_id);
+            part(k, p.client_id);
             k.push_str("--");
-            lower_into(k, p.target);
+            part(k, p.target);
         }
         CredentialType::IdToken => {
-            lower_into(k, p.home_account_id);
-            dash(k);
-            lower_into(k, p.environment);
+            part(k, p.home_account_id);
+            k.push('-');
+            part(k, p.environment);
             k.push_str("-idtoken-");
-            lower_into(k, p.client_id);
-            dash(k);
-            lower_into(k, p.realm);
-            dash(k);
+            part(k, p.client_id);
+            k.push('-');
+            part(k, p.realm);
+            k.push('-');
         }
     }
 }
@@ -308,6 +323,22 @@ mod tests {
         let app = KeyParts { environment: "login.example.com", client_id: "MyClient", ..Default::default() };
         assert_eq!(cache_key(CredentialType::AppMetadata, &app), "appmetadata-login.example.com-MyClient");
         assert_eq!(cache_key(CredentialType::AppMetadata, &KeyParts::default()), "appmetadata--");
+        // msal lower-cases the joined key (not app metadata's), ASCII or not; in
+        // Python: "-".join(["UID.Tid", "Login.Example", "idtoken", "App", "CONTOSO-Ü", ""]).lower()
+        let upper = KeyParts {
+            home_account_id: "UID.Tid",
+            environment: "Login.Example",
+            client_id: "App",
+            realm: "CONTOSO-Ü",
+            target: "",
+            ext_cache_key: "",
+        };
+        assert_eq!(cache_key(CredentialType::IdToken, &upper), "uid.tid-login.example-idtoken-app-contoso-ü-");
+        assert_eq!(
+            cache_key(CredentialType::IdToken, &KeyParts { realm: "CONTOSO", ..upper }),
+            "uid.tid-login.example-idtoken-app-contoso-"
+        );
+        assert_eq!(cache_key(CredentialType::AppMetadata, &upper), "appmetadata-Login.Example-App");
         for (i, name) in KNOWN_FIELDS.iter().enumerate() {
             assert_eq!(known_field_id(name), Some(i as u8));
         }
