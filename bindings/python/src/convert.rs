@@ -113,6 +113,14 @@ fn dict_ref<'l, 'py>(d: &Bound<'py, PyDict>, lender: &'l Lender<'py>, depth: usi
         // SAFETY: `PyDict_Next` returned non-null borrowed references (see above).
         let (key, value) = unsafe { (Borrowed::from_ptr(py, k), Borrowed::from_ptr(py, v)) };
         let key = key_text(key, lender)?;
+        // A str, the most common value, is pushed as its text: a `ValueRef` built
+        // here and moved into the map is stored and read back, which stalls.
+        if is_exact(&value, &raw mut ffi::PyUnicode_Type) {
+            // SAFETY: exactly a str.
+            let text = lender.text(unsafe { value.to_owned().cast_into_unchecked::<PyString>() })?;
+            m.push_str(key, text);
+            continue;
+        }
         let value = value_ref(value, lender, depth)?;
         if lender.ran_python.get() && d.len() != len {
             return Err(PyRuntimeError::new_err("dictionary changed size during iteration"));
@@ -186,22 +194,8 @@ fn is_exact(obj: &Bound<'_, PyAny>, ty: *mut ffi::PyTypeObject) -> bool {
 /// `bool`, `None`, `dict` (any mapping), `list` and `tuple` map to their JSON
 /// counterparts, anything else is its `str()`. Strings are borrowed (see [`Lender`]).
 fn value_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>, depth: usize) -> PyResult<ValueRef<'l>> {
-    // What events are made of, by exact type: no Python code runs for these.
-    if is_exact(&obj, &raw mut ffi::PyUnicode_Type) {
-        // SAFETY: exactly a str.
-        return Ok(ValueRef::Str(lender.text(unsafe { obj.to_owned().cast_into_unchecked::<PyString>() })?.into()));
-    }
-    if obj.is_none() {
-        return Ok(ValueRef::Null);
-    }
-    if is_exact(&obj, &raw mut ffi::PyBool_Type) {
-        // SAFETY: the interpreter's `True`, compared by address.
-        return Ok(ValueRef::Bool(obj.as_ptr() == unsafe { ffi::Py_True() }));
-    }
-    if is_exact(&obj, &raw mut ffi::PyLong_Type)
-        && let Ok(n) = obj.extract::<i64>()
-    {
-        return Ok(ValueRef::Int(n));
+    if let Some(v) = scalar_ref(obj, lender) {
+        return v;
     }
     // Containers are held while read: Python code run for one of their items (a
     // `str()`) could take them out of their parent, which would free them.
@@ -223,12 +217,43 @@ fn value_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>, de
         let mut i = 0;
         // By index, as the list is now (an item's `str()` could change it).
         while i < list.len() {
-            items.push(value_ref(list.get_item(i)?.as_borrowed(), lender, depth + 1)?);
+            let item = list.get_item(i)?;
+            let value = match scalar_ref(item.as_borrowed(), lender) {
+                Some(v) => v?,
+                None => value_ref(item.as_borrowed(), lender, depth + 1)?,
+            };
+            items.push(value);
             i += 1;
         }
         return Ok(ValueRef::Array(items));
     }
     value_ref_slow(obj.to_owned(), lender, depth)
+}
+
+/// What events are made of, by exact type (no Python code runs for these): `str`,
+/// `None`, `bool` and `int`; `None` for anything else. Inlined where the value is
+/// stored: a value returned from a call is written and read back at once, which
+/// stalls the reader, and events are mostly such scalars.
+#[inline(always)]
+fn scalar_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>) -> Option<PyResult<ValueRef<'l>>> {
+    if is_exact(&obj, &raw mut ffi::PyUnicode_Type) {
+        // SAFETY: exactly a str.
+        let text = lender.text(unsafe { obj.to_owned().cast_into_unchecked::<PyString>() });
+        return Some(text.map(|t| ValueRef::Str(t.into())));
+    }
+    if obj.is_none() {
+        return Some(Ok(ValueRef::Null));
+    }
+    if is_exact(&obj, &raw mut ffi::PyBool_Type) {
+        // SAFETY: the interpreter's `True`, compared by address.
+        return Some(Ok(ValueRef::Bool(obj.as_ptr() == unsafe { ffi::Py_True() })));
+    }
+    if is_exact(&obj, &raw mut ffi::PyLong_Type)
+        && let Ok(n) = obj.extract::<i64>()
+    {
+        return Some(Ok(ValueRef::Int(n)));
+    }
+    None
 }
 
 /// [`value_ref`] for everything else, holding its own reference to `obj`, since

@@ -50,6 +50,12 @@ impl<'a> MapRef<'a> {
         self.0.push((key.into(), value));
     }
 
+    /// Appends a member whose value is a borrowed string.
+    #[inline]
+    pub fn push_str(&mut self, key: &'a str, text: &'a str) {
+        self.0.push((Cow::Borrowed(key), ValueRef::Str(Cow::Borrowed(text))));
+    }
+
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&ValueRef<'a>> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
