@@ -509,7 +509,7 @@ impl TokenCache {
                     }
                     out.push(e.clone());
                 };
-                match Document::candidates(section, &q, &scopes) {
+                match Document::candidates(section, doc.users(), &q, &scopes) {
                     Some(slots) => slots.into_iter().filter_map(|i| section.entry(i)).for_each(&mut consider),
                     None => section.live_slots().for_each(|(_, s)| {
                         if let Stored::Entry(e) = &s.value {

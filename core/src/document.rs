@@ -7,7 +7,9 @@ use hashbrown::HashTable;
 
 use crate::entry::{ENTRY_DEPTH, Entry, EntryBuilder, Kind, RawField};
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{NARROW, Posting, SectionIndex, indexed_position, scope_hash, scopes_of, value_hash};
+use crate::index::{
+    NARROW, Posting, SectionIndex, USER, UserIndex, indexed_position, scope_hash, scopes_of, value_hash,
+};
 use crate::json::{INDENT, Parser, TextSink, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::limits::{CacheLimits, EvictionCounts, Limiter, Reason};
 use crate::partition::{pack, partition_hash, partition_hash_of, partition_key, unpack};
@@ -32,6 +34,9 @@ pub(crate) struct Slot {
 /// One known section.
 #[derive(Default)]
 pub(crate) struct Section {
+    /// Its credential type's [`index`](CredentialType::index): its place in the
+    /// document's [`UserIndex`].
+    ct: usize,
     slots: Vec<Option<Slot>>,
     live: usize,
     by_key: HashTable<u32>,
@@ -74,7 +79,7 @@ fn key_hash(escaped_key: &str) -> u64 {
 
 impl Section {
     fn new(ct: CredentialType) -> Self {
-        Section { track_expiry: ct == CredentialType::AccessToken, ..Default::default() }
+        Section { ct: ct.index(), track_expiry: ct == CredentialType::AccessToken, ..Default::default() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -99,8 +104,11 @@ impl Section {
         }
     }
 
-    /// See [`SectionIndex::field_posting`].
-    pub(crate) fn field_posting(&self, pos: usize, hash: u64) -> Option<&crate::index::Posting> {
+    /// See [`SectionIndex::field_posting`]; the user's is in `users`.
+    pub(crate) fn field_posting<'s>(&'s self, pos: usize, hash: u64, users: &'s UserIndex) -> Option<&'s Posting> {
+        if pos == USER {
+            return users.get(hash, self.ct);
+        }
         self.index.field_posting(pos, hash, || live_entries(&self.slots))
     }
 
@@ -133,7 +141,12 @@ impl Section {
     /// Returns the slot and the entry it replaced; `None` when the key already held
     /// an equal entry, which is then left as it is.
     /// The key is taken as it comes: an owned one is kept, not copied.
-    pub(crate) fn put(&mut self, escaped_key: Cow<'_, str>, value: Stored) -> Option<(u32, Option<Stored>)> {
+    pub(crate) fn put(
+        &mut self,
+        escaped_key: Cow<'_, str>,
+        value: Stored,
+        users: &mut UserIndex,
+    ) -> Option<(u32, Option<Stored>)> {
         let h = key_hash(&escaped_key);
         if let Some(i) = self.find_hashed(h, &escaped_key) {
             let slot = self.slots[i as usize].as_mut().expect("found slots are live");
@@ -148,9 +161,11 @@ impl Section {
             }
             let slot = self.slots[i as usize].as_mut().expect("found slots are live");
             match (&slot.value, &value) {
-                (Stored::Entry(old), Stored::Entry(new)) => self.index.replace(i, old, new, self.track_expiry),
-                (Stored::Entry(old), Stored::Opaque(_)) => self.index.remove(i, old, self.track_expiry),
-                (Stored::Opaque(_), Stored::Entry(new)) => self.index.insert(i, new, self.track_expiry),
+                (Stored::Entry(old), Stored::Entry(new)) => {
+                    self.index.replace(i, old, new, self.track_expiry, users, self.ct)
+                }
+                (Stored::Entry(old), Stored::Opaque(_)) => self.index.remove(i, old, self.track_expiry, users, self.ct),
+                (Stored::Opaque(_), Stored::Entry(new)) => self.index.insert(i, new, self.track_expiry, users, self.ct),
                 (Stored::Opaque(_), Stored::Opaque(_)) => {}
             }
             let old = std::mem::replace(&mut slot.value, value);
@@ -160,7 +175,7 @@ impl Section {
         let i = self.slots.len() as u32;
         if let Stored::Entry(e) = &value {
             self.index_for(e);
-            self.index.insert(i, e, self.track_expiry);
+            self.index.insert(i, e, self.track_expiry, users, self.ct);
         }
         self.text_len += member_len(&escaped_key, &value);
         self.slots.push(Some(Slot { key: escaped_key.into_owned().into_boxed_str(), value }));
@@ -172,10 +187,10 @@ impl Section {
     }
 
     /// Python's `section.pop(key, None)`.
-    pub(crate) fn remove_slot(&mut self, i: u32) -> Option<Slot> {
+    pub(crate) fn remove_slot(&mut self, i: u32, users: &mut UserIndex) -> Option<Slot> {
         let slot = self.slots.get_mut(i as usize)?.take()?;
         if let Stored::Entry(e) = &slot.value {
-            self.index.remove(i, e, self.track_expiry);
+            self.index.remove(i, e, self.track_expiry, users, self.ct);
         }
         let h = key_hash(&slot.key);
         if let Ok(found) = self.by_key.find_entry(h, |&j| j == i) {
@@ -193,12 +208,12 @@ impl Section {
         dead >= 1024 && dead >= self.live
     }
 
-    fn compact(&mut self) {
+    fn compact(&mut self, users: &mut UserIndex) {
         let old = std::mem::take(&mut self.slots);
-        let track = self.track_expiry;
-        *self = Section { track_expiry: track, ..Default::default() };
+        users.clear_section(self.ct);
+        *self = Section { ct: self.ct, track_expiry: self.track_expiry, ..Default::default() };
         for s in old.into_iter().flatten() {
-            self.put(String::from(s.key).into(), s.value);
+            self.put(String::from(s.key).into(), s.value, users);
         }
     }
 }
@@ -219,6 +234,8 @@ pub(crate) struct Document {
     /// Top-level members in document order.
     order: Vec<TopLevel>,
     sections: [Option<Section>; 5],
+    /// The `home_account_id` index of all sections.
+    users: UserIndex,
     /// hash(partition key) -> packed (section, slot) of its entries: built on first
     /// use (only partition-aware callers and limits need it) and kept up to date from
     /// then on.
@@ -376,7 +393,9 @@ impl Document {
     }
 
     fn put_keyed(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64, keyed: Keyed) {
-        let Some((slot, old)) = self.section_or_create(ct).put(escaped_key.into(), value) else { return };
+        self.section_or_create(ct);
+        let section = self.sections[ct.index()].as_mut().expect("just created");
+        let Some((slot, old)) = section.put(escaped_key.into(), value, &mut self.users) else { return };
         if let Some(Stored::Entry(old)) = old {
             self.unregister(ct, slot, escaped_key, &old);
         }
@@ -389,7 +408,7 @@ impl Document {
     /// [`compact_if_sparse`](Self::compact_if_sparse), which every public removal
     /// calls once at its end, so a batch of removals may use numbers taken before it.
     fn remove_at_slot(&mut self, ct: CredentialType, i: u32) -> Option<Stored> {
-        let slot = self.section_mut(ct)?.remove_slot(i)?;
+        let slot = self.sections[ct.index()].as_mut()?.remove_slot(i, &mut self.users)?;
         if let Stored::Entry(e) = &slot.value {
             self.unregister(ct, i, &slot.key, e);
         }
@@ -477,7 +496,7 @@ impl Document {
                 }
             }
         }
-        self.section_mut(ct).expect("compacting an existing section").compact();
+        self.sections[ct.index()].as_mut().expect("compacting an existing section").compact(&mut self.users);
         if tracked {
             let members = self.entries_of(ct);
             let partitions = self.partitions.get_mut().expect("tracked");
@@ -672,12 +691,13 @@ impl Document {
         }
     }
 
-    pub(crate) fn section(&self, ct: CredentialType) -> Option<&Section> {
-        self.sections[ct.index()].as_ref()
+    /// The `home_account_id` index of all sections (for [`candidates`](Self::candidates)).
+    pub(crate) fn users(&self) -> &UserIndex {
+        &self.users
     }
 
-    pub(crate) fn section_mut(&mut self, ct: CredentialType) -> Option<&mut Section> {
-        self.sections[ct.index()].as_mut()
+    pub(crate) fn section(&self, ct: CredentialType) -> Option<&Section> {
+        self.sections[ct.index()].as_ref()
     }
 
     /// Python's `_cache.setdefault(ct, {})`.
@@ -747,6 +767,7 @@ impl Document {
                     bad_sections[ct.index()] = false;
                     // A repeated section name: Python keeps the first position, last value.
                     if doc.sections[ct.index()].is_some() {
+                        doc.users.clear_section(ct.index());
                         doc.sections[ct.index()] = Some(Section::new(ct));
                     } else {
                         doc.order.push(TopLevel::Known(ct));
@@ -764,7 +785,7 @@ impl Document {
                     })?;
                     section.reserve(read.len());
                     for (key, stored) in read {
-                        section.put(key, stored);
+                        section.put(key, stored, &mut doc.users);
                     }
                     Ok(())
                 }
@@ -898,7 +919,7 @@ impl Document {
     /// Candidate slots for a query, from its smallest posting; `None` means "scan all".
     /// Indexes that exist are looked at first; the others are built (and kept from
     /// then on) only if those leave more than [`NARROW`] candidates.
-    pub(crate) fn candidates(section: &Section, q: &Query, scopes: &[&str]) -> Option<Vec<u32>> {
+    pub(crate) fn candidates(section: &Section, users: &UserIndex, q: &Query, scopes: &[&str]) -> Option<Vec<u32>> {
         // A posting this short is as good as the shortest: stop looking there (each
         // look is a hash and a probe of another table). Candidates are verified
         // against every condition anyway, a missing posting included.
@@ -919,6 +940,7 @@ impl Document {
         /// Some(false) when one is short.
         fn look<'s>(
             section: &'s Section,
+            users: &'s UserIndex,
             fields: &[(usize, u64)],
             scopes: &[&str],
             best: &mut Option<&'s Posting>,
@@ -928,7 +950,7 @@ impl Document {
             let postings = fields
                 .iter()
                 .filter(|(pos, _)| index.field_built(*pos) == built)
-                .map(|&(pos, h)| section.field_posting(pos, h))
+                .map(|&(pos, h)| section.field_posting(pos, h, users))
                 .chain(
                     scopes
                         .iter()
@@ -947,9 +969,9 @@ impl Document {
             None
         }
         let mut best: Option<&Posting> = None;
-        let mut verdict = look(section, &fields, scopes, &mut best, true);
+        let mut verdict = look(section, users, &fields, scopes, &mut best, true);
         if verdict.is_none() && best.is_none_or(|b| b.len() > NARROW) {
-            verdict = look(section, &fields, scopes, &mut best, false);
+            verdict = look(section, users, &fields, scopes, &mut best, false);
         }
         if verdict == Some(true) {
             return Some(Vec::new());
@@ -1135,7 +1157,8 @@ mod tests {
             assert!(scopes);
             let section = doc.section(at).unwrap();
             let slots = |p: Option<&Posting>| p.map(|p| p.len());
-            assert_eq!(slots(section.field_posting(3, value_hash(RawField { kind: Kind::Str, text: "r" }))), Some(2));
+            let realm = value_hash(RawField { kind: Kind::Str, text: "r" });
+            assert_eq!(slots(section.field_posting(3, realm, doc.users())), Some(2));
             assert_eq!(slots(section.scope_posting(scope_hash("s2"))), Some(2));
         }
     }

@@ -40,6 +40,10 @@ pub(crate) const INDEXED_FIELDS: [u8; 10] = [
     field::USER_ASSERTION_HASH,
 ];
 
+/// The position of `home_account_id` in [`INDEXED_FIELDS`]: indexed from the start,
+/// for all sections at once, in the document's [`UserIndex`].
+pub(crate) const USER: usize = 0;
+
 /// The positions in [`INDEXED_FIELDS`] that the first entry without a user indexes
 /// (with scopes): `environment`, `client_id`, `realm`, `family_id`. The rest
 /// (`secret`, `username`, `local_account_id`, `key_id`, `user_assertion_hash`) only a
@@ -372,10 +376,55 @@ fn unpost(map: &mut PostingMap, h: u64, slot: u32) {
     }
 }
 
+/// The `home_account_id` index of every section at once: user hash -> for each
+/// section (by [`CredentialType::index`](crate::schema::CredentialType::index)), the
+/// slots holding that user. An event files a user's tokens in up to four sections;
+/// with one map per section, each was a probe of a table of 100,000 users, a cache
+/// miss each (most of filing them); here one probe finds the user's record for all.
+#[derive(Default)]
+pub(crate) struct UserIndex {
+    map: hashbrown::HashMap<u64, [Option<Posting>; 5], PassThrough>,
+}
+
+impl UserIndex {
+    fn post(&mut self, h: u64, section: usize, slot: u32) {
+        let record = self.map.entry(h).or_insert_with(|| std::array::from_fn(|_| None));
+        match &mut record[section] {
+            Some(p) => p.insert(slot),
+            none => *none = Some(Posting::One(slot)),
+        }
+    }
+
+    fn unpost(&mut self, h: u64, section: usize, slot: u32) {
+        if let hashbrown::hash_map::Entry::Occupied(mut o) = self.map.entry(h) {
+            let record = o.get_mut();
+            if record[section].as_mut().is_some_and(|p| p.remove(slot)) {
+                record[section] = None;
+                if record.iter().all(Option::is_none) {
+                    o.remove();
+                }
+            }
+        }
+    }
+
+    /// The slots of `section` holding the user whose hash is `h`.
+    pub(crate) fn get(&self, h: u64, section: usize) -> Option<&Posting> {
+        self.map.get(&h).and_then(|record| record[section].as_ref())
+    }
+
+    /// Forgets every posting of `section` (it is being rebuilt).
+    pub(crate) fn clear_section(&mut self, section: usize) {
+        self.map.retain(|_, record| {
+            record[section] = None;
+            record.iter().any(Option::is_some)
+        });
+    }
+}
+
 /// The indexes of one section.
 pub(crate) struct SectionIndex {
-    /// One map per indexed field; all but the first only once needed (see the
-    /// module's documentation).
+    /// One map per indexed field but the first ([`USER`], in the document's
+    /// [`UserIndex`]), each built once needed (see the module's documentation).
     fields: [OnceLock<PostingMap>; INDEXED_FIELDS.len()],
     scopes: OnceLock<PostingMap>,
     /// Access tokens only: `(expires_on, slot)`, for expiry-driven eviction.
@@ -385,9 +434,7 @@ pub(crate) struct SectionIndex {
 impl Default for SectionIndex {
     fn default() -> Self {
         SectionIndex {
-            fields: std::array::from_fn(
-                |i| if i == 0 { OnceLock::from(PostingMap::default()) } else { OnceLock::new() },
-            ),
+            fields: std::array::from_fn(|_| OnceLock::new()),
             scopes: OnceLock::new(),
             expiry: BTreeSet::new(),
         }
@@ -494,20 +541,40 @@ impl<'a> Iterator for Scopes<'a> {
 }
 
 impl SectionIndex {
-    pub(crate) fn insert(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
+    pub(crate) fn insert(
+        &mut self,
+        slot: u32,
+        entry: &Entry,
+        track_expiry: bool,
+        users: &mut UserIndex,
+        section: usize,
+    ) {
         let (postings, expiry) = postings_and_expiry(entry, self.kept());
         for (which, hash) in postings {
-            post(self.map(which), hash, slot);
+            match which {
+                Posted::Field(USER) => users.post(hash, section, slot),
+                _ => post(self.map(which), hash, slot),
+            }
         }
         if let Some(exp) = expiry.filter(|_| track_expiry) {
             self.expiry.insert((exp, slot));
         }
     }
 
-    pub(crate) fn remove(&mut self, slot: u32, entry: &Entry, track_expiry: bool) {
+    pub(crate) fn remove(
+        &mut self,
+        slot: u32,
+        entry: &Entry,
+        track_expiry: bool,
+        users: &mut UserIndex,
+        section: usize,
+    ) {
         let (postings, expiry) = postings_and_expiry(entry, self.kept());
         for (which, hash) in postings {
-            unpost(self.map(which), hash, slot);
+            match which {
+                Posted::Field(USER) => users.unpost(hash, section, slot),
+                _ => unpost(self.map(which), hash, slot),
+            }
         }
         if let Some(exp) = expiry.filter(|_| track_expiry) {
             self.expiry.remove(&(exp, slot));
@@ -517,18 +584,32 @@ impl SectionIndex {
     /// Re-indexes a slot whose entry changes from `old` to `new`, touching only the
     /// postings that differ: a renewed token keeps its client, tenant, scopes and
     /// environment, whose postings are the large ones.
-    pub(crate) fn replace(&mut self, slot: u32, old: &Entry, new: &Entry, track_expiry: bool) {
+    pub(crate) fn replace(
+        &mut self,
+        slot: u32,
+        old: &Entry,
+        new: &Entry,
+        track_expiry: bool,
+        users: &mut UserIndex,
+        section: usize,
+    ) {
         let kept = self.kept();
         let (before, e0) = postings_and_expiry(old, kept);
         let (after, e1) = postings_and_expiry(new, kept);
         for &(which, hash) in &before {
             if !after.iter().any(|&(w, h)| w == which && h == hash) {
-                unpost(self.map(which), hash, slot);
+                match which {
+                    Posted::Field(USER) => users.unpost(hash, section, slot),
+                    _ => unpost(self.map(which), hash, slot),
+                }
             }
         }
         for &(which, hash) in &after {
             if !before.iter().any(|&(w, h)| w == which && h == hash) {
-                post(self.map(which), hash, slot);
+                match which {
+                    Posted::Field(USER) => users.post(hash, section, slot),
+                    _ => post(self.map(which), hash, slot),
+                }
             }
         }
         if track_expiry && e0 != e1 {
@@ -543,7 +624,10 @@ impl SectionIndex {
 
     /// Which maps exist (are kept up to date).
     fn kept(&self) -> Kept {
-        Kept { fields: std::array::from_fn(|i| self.fields[i].get().is_some()), scopes: self.scopes.get().is_some() }
+        Kept {
+            fields: std::array::from_fn(|i| i == USER || self.fields[i].get().is_some()),
+            scopes: self.scopes.get().is_some(),
+        }
     }
 
     fn map(&mut self, which: Posted) -> &mut PostingMap {
@@ -556,7 +640,7 @@ impl SectionIndex {
 
     /// Whether the index of `INDEXED_FIELDS[pos]` exists: looking at it costs a probe.
     pub(crate) fn field_built(&self, pos: usize) -> bool {
-        self.fields[pos].get().is_some()
+        pos == USER || self.fields[pos].get().is_some()
     }
 
     pub(crate) fn scopes_built(&self) -> bool {
@@ -579,6 +663,7 @@ impl SectionIndex {
     where
         I: Iterator<Item = (u32, &'e Entry)>,
     {
+        debug_assert_ne!(pos, USER, "the user index is the document's (UserIndex)");
         self.fields[pos].get_or_init(|| {
             let id = INDEXED_FIELDS[pos];
             let mut map = PostingMap::default();

@@ -312,7 +312,7 @@ fn copies(doc: &Document, ct: CredentialType, narrow: &Map, also: impl Fn(&Entry
         }
     };
     let query = Query::new(Some(narrow));
-    match Document::candidates(section, &query, &[]) {
+    match Document::candidates(section, doc.users(), &query, &[]) {
         Some(slots) => {
             for i in slots {
                 if let Some(slot) = section.slot(i)

@@ -190,3 +190,31 @@ fn a_cache_of_user_tokens_answers_every_query_kind_from_an_index_built_when_need
     assert_eq!(check(&c, at, &[], serde_json::json!({"secret": "at42-renewed"}), 0), 1);
     assert_eq!(check(&c, at, &[], serde_json::json!({"client_id": "app-b", "secret": "at42"}), 0), 0);
 }
+
+#[test]
+fn user_postings_follow_a_section_renumbered_after_many_removals() {
+    // Removing most of a section renumbers its slots; the user index (one for all
+    // sections) must drop that section's old slot numbers, or a lookup would examine
+    // entries that are not the user's.
+    let c = TokenCache::new();
+    for u in 0..3000 {
+        c.add(&user_event(u, &format!("user{u}@x.example"), &format!("at{u}")), Some(NOW)).unwrap();
+    }
+    let at = CredentialType::AccessToken;
+    let user = |u: u32| serde_json::json!({"home_account_id": format!("u{u}.tid")});
+    for u in 0..2500 {
+        let hits = c.search(at, &[], Some(&map(user(u))), Some(NOW));
+        c.remove_at(&hits[0]).unwrap();
+    }
+    // New users take the slot numbers the removed ones had.
+    for u in 3000..6000 {
+        c.add(&user_event(u, &format!("user{u}@x.example"), &format!("at{u}")), Some(NOW)).unwrap();
+    }
+    for u in (0..6000).step_by(97) {
+        assert_eq!(check(&c, at, &[], user(u), 0), usize::from(u >= 2500), "user {u}");
+        // The user's other sections were not renumbered.
+        assert_eq!(check(&c, CredentialType::RefreshToken, &[], user(u), 0), 1, "user {u}");
+    }
+    c.add(&user_event(2999, "user2999@x.example", "at2999-renewed"), Some(NOW)).unwrap();
+    assert_eq!(check(&c, at, &[], user(2999), 0), 1);
+}
