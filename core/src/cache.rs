@@ -10,9 +10,9 @@ use parking_lot::RwLock;
 use crate::document::{Document, Query, Stored, escape_key, key_of};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::entries_for;
+use crate::event::{EventKey, entries_for};
 use crate::index::expires_on;
-use crate::json::{self, Map, MapRef, Value};
+use crate::json::{self, Map, MapRef, Value, needs_escape};
 use crate::limits::{CacheLimits, EvictionCounts};
 use crate::notify::{AccessEvent, AccessObserver, Operation};
 use crate::partition::partition_key;
@@ -328,7 +328,11 @@ impl TokenCache {
                 if sharing {
                     sharing::file(&mut doc, ct, &key, entry, now);
                 } else {
-                    doc.put_made(ct, &escape_key(&key), entry, now);
+                    match key {
+                        // The key made for the entry, kept as it is.
+                        EventKey::Made(k) if !needs_escape(&k) => doc.put_made(ct, k.into(), entry, now),
+                        key => doc.put_made(ct, escape_key(&key), entry, now),
+                    }
                 }
             }
             doc.has_limiter().then(|| doc.enforce_limits(now, partition.as_deref()))

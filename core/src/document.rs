@@ -228,6 +228,61 @@ pub(crate) enum TopLevel {
     },
 }
 
+/// What follows a document's members besides its sections: the partition index, the
+/// limits' accounting and the profile of who writes it. Borrowed apart from the
+/// sections, so that an entry is filed while the section holds it (no copy of its key
+/// or of the entry).
+struct Members<'d> {
+    partitions: &'d mut std::sync::OnceLock<PartitionMap>,
+    limiter: &'d Option<parking_lot::Mutex<Limiter>>,
+    profile: &'d mut std::sync::OnceLock<Profile>,
+}
+
+impl Members<'_> {
+    /// Files an entry under its partition (and counts it).
+    fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64, keyed: Keyed) {
+        if let (Some(h), Some(l)) = (self.track_partition(ct, slot, e, file_in_partition), self.limiter) {
+            l.lock().added(h, entry_bytes(key, e), now);
+        }
+        if let Some(p) = self.profile.get_mut() {
+            match keyed {
+                Keyed::AsGiven => p.added(ct, key, e),
+                Keyed::MadeFromFields => p.added_under_own_key(ct, key, e),
+            }
+        }
+    }
+
+    /// Files an entry in (or takes it from) the partition index, if that was built,
+    /// and returns its partition hash when the index or the limits need it (`None`
+    /// when neither does: then it is not worked out).
+    fn track_partition(
+        &mut self,
+        ct: CredentialType,
+        slot: u32,
+        e: &Entry,
+        change: fn(&mut PartitionMap, u64, CredentialType, u32),
+    ) -> Option<Option<u64>> {
+        let partitions = self.partitions.get_mut();
+        if partitions.is_none() && self.limiter.is_none() {
+            return None;
+        }
+        let h = partition_hash_of(ct, e);
+        if let (Some(partitions), Some(h)) = (partitions, h) {
+            change(partitions, h, ct, slot);
+        }
+        Some(h)
+    }
+
+    fn unregister(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry) {
+        if let Some(p) = self.profile.get_mut() {
+            p.removed(ct, key, e);
+        }
+        if let (Some(h), Some(l)) = (self.track_partition(ct, slot, e, take_from_partition), self.limiter) {
+            l.lock().removed(h, entry_bytes(key, e));
+        }
+    }
+}
+
 /// The whole cache document.
 #[derive(Default)]
 pub(crate) struct Document {
@@ -382,25 +437,30 @@ impl Document {
     /// Files `value` under `escaped_key` in `ct` (Python's `section[key] = value`),
     /// keeping partitions and usage up to date.
     pub(crate) fn put(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64) {
-        self.put_keyed(ct, escaped_key, value, now, Keyed::AsGiven);
+        self.put_keyed(ct, escaped_key.into(), value, now, Keyed::AsGiven);
     }
 
     /// [`put`](Self::put) for an entry under the key msal Python makes from its
     /// fields (what `add` writes), which spares working that key out again to tell
     /// whether another SDK filed it.
-    pub(crate) fn put_made(&mut self, ct: CredentialType, escaped_key: &str, entry: Entry, now: i64) {
+    /// The key is taken as it comes: an owned one is kept, not copied.
+    pub(crate) fn put_made(&mut self, ct: CredentialType, escaped_key: Cow<'_, str>, entry: Entry, now: i64) {
         self.put_keyed(ct, escaped_key, Stored::Entry(entry), now, Keyed::MadeFromFields);
     }
 
-    fn put_keyed(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64, keyed: Keyed) {
+    fn put_keyed(&mut self, ct: CredentialType, escaped_key: Cow<'_, str>, value: Stored, now: i64, keyed: Keyed) {
         self.section_or_create(ct);
-        let section = self.sections[ct.index()].as_mut().expect("just created");
-        let Some((slot, old)) = section.put(escaped_key.into(), value, &mut self.users) else { return };
+        let Document { sections, users, partitions, limiter, profile, .. } = self;
+        let section = sections[ct.index()].as_mut().expect("just created");
+        let Some((slot, old)) = section.put(escaped_key, value, users) else { return };
+        // The key and the entry as the section now holds them.
+        let placed = section.slot(slot).expect("just put");
+        let mut members = Members { partitions, limiter, profile };
         if let Some(Stored::Entry(old)) = old {
-            self.unregister(ct, slot, escaped_key, &old);
+            members.unregister(ct, slot, &placed.key, &old);
         }
-        if let Some(Stored::Entry(new)) = self.section(ct).and_then(|s| s.slot(slot)).map(|s| s.value.clone()) {
-            self.register(ct, slot, escaped_key, &new, now, keyed);
+        if let Stored::Entry(new) = &placed.value {
+            members.register(ct, slot, &placed.key, new, now, keyed);
         }
     }
 
@@ -424,40 +484,6 @@ impl Document {
         }
     }
 
-    /// Files an entry under its partition (and counts it).
-    fn register(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry, now: i64, keyed: Keyed) {
-        if let (Some(h), Some(l)) = (self.track_partition(ct, slot, e, file_in_partition), &self.limiter) {
-            l.lock().added(h, entry_bytes(key, e), now);
-        }
-        if let Some(p) = self.profile.get_mut() {
-            match keyed {
-                Keyed::AsGiven => p.added(ct, key, e),
-                Keyed::MadeFromFields => p.added_under_own_key(ct, key, e),
-            }
-        }
-    }
-
-    /// Files an entry in (or takes it from) the partition index, if that was built,
-    /// and returns its partition hash when the index or the limits need it (`None`
-    /// when neither does: then it is not worked out).
-    fn track_partition(
-        &mut self,
-        ct: CredentialType,
-        slot: u32,
-        e: &Entry,
-        change: fn(&mut PartitionMap, u64, CredentialType, u32),
-    ) -> Option<Option<u64>> {
-        let partitions = self.partitions.get_mut();
-        if partitions.is_none() && self.limiter.is_none() {
-            return None;
-        }
-        let h = partition_hash_of(ct, e);
-        if let (Some(partitions), Some(h)) = (partitions, h) {
-            change(partitions, h, ct, slot);
-        }
-        Some(h)
-    }
-
     /// Who writes the document: see [`Profile`].
     pub(crate) fn profile(&self) -> &Profile {
         self.profile.get_or_init(|| {
@@ -476,12 +502,8 @@ impl Document {
     }
 
     fn unregister(&mut self, ct: CredentialType, slot: u32, key: &str, e: &Entry) {
-        if let Some(p) = self.profile.get_mut() {
-            p.removed(ct, key, e);
-        }
-        if let (Some(h), Some(l)) = (self.track_partition(ct, slot, e, take_from_partition), &self.limiter) {
-            l.lock().removed(h, entry_bytes(key, e));
-        }
+        let Document { partitions, limiter, profile, .. } = self;
+        Members { partitions, limiter, profile }.unregister(ct, slot, key, e);
     }
 
     /// Renumbers a section's slots (partition postings hold slot numbers).

@@ -58,7 +58,9 @@ impl<'a> MapRef<'a> {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&ValueRef<'a>> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        // Length and first byte before the text: most members are not the one.
+        let (len, first) = (key.len(), key.as_bytes().first());
+        self.0.iter().find(|(k, _)| k.len() == len && k.as_bytes().first() == first && k == key).map(|(_, v)| v)
     }
 
     /// Iterates in insertion order.
