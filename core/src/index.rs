@@ -551,10 +551,7 @@ impl SectionIndex {
     ) {
         let (postings, expiry) = postings_and_expiry(entry, self.kept());
         for (which, hash) in postings {
-            match which {
-                Posted::Field(USER) => users.post(hash, section, slot),
-                _ => post(self.map(which), hash, slot),
-            }
+            self.file(users, section, which, hash, slot);
         }
         if let Some(exp) = expiry.filter(|_| track_expiry) {
             self.expiry.insert((exp, slot));
@@ -571,10 +568,7 @@ impl SectionIndex {
     ) {
         let (postings, expiry) = postings_and_expiry(entry, self.kept());
         for (which, hash) in postings {
-            match which {
-                Posted::Field(USER) => users.unpost(hash, section, slot),
-                _ => unpost(self.map(which), hash, slot),
-            }
+            self.unfile(users, section, which, hash, slot);
         }
         if let Some(exp) = expiry.filter(|_| track_expiry) {
             self.expiry.remove(&(exp, slot));
@@ -598,18 +592,12 @@ impl SectionIndex {
         let (after, e1) = postings_and_expiry(new, kept);
         for &(which, hash) in &before {
             if !after.iter().any(|&(w, h)| w == which && h == hash) {
-                match which {
-                    Posted::Field(USER) => users.unpost(hash, section, slot),
-                    _ => unpost(self.map(which), hash, slot),
-                }
+                self.unfile(users, section, which, hash, slot);
             }
         }
         for &(which, hash) in &after {
             if !before.iter().any(|&(w, h)| w == which && h == hash) {
-                match which {
-                    Posted::Field(USER) => users.post(hash, section, slot),
-                    _ => post(self.map(which), hash, slot),
-                }
+                self.file(users, section, which, hash, slot);
             }
         }
         if track_expiry && e0 != e1 {
@@ -622,7 +610,23 @@ impl SectionIndex {
         }
     }
 
-    /// Which maps exist (are kept up to date).
+    /// Files `slot` under one posting: the user's is in the document's `users`.
+    fn file(&mut self, users: &mut UserIndex, section: usize, which: Posted, hash: u64, slot: u32) {
+        match which {
+            Posted::Field(USER) => users.post(hash, section, slot),
+            _ => post(self.map(which), hash, slot),
+        }
+    }
+
+    /// Takes `slot` from one posting (see [`file`](Self::file)).
+    fn unfile(&mut self, users: &mut UserIndex, section: usize, which: Posted, hash: u64, slot: u32) {
+        match which {
+            Posted::Field(USER) => users.unpost(hash, section, slot),
+            _ => unpost(self.map(which), hash, slot),
+        }
+    }
+
+    /// Which maps exist (are kept up to date); the user's always does.
     fn kept(&self) -> Kept {
         Kept {
             fields: std::array::from_fn(|i| i == USER || self.fields[i].get().is_some()),
