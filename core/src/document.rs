@@ -68,8 +68,7 @@ fn live_entries(slots: &[Option<Slot>]) -> impl Iterator<Item = (u32, &Entry)> +
 /// Whether an entry belongs to a user: it has a `home_account_id` that is a
 /// non-empty string (client credentials' tokens have `null` or `""`).
 fn has_user(e: &Entry) -> bool {
-    e.raw_by_id(crate::schema::field::HOME_ACCOUNT_ID)
-        .is_some_and(|raw| raw.kind == crate::entry::Kind::Str && !raw.text.is_empty())
+    e.raw_by_id(field::HOME_ACCOUNT_ID).is_some_and(|raw| raw.kind == Kind::Str && !raw.text.is_empty())
 }
 
 fn key_hash(escaped_key: &str) -> u64 {

@@ -628,10 +628,7 @@ impl SectionIndex {
 
     /// Which maps exist (are kept up to date); the user's always does.
     fn kept(&self) -> Kept {
-        Kept {
-            fields: std::array::from_fn(|i| i == USER || self.fields[i].get().is_some()),
-            scopes: self.scopes.get().is_some(),
-        }
+        Kept { fields: std::array::from_fn(|i| self.field_built(i)), scopes: self.scopes_built() }
     }
 
     fn map(&mut self, which: Posted) -> &mut PostingMap {

@@ -114,11 +114,10 @@ fn dict_ref<'l, 'py>(d: &Bound<'py, PyDict>, lender: &'l Lender<'py>, depth: usi
         let (key, value) = unsafe { (Borrowed::from_ptr(py, k), Borrowed::from_ptr(py, v)) };
         let key = key_text(key, lender)?;
         // A str, the most common value, is pushed as its text: a `ValueRef` built
-        // here and moved into the map is stored and read back, which stalls.
-        if is_exact(&value, &raw mut ffi::PyUnicode_Type) {
-            // SAFETY: exactly a str.
-            let text = lender.text(unsafe { value.to_owned().cast_into_unchecked::<PyString>() })?;
-            m.push_str(key, text);
+        // here and moved into the map is stored and read back, which stalls. Reading
+        // it runs no Python code, so the dict cannot have changed.
+        if let Some(text) = exact_str(value, lender) {
+            m.push_str(key, text?);
             continue;
         }
         let value = value_ref(value, lender, depth)?;
@@ -217,12 +216,7 @@ fn value_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>, de
         let mut i = 0;
         // By index, as the list is now (an item's `str()` could change it).
         while i < list.len() {
-            let item = list.get_item(i)?;
-            let value = match scalar_ref(item.as_borrowed(), lender) {
-                Some(v) => v?,
-                None => value_ref(item.as_borrowed(), lender, depth + 1)?,
-            };
-            items.push(value);
+            items.push(value_ref(list.get_item(i)?.as_borrowed(), lender, depth + 1)?);
             i += 1;
         }
         return Ok(ValueRef::Array(items));
@@ -230,15 +224,18 @@ fn value_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>, de
     value_ref_slow(obj.to_owned(), lender, depth)
 }
 
-/// What events are made of, by exact type (no Python code runs for these): `str`,
-/// `None`, `bool` and `int`; `None` for anything else. Inlined where the value is
-/// stored: a value returned from a call is written and read back at once, which
-/// stalls the reader, and events are mostly such scalars.
+/// The text of an exact `str` (lent, see [`Lender`]); `None` for anything else.
 #[inline(always)]
+fn exact_str<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>) -> Option<PyResult<&'l str>> {
+    // SAFETY: exactly a str (checked first).
+    is_exact(&obj, &raw mut ffi::PyUnicode_Type)
+        .then(|| lender.text(unsafe { obj.to_owned().cast_into_unchecked::<PyString>() }))
+}
+
+/// What events are made of, by exact type (no Python code runs for these): `str`,
+/// `None`, `bool` and `int`; `None` for anything else.
 fn scalar_ref<'l, 'py>(obj: Borrowed<'_, 'py, PyAny>, lender: &'l Lender<'py>) -> Option<PyResult<ValueRef<'l>>> {
-    if is_exact(&obj, &raw mut ffi::PyUnicode_Type) {
-        // SAFETY: exactly a str.
-        let text = lender.text(unsafe { obj.to_owned().cast_into_unchecked::<PyString>() });
+    if let Some(text) = exact_str(obj, lender) {
         return Some(text.map(|t| ValueRef::Str(t.into())));
     }
     if obj.is_none() {
