@@ -318,20 +318,21 @@ impl TokenCache {
         let entries = entries_for(event, now)?;
         // For the observer and the limits: most caches have neither.
         let partition = (self.has_observer.load(Ordering::Acquire) || !self.limits.is_unbounded())
-            .then(|| entries.iter().find_map(|(ct, _, e)| partition_key(*ct, e)))
+            .then(|| entries.iter().find_map(|(ct, _, e, _)| partition_key(*ct, e)))
             .flatten();
         self.notify_before(Operation::Add, None, partition.as_deref());
         let evicted = {
             let mut doc = self.doc.write();
             let sharing = self.shares(&doc);
-            for (ct, key, entry) in entries {
+            for (ct, key, entry, filing) in entries {
                 if sharing {
                     sharing::file(&mut doc, ct, &key, entry, now);
                 } else {
+                    let filing = filing.as_ref();
                     match key {
                         // The key made for the entry, kept as it is.
-                        EventKey::Made(k) if !needs_escape(&k) => doc.put_made(ct, k.into(), entry, now),
-                        key => doc.put_made(ct, escape_key(&key), entry, now),
+                        EventKey::Made(k) if !needs_escape(&k) => doc.put_made(ct, k.into(), entry, filing, now),
+                        key => doc.put_made(ct, escape_key(&key), entry, filing, now),
                     }
                 }
             }

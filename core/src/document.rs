@@ -8,7 +8,8 @@ use hashbrown::HashTable;
 use crate::entry::{ENTRY_DEPTH, Entry, EntryBuilder, Kind, RawField};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{
-    NARROW, Posting, SectionIndex, USER, UserIndex, indexed_position, scope_hash, scopes_of, value_hash,
+    NARROW, Posting, SectionIndex, USER, UserIndex, expires_on_value, indexed_position, scope_hash, scopes_of,
+    value_hash,
 };
 use crate::json::{INDENT, Parser, TextSink, Value, escape_into, needs_escape, write_compact, write_indented};
 use crate::limits::{CacheLimits, EvictionCounts, Limiter, Reason};
@@ -54,7 +55,11 @@ fn member_len(escaped_key: &str, value: &Stored) -> usize {
         Stored::Entry(e) => e.indented_len(),
         Stored::Opaque(r) => r.len(),
     };
-    1 + 2 * crate::json::INDENT.len() + 2 + escaped_key.len() + 2 + value
+    member_len_of(escaped_key, value)
+}
+
+fn member_len_of(escaped_key: &str, indented_value_len: usize) -> usize {
+    1 + 2 * crate::json::INDENT.len() + 2 + escaped_key.len() + 2 + indented_value_len
 }
 
 /// The entries of `slots`, with their slot numbers.
@@ -68,7 +73,56 @@ fn live_entries(slots: &[Option<Slot>]) -> impl Iterator<Item = (u32, &Entry)> +
 /// Whether an entry belongs to a user: it has a `home_account_id` that is a
 /// non-empty string (client credentials' tokens have `null` or `""`).
 fn has_user(e: &Entry) -> bool {
-    e.raw_by_id(field::HOME_ACCOUNT_ID).is_some_and(|raw| raw.kind == Kind::Str && !raw.text.is_empty())
+    e.raw_by_id(field::HOME_ACCOUNT_ID).is_some_and(is_user)
+}
+
+fn is_user(home_account_id: RawField<'_>) -> bool {
+    home_account_id.kind == Kind::Str && !home_account_id.text.is_empty()
+}
+
+/// What filing a new entry takes from its fields (its user's posting, its expiry,
+/// its length as text), read from the builder before the entry is built, while those
+/// fields are in cache. A built entry's lines have gone cold by the time it is filed,
+/// after the event's other entries were built: reading them then cost a miss each
+/// (BENCHMARKS.md, "Since 2026-12-05 14:40").
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Filing {
+    /// The hash of its `home_account_id` posting, if it has that field.
+    user: Option<u64>,
+    /// Whether it belongs to a user (see [`has_user`]).
+    has_user: bool,
+    expires_on: Option<i64>,
+    indented_len: usize,
+}
+
+impl Filing {
+    /// What the entry `b` builds next needs.
+    pub(crate) fn of(b: &EntryBuilder) -> Filing {
+        let home_account_id = b.placed_raw(field::HOME_ACCOUNT_ID);
+        Filing {
+            user: home_account_id.map(value_hash),
+            has_user: home_account_id.is_some_and(is_user),
+            expires_on: b.placed_raw(field::EXPIRES_ON).and_then(expires_on_value),
+            indented_len: b.indented_len(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn has_user(&self) -> bool {
+        self.has_user
+    }
+
+    /// What `e` says of itself: what [`of`](Self::of) must have said of it.
+    #[cfg(test)]
+    pub(crate) fn of_entry(e: &Entry) -> Filing {
+        let home_account_id = e.raw_by_id(field::HOME_ACCOUNT_ID);
+        Filing {
+            user: home_account_id.map(value_hash),
+            has_user: has_user(e),
+            expires_on: crate::index::expires_on(e),
+            indented_len: e.indented_len(),
+        }
+    }
 }
 
 fn key_hash(escaped_key: &str) -> u64 {
@@ -118,8 +172,8 @@ impl Section {
 
     /// Builds the indexes entries without a user are found by, before `e` is filed,
     /// if it is one.
-    fn index_for(&self, e: &Entry) {
-        if !has_user(e) {
+    fn index_for(&self, e: &Entry, filing: Option<&Filing>) {
+        if !filing.map_or_else(|| has_user(e), |f| f.has_user) {
             self.index.keep_user_free(|| live_entries(&self.slots));
         }
     }
@@ -139,11 +193,13 @@ impl Section {
     /// Python's `section[key] = value`: an existing key keeps its position.
     /// Returns the slot and the entry it replaced; `None` when the key already held
     /// an equal entry, which is then left as it is.
-    /// The key is taken as it comes: an owned one is kept, not copied.
+    /// The key is taken as it comes: an owned one is kept, not copied. `filing` is
+    /// what the entry's builder said of it, if it came from one.
     pub(crate) fn put(
         &mut self,
         escaped_key: Cow<'_, str>,
         value: Stored,
+        filing: Option<&Filing>,
         users: &mut UserIndex,
     ) -> Option<(u32, Option<Stored>)> {
         let h = key_hash(&escaped_key);
@@ -156,7 +212,7 @@ impl Section {
                 return None;
             }
             if let Stored::Entry(new) = &value {
-                self.index_for(new);
+                self.index_for(new, filing);
             }
             let slot = self.slots[i as usize].as_mut().expect("found slots are live");
             match (&slot.value, &value) {
@@ -172,11 +228,20 @@ impl Section {
             return Some((i, Some(old)));
         }
         let i = self.slots.len() as u32;
-        if let Stored::Entry(e) = &value {
-            self.index_for(e);
-            self.index.insert(i, e, self.track_expiry, users, self.ct);
+        match (&value, filing) {
+            (Stored::Entry(e), Some(f)) => {
+                self.index_for(e, filing);
+                self.index.insert_known(i, e, (f.user, f.expires_on), self.track_expiry, users, self.ct);
+                debug_assert_eq!(f.indented_len, e.indented_len());
+                self.text_len += member_len_of(&escaped_key, f.indented_len);
+            }
+            (Stored::Entry(e), None) => {
+                self.index_for(e, None);
+                self.index.insert(i, e, self.track_expiry, users, self.ct);
+                self.text_len += member_len(&escaped_key, &value);
+            }
+            (Stored::Opaque(_), _) => self.text_len += member_len(&escaped_key, &value),
         }
-        self.text_len += member_len(&escaped_key, &value);
         self.slots.push(Some(Slot { key: escaped_key.into_owned().into_boxed_str(), value }));
         self.live += 1;
         let slots = &self.slots;
@@ -212,7 +277,7 @@ impl Section {
         users.clear_section(self.ct);
         *self = Section { ct: self.ct, track_expiry: self.track_expiry, ..Default::default() };
         for s in old.into_iter().flatten() {
-            self.put(String::from(s.key).into(), s.value, users);
+            self.put(String::from(s.key).into(), s.value, None, users);
         }
     }
 }
@@ -436,22 +501,38 @@ impl Document {
     /// Files `value` under `escaped_key` in `ct` (Python's `section[key] = value`),
     /// keeping partitions and usage up to date.
     pub(crate) fn put(&mut self, ct: CredentialType, escaped_key: &str, value: Stored, now: i64) {
-        self.put_keyed(ct, escaped_key.into(), value, now, Keyed::AsGiven);
+        self.put_keyed(ct, escaped_key.into(), value, None, now, Keyed::AsGiven);
     }
 
     /// [`put`](Self::put) for an entry under the key msal Python makes from its
     /// fields (what `add` writes), which spares working that key out again to tell
     /// whether another SDK filed it.
     /// The key is taken as it comes: an owned one is kept, not copied.
-    pub(crate) fn put_made(&mut self, ct: CredentialType, escaped_key: Cow<'_, str>, entry: Entry, now: i64) {
-        self.put_keyed(ct, escaped_key, Stored::Entry(entry), now, Keyed::MadeFromFields);
+    /// `filing` is what its builder said of it (see [`Filing`]).
+    pub(crate) fn put_made(
+        &mut self,
+        ct: CredentialType,
+        escaped_key: Cow<'_, str>,
+        entry: Entry,
+        filing: Option<&Filing>,
+        now: i64,
+    ) {
+        self.put_keyed(ct, escaped_key, Stored::Entry(entry), filing, now, Keyed::MadeFromFields);
     }
 
-    fn put_keyed(&mut self, ct: CredentialType, escaped_key: Cow<'_, str>, value: Stored, now: i64, keyed: Keyed) {
+    fn put_keyed(
+        &mut self,
+        ct: CredentialType,
+        escaped_key: Cow<'_, str>,
+        value: Stored,
+        filing: Option<&Filing>,
+        now: i64,
+        keyed: Keyed,
+    ) {
         self.section_or_create(ct);
         let Document { sections, users, partitions, limiter, profile, .. } = self;
         let section = sections[ct.index()].as_mut().expect("just created");
-        let Some((slot, old)) = section.put(escaped_key, value, users) else { return };
+        let Some((slot, old)) = section.put(escaped_key, value, filing, users) else { return };
         // The key and the entry as the section now holds them.
         let placed = section.slot(slot).expect("just put");
         let mut members = Members { partitions, limiter, profile };
@@ -806,7 +887,7 @@ impl Document {
                     })?;
                     section.reserve(read.len());
                     for (key, stored) in read {
-                        section.put(key, stored, &mut doc.users);
+                        section.put(key, stored, None, &mut doc.users);
                     }
                     Ok(())
                 }

@@ -87,6 +87,23 @@ fn text_offset(slots: usize) -> usize {
     (COUNTS + HEAD + SLOT_BYTES * slots).next_multiple_of(64) - COUNTS
 }
 
+/// The length of an entry with these slots as `json.dumps(indent=4)` renders it at
+/// entry depth: see [`Entry::indented_len`].
+fn indented_len(slots: impl ExactSizeIterator<Item = Slot>) -> usize {
+    if slots.len() == 0 {
+        return 2;
+    }
+    // `{` and `\n        }`, a comma between fields, and per field the newline and
+    // indent, two quotes around the name, `: `, and the quotes of a string.
+    let mut n = 1 + 10 + (slots.len() - 1);
+    for s in slots {
+        let name = if s.name & KNOWN != 0 { KNOWN_FIELDS[(s.name & !KNOWN) as usize].len() } else { s.name as usize };
+        let quotes = if s.kind() == Kind::Str { 2 } else { 0 };
+        n += 13 + 2 + name + 2 + s.value_len() + quotes;
+    }
+    n
+}
+
 /// A new entry's bytes from its slots and its text.
 fn entry_bytes(slots: impl ExactSizeIterator<Item = Slot>, text: &str) -> Arc<[u8]> {
     let start = text_offset(slots.len());
@@ -452,19 +469,7 @@ impl Entry {
     /// The length of what [`write_indented`](Self::write_indented) appends, from the
     /// slot table alone.
     pub(crate) fn indented_len(&self) -> usize {
-        if self.is_empty() {
-            return 2;
-        }
-        // `{` and `\n        }`, a comma between fields, and per field the newline and
-        // indent, two quotes around the name, `: `, and the quotes of a string.
-        let mut n = 1 + 10 + (self.slot_count() - 1);
-        for s in self.slots() {
-            let name =
-                if s.name & KNOWN != 0 { KNOWN_FIELDS[(s.name & !KNOWN) as usize].len() } else { s.name as usize };
-            let quotes = if s.kind() == Kind::Str { 2 } else { 0 };
-            n += 13 + 2 + name + 2 + s.value_len() + quotes;
-        }
-        n
+        indented_len(self.slots())
     }
 
     /// Appends the entry as `json.dumps(indent=4)` renders it at entry depth.
@@ -750,6 +755,20 @@ impl EntryBuilder {
 
     fn slots(&self) -> impl ExactSizeIterator<Item = Slot> + '_ {
         self.placed.iter().map(|p| Slot { name: p.name, len_kind: p.len_kind })
+    }
+
+    /// A known field placed so far, as the entry built next will hold it.
+    pub(crate) fn placed_raw(&self, id: u8) -> Option<RawField<'_>> {
+        let tag = KNOWN | id as u32;
+        let p = self.placed.iter().find(|p| p.name == tag)?;
+        let slot = Slot { name: p.name, len_kind: p.len_kind };
+        let start = p.start as usize;
+        Some(RawField { kind: slot.kind(), text: &self.buf[start..start + slot.value_len()] })
+    }
+
+    /// [`Entry::indented_len`] of the entry built next.
+    pub(crate) fn indented_len(&self) -> usize {
+        indented_len(self.slots())
     }
 
     /// The entry's buffer: each stored name right before its value, in field order.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::document::Filing;
 use crate::entry::{Entry, EntryBuilder};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::{self, Map, MapRef, ValueRef};
@@ -209,8 +210,9 @@ fn python_int(v: Option<&ValueRef<'_>>, what: &str) -> Result<i64> {
 }
 
 /// What one event writes: at most five entries (access token, account, ID token,
-/// refresh token, app metadata), each with its key.
-pub(crate) type EventEntries = smallvec::SmallVec<[(CredentialType, EventKey, Entry); 5]>;
+/// refresh token, app metadata), each with its key and, but for app metadata from
+/// the memo, what its builder said of it.
+pub(crate) type EventEntries = smallvec::SmallVec<[(CredentialType, EventKey, Entry, Option<Filing>); 5]>;
 
 /// An entry's (decoded) key: made for this event, or the app metadata's, shared
 /// with the memo of the last one made (see [`AppMetadataMemo`]).
@@ -443,7 +445,7 @@ fn entries_with(event: &MapRef<'_>, now: i64, b: &mut EntryBuilder) -> Result<Ev
             }
         }
         let key = crate::schema::cache_key(CredentialType::AccessToken, &base.with_ext(&ext));
-        out.push((CredentialType::AccessToken, EventKey::Made(key), b.build_and_reset()?));
+        out.push(built(b, CredentialType::AccessToken, key)?);
     }
 
     if has_account && !event.get("skip_account_creation").is_some_and(ValueRef::is_truthy) {
@@ -473,7 +475,7 @@ fn entries_with(event: &MapRef<'_>, now: i64, b: &mut EntryBuilder) -> Result<Ev
             b.put_str(field::ACCOUNT_SOURCE, grant);
         }
         let key = crate::schema::cache_key(CredentialType::Account, &parts(""));
-        out.push((CredentialType::Account, EventKey::Made(key), b.build_and_reset()?));
+        out.push(built(b, CredentialType::Account, key)?);
     }
 
     if id_token.is_truthy() {
@@ -484,7 +486,7 @@ fn entries_with(event: &MapRef<'_>, now: i64, b: &mut EntryBuilder) -> Result<Ev
         b.put_value_ref(field::REALM, &realm);
         b.put_value_ref(field::CLIENT_ID, client_id);
         let key = crate::schema::cache_key(CredentialType::IdToken, &parts(""));
-        out.push((CredentialType::IdToken, EventKey::Made(key), b.build_and_reset()?));
+        out.push(built(b, CredentialType::IdToken, key)?);
     }
 
     if refresh_token.is_truthy() {
@@ -499,12 +501,23 @@ fn entries_with(event: &MapRef<'_>, now: i64, b: &mut EntryBuilder) -> Result<Ev
             b.put_value_ref(field::FAMILY_ID, foci);
         }
         let key = crate::schema::cache_key(CredentialType::RefreshToken, &parts(""));
-        out.push((CredentialType::RefreshToken, EventKey::Made(key), b.build_and_reset()?));
+        out.push(built(b, CredentialType::RefreshToken, key)?);
     }
 
     let (key, entry) = app_metadata(b, client_id, &environment, response.get("foci"))?;
-    out.push((CredentialType::AppMetadata, key, entry));
+    out.push((CredentialType::AppMetadata, key, entry, None));
     Ok(out)
+}
+
+/// The entry `b` holds, under `key`, with what filing it takes (read before the
+/// builder is emptied).
+fn built(
+    b: &mut EntryBuilder,
+    ct: CredentialType,
+    key: String,
+) -> Result<(CredentialType, EventKey, Entry, Option<Filing>)> {
+    let filing = Filing::of(b);
+    Ok((ct, EventKey::Made(key), b.build_and_reset()?, Some(filing)))
 }
 
 /// `"{}".format(x or "")`, appended.
@@ -591,12 +604,46 @@ mod tests {
             let text = event(client, env, foci);
             let Ok(ValueRef::Object(ev)) = json::parse_borrowed(&text) else { panic!() };
             let entries = entries_for(&ev, 0).unwrap();
-            let (ct, key, app) = entries.last().unwrap();
+            let (ct, key, app, _) = entries.last().unwrap();
             assert_eq!(*ct, CredentialType::AppMetadata);
             assert_eq!(&**key, format!("appmetadata-{env}-{client}"));
             let family = foci.map_or(String::new(), |f| format!(r#","family_id":"{f}""#));
             assert_eq!(app.to_json(), format!(r#"{{"client_id":"{client}","environment":"{env}"{family}}}"#));
         }
+    }
+
+    #[test]
+    fn what_filing_takes_is_read_from_the_builder_as_the_entry_holds_it() {
+        // `add` files an entry with what its builder said of it (user posting, expiry,
+        // length as text) instead of reading the entry again: each event shape below
+        // must say what the built entry holds. A user, none (`null`, `""`), one whose
+        // id is stored escaped, a token type, `expires_on` and `refresh_in`, FOCI.
+        let events = [
+            r#"{"client_id":"c","scope":["s2","s1"],"token_endpoint":"https://login.example.com/t/oauth2/v2.0/token",
+               "grant_type":"authorization_code","response":{"access_token":"a","refresh_token":"r",
+               "id_token":"h.eyJzdWIiOiJzIiwib2lkIjoibyIsInByZWZlcnJlZF91c2VybmFtZSI6InUifQ.s",
+               "client_info":"eyJ1aWQiOiJ1IiwidXRpZCI6InQifQ","expires_in":3600,"foci":"1"}}"#,
+            r#"{"client_id":"c","scope":["s"],"token_endpoint":"https://login.example.com/t/oauth2/v2.0/token",
+               "response":{"access_token":"a","expires_on":4000,"refresh_in":1800,"token_type":"pop"}}"#,
+            r#"{"client_id":"c","scope":["s"],"token_endpoint":"https://login.example.com/t/oauth2/v2.0/token",
+               "response":{"access_token":"a","expires_in":60,"id_token_claims":{"sub":"\u00e9\"q"},
+               "refresh_token":"r"}}"#,
+            r#"{"client_id":"c","scope":["s"],"token_endpoint":"https://login.example.com/t/oauth2/v2.0/token",
+               "response":{"access_token":"a","expires_in":60,"id_token_claims":{"sub":""},"refresh_token":"r"}}"#,
+        ];
+        let mut seen_user = [false; 2];
+        for text in events {
+            let Ok(ValueRef::Object(ev)) = json::parse_borrowed(text) else { panic!("{text}") };
+            for (ct, key, entry, filing) in entries_for(&ev, 1000).unwrap() {
+                let Some(filing) = filing else {
+                    assert_eq!(ct, CredentialType::AppMetadata, "only app metadata comes from the memo");
+                    continue;
+                };
+                assert_eq!(filing, Filing::of_entry(&entry), "{ct:?} {}", &*key);
+                seen_user[usize::from(filing.has_user())] = true;
+            }
+        }
+        assert_eq!(seen_user, [true, true]);
     }
 
     #[test]
@@ -616,7 +663,7 @@ mod tests {
             "response":{"access_token":"a","expires_in":60,"refresh_in":"soon"}}"#,
         );
         let json_of = |entries: EventEntries| {
-            entries.iter().map(|(_, k, e)| format!("{}={}", &**k, e.to_json())).collect::<Vec<_>>()
+            entries.iter().map(|(_, k, e, _)| format!("{}={}", &**k, e.to_json())).collect::<Vec<_>>()
         };
         let alone = json_of(entries_for(&good, 0).unwrap());
         assert!(entries_for(&bad, 0).is_err());

@@ -489,7 +489,7 @@ pub(crate) fn expires_on(entry: &Entry) -> Option<i64> {
     expires_on_value(entry.raw_by_id(field::EXPIRES_ON)?)
 }
 
-fn expires_on_value(raw: RawField<'_>) -> Option<i64> {
+pub(crate) fn expires_on_value(raw: RawField<'_>) -> Option<i64> {
     // What every SDK writes: a string of a few digits. Read without a copy.
     let t = raw.text.as_bytes();
     if raw.kind == Kind::Str && (1..=18).contains(&t.len()) && t.iter().all(u8::is_ascii_digit) {
@@ -554,6 +554,38 @@ impl SectionIndex {
             self.file(users, section, which, hash, slot);
         }
         if let Some(exp) = expiry.filter(|_| track_expiry) {
+            self.expiry.insert((exp, slot));
+        }
+    }
+
+    /// [`insert`](Self::insert) of a new entry whose user posting and expiry were
+    /// worked out while it was built (`user`: the `home_account_id` posting's hash).
+    /// Where the section keeps more indexes than the user's, the entry is read after
+    /// all.
+    pub(crate) fn insert_known(
+        &mut self,
+        slot: u32,
+        entry: &Entry,
+        (user, expires_on): (Option<u64>, Option<i64>),
+        track_expiry: bool,
+        users: &mut UserIndex,
+        section: usize,
+    ) {
+        let kept = self.kept();
+        if kept.fields[USER + 1..].contains(&true) || kept.scopes {
+            return self.insert(slot, entry, track_expiry, users, section);
+        }
+        debug_assert!(
+            {
+                let (postings, expiry) = postings_and_expiry(entry, kept);
+                postings.iter().map(|&(_, h)| h).eq(user) && expiry == expires_on
+            },
+            "what was worked out while building slot {slot} is what it holds"
+        );
+        if let Some(h) = user {
+            users.post(h, section, slot);
+        }
+        if let Some(exp) = expires_on.filter(|_| track_expiry) {
             self.expiry.insert((exp, slot));
         }
     }

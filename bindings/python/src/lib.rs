@@ -38,7 +38,68 @@ mod stores;
 /// documents (BENCHMARKS.md, "Python package vs msal"). Python's objects are not
 /// affected: they are allocated by Python.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Mimalloc = Mimalloc;
+
+/// mimalloc, called as `malloc` wherever a mimalloc block is aligned enough anyway
+/// (every block is to 8 bytes). `mimalloc::MiMalloc` calls `mi_malloc_aligned` for
+/// every allocation, and above 1 KiB that is mimalloc's over-allocating path (a few
+/// calls deeper, 7 bytes more, the page marked as holding interior pointers): where
+/// every entry with a token in it lands (BENCHMARKS.md, "Since 2026-12-05 14:40").
+struct Mimalloc;
+
+/// What every mimalloc block is aligned to.
+const BLOCK_ALIGN: usize = 8;
+
+unsafe extern "C" {
+    fn mi_malloc(size: usize) -> *mut std::ffi::c_void;
+    fn mi_zalloc(size: usize) -> *mut std::ffi::c_void;
+    fn mi_realloc(p: *mut std::ffi::c_void, newsize: usize) -> *mut std::ffi::c_void;
+}
+
+// SAFETY: mimalloc's functions meet `GlobalAlloc`'s contract: `mi_malloc`, `mi_zalloc`
+// and `mi_realloc` return blocks aligned to `BLOCK_ALIGN`, used only for layouts that
+// need no more; larger alignments go to `MiMalloc`, which asks for them; every block
+// is freed by `mi_free` (through `MiMalloc::dealloc`) whichever way it was allocated.
+unsafe impl std::alloc::GlobalAlloc for Mimalloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if layout.align() <= BLOCK_ALIGN {
+            // SAFETY: see the impl.
+            unsafe { mi_malloc(layout.size()).cast() }
+        } else {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if layout.align() <= BLOCK_ALIGN {
+            // SAFETY: see the impl.
+            unsafe { mi_zalloc(layout.size()).cast() }
+        } else {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= BLOCK_ALIGN {
+            // SAFETY: see the impl; `ptr` is a mimalloc block.
+            unsafe { mi_realloc(ptr.cast(), new_size).cast() }
+        } else {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        }
+    }
+}
 
 /// mimalloc hands pages freed for a second back to the OS, which then faults and
 /// zeroes them again when they are used: a cache reloaded (a persisted cache after
