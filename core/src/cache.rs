@@ -955,6 +955,19 @@ impl TokenCache {
         latest.filter(|&l| l > now)
     }
 
+    /// [`suggested_expiry`](Self::suggested_expiry) of everything the cache holds,
+    /// whatever its partitions: how long a store should keep this cache as one blob
+    /// (what a [`CacheProvider`](crate::CacheProvider) writes under a key of the
+    /// application's choosing).
+    pub(crate) fn suggested_expiry_of_all(&self, now: Option<i64>) -> Option<i64> {
+        let now = now.unwrap_or_else(unix_now);
+        let doc = self.doc.read();
+        if doc.section(CredentialType::RefreshToken).is_some_and(|s| s.len() > 0) {
+            return None;
+        }
+        doc.section(CredentialType::AccessToken).and_then(|s| s.index.latest_expiry()).filter(|&l| l > now)
+    }
+
     /// Counters and sizes.
     pub fn stats(&self) -> CacheStats {
         let load = |a: &[AtomicU64; 5]| std::array::from_fn(|i| a[i].load(Ordering::Relaxed));

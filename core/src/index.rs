@@ -753,6 +753,10 @@ impl SectionIndex {
         self.expiry.first().map(|(e, _)| *e)
     }
 
+    pub(crate) fn latest_expiry(&self) -> Option<i64> {
+        self.expiry.last().map(|(e, _)| *e)
+    }
+
     /// Approximate heap bytes of the indexes.
     #[allow(dead_code)]
     pub(crate) fn heap_bytes(&self) -> usize {

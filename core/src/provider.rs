@@ -265,8 +265,10 @@ impl<S: Store> CacheProvider<S> {
         Ok(out)
     }
 
-    fn expiry_for(&self, key: &str, cache: &TokenCache, now: i64) -> Expiry {
-        let suggested = cache.suggested_expiry(key, Some(now));
+    /// The blob's expiry: its tokens' (all of them: the key is the application's
+    /// and need not be a partition key) within the options' bounds.
+    fn expiry_for(&self, cache: &TokenCache, now: i64) -> Expiry {
+        let suggested = cache.suggested_expiry_of_all(Some(now));
         let cap = self.options.absolute_expiration_secs.map(|s| now.saturating_add(s));
         let absolute = match (suggested, cap) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -293,7 +295,7 @@ impl<S: Store> CacheProvider<S> {
             return Ok(());
         }
         let now = crate::unix_now();
-        let expiry = self.expiry_for(key, cache, now);
+        let expiry = self.expiry_for(cache, now);
         self.store.set(key, Bytes::from(cache.serialize()), expiry)?;
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -313,7 +315,7 @@ impl<S: Store> CacheProvider<S> {
     ) -> Result<()> {
         let now = crate::unix_now();
         let ours_text = cache.serialize();
-        let ours = Ours { expiry: self.expiry_for(key, cache, now), empty: cache.is_empty(), now };
+        let ours = Ours { expiry: self.expiry_for(cache, now), empty: cache.is_empty(), now };
         // What to write now: (blob, expiry), or None to remove the partition.
         let mut next = (!ours.empty).then(|| (Bytes::from(ours_text.clone()), ours.expiry));
         let mut diff: Option<Diff> = None;

@@ -84,6 +84,34 @@ fn writes_carry_the_suggested_expiry() {
 }
 
 #[test]
+fn the_expiry_of_a_blob_is_its_tokens_whatever_its_key() {
+    // The key is the application's: here not a partition key, and the blob holds two
+    // tenants' app tokens. It expires with the later one; one with a refresh token
+    // does not expire.
+    let provider = CacheProvider::new(Recording::default());
+    let now = tokencache::unix_now();
+    provider
+        .with_partition("session-42", |c| {
+            c.add_json(&app_event("t1", 3600), Some(now)).unwrap();
+            c.add_json(&app_event("t2", 7200), Some(now)).unwrap();
+        })
+        .unwrap();
+    let user = r#"{"client_id": "app", "scope": ["s"], "environment": "login.microsoftonline.com",
+        "token_endpoint": "https://login.microsoftonline.com/t1/oauth2/v2.0/token",
+        "response": {"access_token": "at", "refresh_token": "rt", "expires_in": 3600,
+                     "client_info": "eyJ1aWQiOiJ1IiwidXRpZCI6InQxIn0"}}"#;
+    provider.with_partition("session-43", |c| c.add_json(user, Some(now)).unwrap()).unwrap();
+    let recorded = provider.store().0.lock().clone();
+    assert_eq!(
+        recorded,
+        [
+            ("session-42".to_owned(), Expiry { absolute: Some(now + 7200), sliding_secs: None }),
+            ("session-43".to_owned(), Expiry { absolute: None, sliding_secs: None }),
+        ]
+    );
+}
+
+#[test]
 fn bad_blobs_are_a_miss_or_an_error_by_option() {
     let store = Arc::new(MemoryStore::default());
     store.set("k", Bytes::from_static(b"[not a cache"), Expiry::NEVER).unwrap();
