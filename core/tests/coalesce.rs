@@ -366,8 +366,14 @@ fn leases_let_one_of_several_coalescers_fetch() {
         assert_eq!(h.join().unwrap().unwrap(), "shared");
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
-    let served: u64 = coalescers.iter().map(|c| c.stats().lease_served).sum();
-    assert_eq!(served, 3, "the three others were served by the holder's fetch");
+    // The three others were served by the holder's fetch: each at least once (a late
+    // thread that leads a second flight while the holder has written but not yet
+    // released waits and is served again; see `stores_coalesce.rs`).
+    let stats: Vec<_> = coalescers.iter().map(|c| c.stats()).collect();
+    assert_eq!(stats.iter().map(|s| s.fetches).sum::<u64>(), 1);
+    for s in stats.iter().filter(|s| s.fetches == 0) {
+        assert!(s.lease_served >= 1, "a coalescer neither fetched nor was served: {s:?}");
+    }
     assert!(leases.is_empty(), "the holder released its lease");
 }
 

@@ -97,8 +97,16 @@ fn four_processes_fetch_once<S: Store + LeaseStore + 'static>(stores: Vec<Arc<S>
         assert_eq!(h.join().unwrap().unwrap(), Bytes::from_static(b"fetched once"));
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
-    let served: u64 = coalescers.iter().map(|c| c.stats().lease_served).sum();
-    assert_eq!(served, coalescers.len() as u64 - 1);
+    // One process fetched; every other one waited on its lease and was served by that
+    // fetch. (Not "exactly once each": a thread that looked up before the value was
+    // written, and led a second flight after its process's first one ended, waits
+    // once more if the holder has written but not yet released. CI caught that on a
+    // loaded machine. It is served again, never fetched.)
+    let stats: Vec<_> = coalescers.iter().map(|c| c.stats()).collect();
+    assert_eq!(stats.iter().map(|s| s.fetches).sum::<u64>(), 1);
+    for s in stats.iter().filter(|s| s.fetches == 0) {
+        assert!(s.lease_served >= 1, "a process neither fetched nor was served: {s:?}");
+    }
 }
 
 #[test]
