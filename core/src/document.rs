@@ -87,10 +87,10 @@ fn is_user(home_account_id: RawField<'_>) -> bool {
 /// (BENCHMARKS.md, "Since 2026-12-05 14:40").
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Filing {
-    /// The hash of its `home_account_id` posting, if it has that field.
+    /// The hash of its user's posting, if it belongs to a user (see [`has_user`]).
+    /// An entry without one is filed from the entry: its section keeps the indexes
+    /// such entries are found by.
     user: Option<u64>,
-    /// Whether it belongs to a user (see [`has_user`]).
-    has_user: bool,
     expires_on: Option<i64>,
     indented_len: usize,
 }
@@ -98,30 +98,30 @@ pub(crate) struct Filing {
 impl Filing {
     /// What the entry `b` builds next needs.
     pub(crate) fn of(b: &EntryBuilder) -> Filing {
-        let home_account_id = b.placed_raw(field::HOME_ACCOUNT_ID);
-        Filing {
-            user: home_account_id.map(value_hash),
-            has_user: home_account_id.is_some_and(is_user),
-            expires_on: b.placed_raw(field::EXPIRES_ON).and_then(expires_on_value),
-            indented_len: b.indented_len(),
-        }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn has_user(&self) -> bool {
-        self.has_user
+        Filing::from_fields(b.placed_raw(field::HOME_ACCOUNT_ID), b.placed_raw(field::EXPIRES_ON), b.indented_len())
     }
 
     /// What `e` says of itself: what [`of`](Self::of) must have said of it.
     #[cfg(test)]
     pub(crate) fn of_entry(e: &Entry) -> Filing {
-        let home_account_id = e.raw_by_id(field::HOME_ACCOUNT_ID);
+        Filing::from_fields(e.raw_by_id(field::HOME_ACCOUNT_ID), e.raw_by_id(field::EXPIRES_ON), e.indented_len())
+    }
+
+    fn from_fields(
+        home_account_id: Option<RawField<'_>>,
+        expires_on: Option<RawField<'_>>,
+        indented_len: usize,
+    ) -> Self {
         Filing {
-            user: home_account_id.map(value_hash),
-            has_user: has_user(e),
-            expires_on: crate::index::expires_on(e),
-            indented_len: e.indented_len(),
+            user: home_account_id.filter(|&raw| is_user(raw)).map(value_hash),
+            expires_on: expires_on.and_then(expires_on_value),
+            indented_len,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn has_user(&self) -> bool {
+        self.user.is_some()
     }
 }
 
@@ -173,7 +173,7 @@ impl Section {
     /// Builds the indexes entries without a user are found by, before `e` is filed,
     /// if it is one.
     fn index_for(&self, e: &Entry, filing: Option<&Filing>) {
-        if !filing.map_or_else(|| has_user(e), |f| f.has_user) {
+        if !filing.map_or_else(|| has_user(e), |f| f.user.is_some()) {
             self.index.keep_user_free(|| live_entries(&self.slots));
         }
     }

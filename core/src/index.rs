@@ -459,6 +459,13 @@ struct Kept {
     scopes: bool,
 }
 
+impl Kept {
+    /// Whether the user's is the only index kept (a cache of user tokens).
+    fn user_only(self) -> bool {
+        !self.scopes && !self.fields[USER + 1..].contains(&true)
+    }
+}
+
 /// The postings an entry belongs to: one per indexed field it has (among those
 /// `kept`), one per scope of its target (a scope repeated in one target is one
 /// posting: postings are sets); and its [`expires_on`]. One pass over the fields
@@ -550,18 +557,13 @@ impl SectionIndex {
         section: usize,
     ) {
         let (postings, expiry) = postings_and_expiry(entry, self.kept());
-        for (which, hash) in postings {
-            self.file(users, section, which, hash, slot);
-        }
-        if let Some(exp) = expiry.filter(|_| track_expiry) {
-            self.expiry.insert((exp, slot));
-        }
+        self.file_all(users, section, slot, postings, expiry.filter(|_| track_expiry));
     }
 
     /// [`insert`](Self::insert) of a new entry whose user posting and expiry were
-    /// worked out while it was built (`user`: the `home_account_id` posting's hash).
-    /// Where the section keeps more indexes than the user's, the entry is read after
-    /// all.
+    /// worked out while it was built (`user`: the hash of its user's posting). Where
+    /// the section keeps more indexes than the user's, as it does once an entry
+    /// without a user came, the entry is read after all.
     pub(crate) fn insert_known(
         &mut self,
         slot: u32,
@@ -572,7 +574,7 @@ impl SectionIndex {
         section: usize,
     ) {
         let kept = self.kept();
-        if kept.fields[USER + 1..].contains(&true) || kept.scopes {
+        if !kept.user_only() {
             return self.insert(slot, entry, track_expiry, users, section);
         }
         debug_assert!(
@@ -582,10 +584,23 @@ impl SectionIndex {
             },
             "what was worked out while building slot {slot} is what it holds"
         );
-        if let Some(h) = user {
-            users.post(h, section, slot);
+        let postings = user.map(|h| (Posted::Field(USER), h));
+        self.file_all(users, section, slot, postings, expires_on.filter(|_| track_expiry));
+    }
+
+    /// Files `slot` under each of `postings`, and under `expiry` if it has one.
+    fn file_all(
+        &mut self,
+        users: &mut UserIndex,
+        section: usize,
+        slot: u32,
+        postings: impl IntoIterator<Item = (Posted, u64)>,
+        expiry: Option<i64>,
+    ) {
+        for (which, hash) in postings {
+            self.file(users, section, which, hash, slot);
         }
-        if let Some(exp) = expires_on.filter(|_| track_expiry) {
+        if let Some(exp) = expiry {
             self.expiry.insert((exp, slot));
         }
     }
